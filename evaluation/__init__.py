@@ -1,0 +1,1 @@
+"""Measuring ranking quality: answer-quote questions and BEIR-layout collections."""

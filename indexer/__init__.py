@@ -1,0 +1,1 @@
+"""Write side of semsearch: documents -> passages -> embeddings -> index files."""

@@ -1,0 +1,58 @@
+"""Titles and dates read from a document's own text."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*?)\s*#*\s*$", re.MULTILINE)
+_MAX_TITLE_CHARS = 120
+_DATE_WINDOW = 400
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+         ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+         ("dec", "december")],
+        start=1,
+    )
+    for name in names
+}
+_MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DATE_PATTERNS = [
+    (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), ("y", "m", "d")),
+    (re.compile(rf"\b(\d{{1,2}})\s+{_MONTH}\s+(\d{{4}})\b", re.IGNORECASE), ("d", "mon", "y")),
+    (re.compile(rf"\b{_MONTH}\s+(\d{{1,2}}),?\s+(\d{{4}})\b", re.IGNORECASE), ("mon", "d", "y")),
+]
+
+
+def extract_title(text: str, fallback: str) -> str:
+    """First Markdown heading, else a short first line, else ``fallback`` (the file name)."""
+    heading = _HEADING.search(text)
+    if heading:
+        return heading.group(1).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= _MAX_TITLE_CHARS else fallback
+    return fallback
+
+
+def extract_date(text: str) -> str | None:
+    """An ISO date stated near the start of the text (``date 2025-11-28``, ``15 MAR 2023``), if any."""
+    window = text[:_DATE_WINDOW]
+    found: list[tuple[int, str]] = []
+    for pattern, order in _DATE_PATTERNS:
+        for match in pattern.finditer(window):
+            parsed = _to_iso(dict(zip(order, match.groups())))
+            if parsed:
+                found.append((match.start(), parsed))
+    return min(found)[1] if found else None
+
+
+def _to_iso(parts: dict[str, str]) -> str | None:
+    month = _MONTHS[parts["mon"].lower().rstrip(".")] if "mon" in parts else int(parts["m"])
+    try:
+        return date(int(parts["y"]), month, int(parts["d"])).isoformat()
+    except ValueError:
+        return None

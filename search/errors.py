@@ -1,0 +1,25 @@
+"""Domain errors of the core; the CLI and the HTTP layer each translate them once into a message."""
+
+
+class SemsearchError(Exception):
+    """Base class: anything the user can fix by changing input, settings or files."""
+
+
+class IndexNotFound(SemsearchError):
+    """No index exists at the given folder."""
+
+
+class IndexFormatError(SemsearchError):
+    """An index exists but cannot be used as it is (version, model, damaged files)."""
+
+
+class IndexLocked(SemsearchError):
+    """Another process is writing the same index."""
+
+
+class ModelLoadError(SemsearchError):
+    """The embedding model could not be loaded."""
+
+
+class InvalidQuery(SemsearchError):
+    """The query or its parameters cannot be searched."""

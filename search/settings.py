@@ -1,0 +1,34 @@
+"""One settings object for every entry point, read from ``SEMSEARCH_*`` environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; CLI options override these per call."""
+
+    model_config = SettingsConfigDict(env_prefix="SEMSEARCH_", extra="ignore")
+
+    docs: Path = Path("seeds")
+    index: Path = Path("indexes/default")
+    model: str = DEFAULT_MODEL
+    chunk_tokens: int = Field(default=128, ge=16, le=8192)
+    overlap_sentences: int = Field(default=1, ge=0, le=8)
+    max_file_bytes: int = Field(default=10_000_000, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_query_chars: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=64_000, ge=1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

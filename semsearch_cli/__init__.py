@@ -1,0 +1,1 @@
+"""The ``semsearch`` command: a thin shell over ``indexer``, ``search`` and ``web``."""

@@ -1,0 +1,3 @@
+from semsearch_cli.main import run
+
+run()

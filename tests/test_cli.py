@@ -1,0 +1,60 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run_cli(*args, env=None):
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "semsearch_cli", *args],
+        capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300,
+    )
+
+
+def test_index_then_search_json(docs_copy, tmp_path):
+    index_dir = tmp_path / "index"
+    built = run_cli("index", "--docs", str(docs_copy), "--index", str(index_dir))
+    assert built.returncode == 0, built.stderr
+    assert "5 added" in built.stdout and "index written" in built.stdout
+    again = run_cli("index", env={"SEMSEARCH_DOCS": str(docs_copy), "SEMSEARCH_INDEX": str(index_dir)})
+    assert again.returncode == 0 and "0 passages embedded" in again.stdout and "5 kept" in again.stdout
+
+    found = run_cli("search", "Where was the Budapest summit?", "--index", str(index_dir), "-k", "3", "--json")
+    assert found.returncode == 0, found.stderr
+    payload = json.loads(found.stdout)
+    assert payload["query"] == "Where was the Budapest summit?"
+    assert [r["rank"] for r in payload["results"]] == [1, 2, 3]
+    for result in payload["results"]:
+        assert {"rank", "score", "doc_id", "title", "text", "start", "end"} <= set(result)
+        text = (docs_copy / result["doc_id"]).read_text(encoding="utf-8")
+        assert text[result["start"]:result["end"]] == result["text"]
+
+    plain = run_cli("search", "Budapest summit", "--index", str(index_dir), "-k", "2")
+    assert plain.returncode == 0 and plain.stdout.startswith("1. [")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("search", "   ", "--index", "{index}"), "the query is empty"),
+        (("search", "question", "--index", "{missing}"), "no index at"),
+        (("search", "question", "-k", "0"), "-k"),
+        (("search", "question", "-k", "abc"), "-k"),
+        (("search",), "Missing argument"),
+        (("frobnicate",), "No such command"),
+        (("index", "--docs", "{missing}", "--index", "{missing}"), "does not exist"),
+        (("index", "--docs", "{docs}", "--index", "{missing}", "--model", "no-such-model-here"), "cannot load embedding model"),
+    ],
+)
+def test_mistakes_give_one_line_and_non_zero_exit(args, message, seed_index, tmp_path):
+    values = {"index": str(seed_index), "missing": str(tmp_path / "missing"), "docs": str(ROOT / "seeds")}
+    completed = run_cli(*(a.format(**values) for a in args))
+    assert completed.returncode != 0
+    assert completed.stderr.count("\n") == 1, completed.stderr
+    assert completed.stderr.startswith("semsearch: error:") and message in completed.stderr
+    assert "Traceback" not in completed.stderr

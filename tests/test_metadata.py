@@ -1,0 +1,43 @@
+import pytest
+
+from indexer.documents import read_documents
+from indexer.metadata import extract_date, extract_title
+from tests.conftest import SEEDS
+
+
+def test_title_prefers_markdown_heading():
+    assert extract_title("intro line\n\n## The Real Title ##\ntext", "f.md") == "The Real Title"
+
+
+def test_title_falls_back_to_short_first_line_then_file_name():
+    assert extract_title("\n  Short first line\nmore", "f.txt") == "Short first line"
+    assert extract_title("x" * 500, "f.txt") == "f.txt"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" date 2025-11-28 It is quite clear", "2025-11-28"),
+        ("Title\n\n15 MAR 2023\n\nThe war", "2023-03-15"),
+        ("Published March 5, 2024 by someone", "2024-03-05"),
+        ("On 3 sept. 2022 talks began", "2022-09-03"),
+        ("No date at all here", None),
+        ("2025-13-45 is not a date", None),
+    ],
+)
+def test_dates_near_the_start(text, expected):
+    assert extract_date(text) == expected
+
+
+def test_dates_far_into_the_text_are_ignored():
+    assert extract_date("words " * 200 + "2025-01-01") is None
+
+
+def test_seed_metadata():
+    documents = {d.doc_id: d for d in read_documents(SEEDS, 10_000_000).documents}
+    assert len(documents) == 5
+    assert documents["001_d7b1d813b67cecda.txt"].date == "2025-11-28"
+    assert documents["004_7d52d8e344289e91.txt"].date == "2023-03-15"
+    assert documents["004_7d52d8e344289e91.txt"].title == "Are peace negotiations the right way to go for Russia?"
+    for document in documents.values():
+        assert document.text == (SEEDS / document.doc_id).read_text(encoding="utf-8")
