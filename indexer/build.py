@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.chunking import ChunkingParams, chunk_text
+from indexer.chunking import ChunkingParams, pack_passages, sentence_units
 from indexer.documents import Document, read_documents, require_folder
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexNotFound
@@ -22,7 +22,7 @@ from search.index_format import (
     save_index,
     vectors_from_matrix,
 )
-from search.records import DocumentRecord, PassageRecord
+from search.records import DocumentRecord, PassageRecord, SentenceRecord
 
 StageReporter = Callable[[str], None]
 
@@ -119,27 +119,32 @@ def _assemble(
     The manifest records the requested chunking; the budget actually used is that capped to the model.
     """
     requested, params = params, _fit_to_model(params, embedder, report)
-    kept_rows: list[int] = []
-    new_passages: list[PassageRecord] = []
-    new_texts: list[str] = []
-    records: dict[str, DocumentRecord] = {}
-    rows_by_doc = _rows_by_document(previous)
     kept = set(report.kept)
+    records = {d.doc_id: DocumentRecord(d.doc_id, d.title, d.date, d.text, d.sha256) for d in documents}
+    new_passages: list[PassageRecord] = []
+    new_sentences: list[SentenceRecord] = []
     stage("chunking")
     for document in documents:
-        records[document.doc_id] = DocumentRecord(document.doc_id, document.title, document.date, document.text, document.sha256)
         if document.doc_id in kept:
-            kept_rows.extend(rows_by_doc.get(document.doc_id, []))
             continue
-        for ordinal, chunk in enumerate(chunk_text(document.text, embedder.count_tokens, params)):
+        units = sentence_units(document.text, embedder.count_tokens, params.max_tokens)
+        new_sentences.extend(SentenceRecord(document.doc_id, u.start, u.end) for u in units)
+        for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
             new_passages.append(PassageRecord(f"{document.doc_id}#{ordinal}", document.doc_id, chunk.start, chunk.end))
-            new_texts.append(document.text[chunk.start:chunk.end])
-    stage(f"embedding {len(new_texts)} passages")
-    new_vectors = embedder.encode(new_texts, progress=show_progress)
-    report.embedded_passages = len(new_texts)
-    kept_vectors = previous.vector_matrix()[kept_rows] if previous and kept_rows else np.zeros((0, embedder.dimension), np.float32)
-    passages = [previous.passages[row] for row in kept_rows] + new_passages if previous else new_passages
-    matrix = np.vstack([kept_vectors, new_vectors])
+    stage(f"embedding {len(new_passages)} passages")
+    new_vectors = embedder.encode([records[p.doc_id].text[p.start:p.end] for p in new_passages], progress=show_progress)
+    stage(f"embedding {len(new_sentences)} sentences for highlighting")
+    new_sentence_vectors = embedder.encode([records[s.doc_id].text[s.start:s.end] for s in new_sentences], progress=show_progress)
+    report.embedded_passages = len(new_passages)
+    passage_rows = _rows_of(previous.passages, kept) if previous else []
+    sentence_rows = _rows_of(previous.sentences, kept) if previous else []
+    passages = [previous.passages[row] for row in passage_rows] + new_passages
+    sentences = [previous.sentences[row] for row in sentence_rows] + new_sentences
+    if previous:
+        matrix = np.vstack([previous.vector_matrix()[passage_rows], new_vectors])
+        sentence_matrix = np.vstack([previous.sentence_vectors[sentence_rows], new_sentence_vectors])
+    else:
+        matrix, sentence_matrix = new_vectors, new_sentence_vectors
     report.total_passages = len(passages)
     manifest = new_manifest(
         model=embedder.name,
@@ -148,7 +153,7 @@ def _assemble(
         documents={d.doc_id: d.sha256 for d in documents},
         passage_count=len(passages),
     )
-    return IndexData(manifest=manifest, vectors=vectors_from_matrix(matrix, embedder.dimension), passages=passages, documents=records)
+    return IndexData(manifest, vectors_from_matrix(matrix, embedder.dimension), passages, records, sentences, sentence_matrix)
 
 
 def _classify(documents: list[Document], previous: IndexData | None, report: BuildReport) -> None:
@@ -164,9 +169,6 @@ def _classify(documents: list[Document], previous: IndexData | None, report: Bui
     report.removed = sorted(set(old_hashes) - {d.doc_id for d in documents})
 
 
-def _rows_by_document(index: IndexData | None) -> dict[str, list[int]]:
-    rows: dict[str, list[int]] = {}
-    if index is not None:
-        for row, passage in enumerate(index.passages):
-            rows.setdefault(passage.doc_id, []).append(row)
-    return rows
+def _rows_of(records: list[PassageRecord] | list[SentenceRecord], doc_ids: set[str]) -> list[int]:
+    """Rows that belong to the given documents, in their stored order."""
+    return [row for row, record in enumerate(records) if record.doc_id in doc_ids]

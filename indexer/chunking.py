@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from indexer.sentences import Segment, split_sentences
+from search.sentences import Segment, split_sentences
 
 TokenCounter = Callable[[list[str]], list[int]]
 _WORD = re.compile(r"\S+")
@@ -34,7 +34,9 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class _Unit:
+class Unit:
+    """A sentence, or a piece of one too long for the budget: what passages are packed from and highlights pick."""
+
     start: int
     end: int
     opens_paragraph: bool
@@ -43,28 +45,27 @@ class _Unit:
 
 def chunk_text(text: str, count_tokens: TokenCounter, params: ChunkingParams) -> list[Chunk]:
     """Passages of at most ``params.max_tokens`` tokens covering every non-blank character of ``text``."""
-    units = _units(text, count_tokens, params.max_tokens)
-    return _pack(text, units, count_tokens, params)
+    return pack_passages(text, sentence_units(text, count_tokens, params.max_tokens), count_tokens, params)
 
 
-def _units(text: str, count_tokens: TokenCounter, budget: int) -> list[_Unit]:
+def sentence_units(text: str, count_tokens: TokenCounter, budget: int) -> list[Unit]:
     """Sentences, with any sentence over the budget cut at word boundaries."""
     segments = split_sentences(text)
     counts = count_tokens([text[s.start:s.end] for s in segments])
-    units: list[_Unit] = []
+    units: list[Unit] = []
     for segment, tokens in zip(segments, counts):
         if tokens <= budget:
-            units.append(_Unit(segment.start, segment.end, segment.opens_paragraph, tokens))
+            units.append(Unit(segment.start, segment.end, segment.opens_paragraph, tokens))
         else:
             units.extend(_split_long(text, segment, count_tokens, budget))
     return units
 
 
-def _split_long(text: str, segment: Segment, count_tokens: TokenCounter, budget: int) -> list[_Unit]:
+def _split_long(text: str, segment: Segment, count_tokens: TokenCounter, budget: int) -> list[Unit]:
     words = [m.span() for m in _WORD.finditer(text, segment.start, segment.end)]
     words = [piece for word in words for piece in _fit_word(text, word, count_tokens, budget)]
     counts = count_tokens([text[a:b] for a, b in words])
-    pieces: list[_Unit] = []
+    pieces: list[Unit] = []
     first = 0
     while first < len(words):
         last, total = first, counts[first]
@@ -77,7 +78,7 @@ def _split_long(text: str, segment: Segment, count_tokens: TokenCounter, budget:
             last -= 1
             end = words[last][1]
             exact = count_tokens([text[start:end]])[0]
-        pieces.append(_Unit(start, end, segment.opens_paragraph and not pieces, exact))
+        pieces.append(Unit(start, end, segment.opens_paragraph and not pieces, exact))
         first = last + 1
     return pieces
 
@@ -97,7 +98,8 @@ def _fit_word(text: str, word: tuple[int, int], count_tokens: TokenCounter, budg
     return runs
 
 
-def _pack(text: str, units: list[_Unit], count_tokens: TokenCounter, params: ChunkingParams) -> list[Chunk]:
+def pack_passages(text: str, units: list[Unit], count_tokens: TokenCounter, params: ChunkingParams) -> list[Chunk]:
+    """Greedy packing of whole units, preferring to break where a paragraph starts."""
     budget = params.max_tokens
     chunks: list[Chunk] = []
     first = 0
@@ -118,7 +120,7 @@ def _pack(text: str, units: list[_Unit], count_tokens: TokenCounter, params: Chu
     return chunks
 
 
-def _next_first(units: list[_Unit], first: int, last: int, params: ChunkingParams) -> int:
+def _next_first(units: list[Unit], first: int, last: int, params: ChunkingParams) -> int:
     """Repeat up to ``overlap_sentences`` trailing sentences, never across a paragraph start, always moving on."""
     following = last + 1
     if following >= len(units) or units[following].opens_paragraph:

@@ -10,6 +10,8 @@ An index folder holds versions side by side and a ``CURRENT`` file naming the li
             vectors.faiss
             passages.json
             documents.json
+            sentences.json
+            sentence_vectors.npy
 
 A new version is written into a temporary folder, renamed into place and then published by
 atomically replacing ``CURRENT``; a crash at any moment leaves the previous version live.
@@ -34,7 +36,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
-from search.records import DocumentRecord, PassageRecord
+from search.records import DocumentRecord, PassageRecord, SentenceRecord
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
@@ -43,6 +45,9 @@ MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 PASSAGES_FILE = "passages.json"
 DOCUMENTS_FILE = "documents.json"
+SENTENCES_FILE = "sentences.json"
+SENTENCE_VECTORS_FILE = "sentence_vectors.npy"
+_DATA_FILES = (VECTORS_FILE, PASSAGES_FILE, DOCUMENTS_FILE, SENTENCES_FILE, SENTENCE_VECTORS_FILE)
 _VERSION_PREFIX = "v-"
 _TEMP_PREFIX = ".tmp-"
 FIX_HINT = "rebuild it with `semsearch index --full`"
@@ -64,12 +69,14 @@ class Manifest:
 
 @dataclass
 class IndexData:
-    """A whole index in memory. Row i of ``vectors`` is ``passages[i]``."""
+    """A whole index in memory. Row i of ``vectors`` is ``passages[i]``; row i of ``sentence_vectors`` is ``sentences[i]``."""
 
     manifest: Manifest
     vectors: faiss.Index
     passages: list[PassageRecord]
     documents: dict[str, DocumentRecord]
+    sentences: list[SentenceRecord]
+    sentence_vectors: np.ndarray
     version: str = ""
 
     def vector_matrix(self) -> np.ndarray:
@@ -144,7 +151,9 @@ def save_index(index_dir: Path, data: IndexData) -> str:
     faiss.write_index(data.vectors, str(temp / VECTORS_FILE))
     _write_json(temp / PASSAGES_FILE, [asdict(p) for p in data.passages])
     _write_json(temp / DOCUMENTS_FILE, [asdict(d) for d in data.documents.values()])
-    checksums = {name: _file_sha256(temp / name) for name in (VECTORS_FILE, PASSAGES_FILE, DOCUMENTS_FILE)}
+    _write_json(temp / SENTENCES_FILE, [[s.doc_id, s.start, s.end] for s in data.sentences])
+    np.save(temp / SENTENCE_VECTORS_FILE, np.ascontiguousarray(data.sentence_vectors, dtype=np.float32), allow_pickle=False)
+    checksums = {name: _file_sha256(temp / name) for name in _DATA_FILES}
     manifest = Manifest(**{**asdict(data.manifest), "files": checksums})
     _write_json(temp / MANIFEST_FILE, asdict(manifest))
     for path in temp.iterdir():
@@ -187,6 +196,8 @@ def load_index(index_dir: Path) -> IndexData:
     folder = index_dir / version
     raw = _read_json(folder / MANIFEST_FILE)
     manifest = _parse_manifest(raw, folder / MANIFEST_FILE)
+    if set(manifest.files) != set(_DATA_FILES):
+        raise IndexFormatError(f"{folder / MANIFEST_FILE} does not list the index files; {FIX_HINT}")
     for name, expected in manifest.files.items():
         path = folder / name
         if not path.is_file():
@@ -200,16 +211,18 @@ def load_index(index_dir: Path) -> IndexData:
     try:
         passages = [PassageRecord(**p) for p in _read_json(folder / PASSAGES_FILE)]
         documents = {d["doc_id"]: DocumentRecord(**d) for d in _read_json(folder / DOCUMENTS_FILE)}
-    except (TypeError, KeyError):
+        sentences = [SentenceRecord(*row) for row in _read_json(folder / SENTENCES_FILE)]
+        sentence_vectors = np.load(folder / SENTENCE_VECTORS_FILE, allow_pickle=False)
+    except (TypeError, KeyError, ValueError):
         raise IndexFormatError(f"index files in {folder} have unexpected fields; {FIX_HINT}") from None
     if vectors.ntotal != len(passages) or len(passages) != manifest.passage_count:
         raise IndexFormatError(
             f"index in {folder} is inconsistent: {vectors.ntotal} vectors, {len(passages)} passages, "
             f"manifest says {manifest.passage_count}; {FIX_HINT}"
         )
-    if vectors.d != manifest.dimension:
-        raise IndexFormatError(f"vectors in {folder} have dimension {vectors.d}, manifest says {manifest.dimension}; {FIX_HINT}")
-    return IndexData(manifest=manifest, vectors=vectors, passages=passages, documents=documents, version=version)
+    if vectors.d != manifest.dimension or sentence_vectors.shape != (len(sentences), manifest.dimension):
+        raise IndexFormatError(f"vectors in {folder} do not match the manifest's dimension or row counts; {FIX_HINT}")
+    return IndexData(manifest, vectors, passages, documents, sentences, sentence_vectors, version)
 
 
 def _parse_manifest(raw: Any, path: Path) -> Manifest:

@@ -31,6 +31,15 @@ class PassageRecord:
 
 
 @dataclass(frozen=True)
+class SentenceRecord:
+    """Row i of the sentence vectors: one sentence of a document, scored against queries to pick highlights."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Span:
     """A half-open character range."""
 

@@ -13,8 +13,9 @@ import typer
 from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.errors import SemsearchError
+from search.index_format import index_exists
 from search.searcher import Searcher
-from search.settings import get_settings
+from search.settings import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
 
@@ -33,17 +34,26 @@ def index(
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
 ) -> None:
     """Build or update the index: only new or changed documents are embedded."""
-    settings = get_settings()
+    settings = _settings(docs=docs, index=index, model=model)
+    _build(settings, full=full)
+
+
+def _settings(**overrides: object) -> Settings:
+    """Environment settings with the options given on the command line taking precedence."""
+    return get_settings().model_copy(update={name: value for name, value in overrides.items() if value is not None})
+
+
+def _build(settings: Settings, full: bool = False) -> None:
     report = build_index(
-        docs or settings.docs,
-        index or settings.index,
-        model or settings.model,
+        settings.docs,
+        settings.index,
+        settings.model,
         ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
         full=full,
         max_file_bytes=settings.max_file_bytes,
         show_progress=sys.stderr.isatty(),
     )
-    print_build_report(report, index or settings.index)
+    print_build_report(report, settings.index)
 
 
 def print_build_report(report: BuildReport, index_dir: Path) -> None:
@@ -88,3 +98,24 @@ def _hit_json(hit) -> dict:
     data = asdict(hit)
     data["highlights"] = [{"start": span.start, "end": span.end} for span in hit.highlights]
     return data
+
+
+@app.command()
+def serve(
+    docs: DocsOption = None,
+    index: IndexOption = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
+) -> None:
+    """Serve the API and the search page; builds the index first if there is none."""
+    import uvicorn
+
+    from web.app import create_app
+
+    settings = _settings(docs=docs, index=index, host=host, port=port)
+    if not index_exists(settings.index):
+        typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
+        _build(settings)
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    typer.echo(f"semsearch: serving {settings.index} at http://{shown_host}:{settings.port}/ (Ctrl-C stops)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")

@@ -5,7 +5,7 @@ import pytest
 
 from indexer.chunking import ChunkingParams, chunk_text
 from indexer.documents import read_documents
-from indexer.sentences import split_sentences
+from search.sentences import split_sentences
 from tests.conftest import SEEDS
 
 

@@ -1,0 +1,51 @@
+"""Picking the sentences of a passage that best answer the query, from sentence vectors stored at build time."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+import numpy as np
+
+from search.records import PassageRecord, SentenceRecord, Span
+
+# Sentences this close to the best one are highlighted too: two sentences often answer together.
+_NEAR_BEST = 0.03
+
+
+class SentenceTable:
+    """The stored sentences grouped by document, sorted by offset, for quick lookup of a passage's sentences."""
+
+    def __init__(self, sentences: list[SentenceRecord], vectors: np.ndarray) -> None:
+        self._vectors = vectors
+        self._rows: dict[str, list[int]] = {}
+        for row, sentence in enumerate(sentences):
+            self._rows.setdefault(sentence.doc_id, []).append(row)
+        self._starts: dict[str, list[int]] = {}
+        for doc_id, rows in self._rows.items():
+            rows.sort(key=lambda r: sentences[r].start)
+            self._starts[doc_id] = [sentences[r].start for r in rows]
+        self._sentences = sentences
+
+    def highlights(self, passage: PassageRecord, query_vector: np.ndarray) -> tuple[Span, ...]:
+        """Spans relative to the passage start of its best-matching sentence(s)."""
+        rows = self._rows_within(passage)
+        if not rows:
+            return ()
+        scores = self._vectors[rows] @ query_vector
+        best = float(scores.max())
+        chosen = [row for row, score in zip(rows, scores) if score >= best - _NEAR_BEST]
+        return tuple(
+            Span(self._sentences[r].start - passage.start, self._sentences[r].end - passage.start) for r in chosen
+        )
+
+    def _rows_within(self, passage: PassageRecord) -> list[int]:
+        rows = self._rows.get(passage.doc_id, [])
+        first = bisect_left(self._starts.get(passage.doc_id, []), passage.start)
+        selected = []
+        for row in rows[first:]:
+            sentence = self._sentences[row]
+            if sentence.start >= passage.end:
+                break
+            if sentence.end <= passage.end:
+                selected.append(row)
+        return selected

@@ -1,0 +1,76 @@
+"""``POST /index`` on a real server: admin token, one job at a time, searches uninterrupted by the swap."""
+
+import shutil
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import SEEDS, start_server, stop_server, write
+
+TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture
+def admin_server(docs_copy, tmp_path):
+    server = start_server(docs_copy, tmp_path / "index", env={"SEMSEARCH_ADMIN_TOKEN": TOKEN})
+    yield server
+    stop_server(server)
+
+
+def _wait_for_job(client, seconds=300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = client.get("/index/status").json()
+        if status["state"] != "running":
+            return status
+        time.sleep(0.2)
+    raise AssertionError("index job did not finish in time")
+
+
+@pytest.mark.slow
+def test_reindex_requires_the_token_runs_once_and_swaps_without_failed_searches(admin_server, docs_copy):
+    with httpx.Client(base_url=admin_server.url, timeout=60) as client:
+        assert client.post("/index").status_code == 401
+        assert client.post("/index", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.post("/index", headers={"Authorization": TOKEN}).status_code == 401
+        before = client.get("/health").json()["index_version"]
+        assert client.get("/index/status").json()["state"] == "idle"
+
+        shutil.copytree(SEEDS, docs_copy / "copies")
+        write(docs_copy, "fresh.md", "# Fresh\n\nThe zeppelin treaty was signed in Reykjavik by the walrus council.")
+        failures, searches = [], []
+        stop = threading.Event()
+
+        def keep_searching():
+            with httpx.Client(base_url=admin_server.url, timeout=60) as searcher:
+                while not stop.is_set() and len(searches) < 2000:
+                    response = searcher.get("/search", params={"q": "Black Sea fleet", "k": 3})
+                    searches.append(response.status_code)
+                    if response.status_code != 200 or len(response.json()["results"]) != 3:
+                        failures.append(response.status_code)
+
+        worker = threading.Thread(target=keep_searching)
+        worker.start()
+        try:
+            started = client.post("/index", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert started.status_code == 202 and started.json()["state"] == "running"
+            second = client.post("/index", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert second.status_code == 409 and "running" in second.json()["detail"]
+            status = _wait_for_job(client)
+        finally:
+            stop.set()
+            worker.join(timeout=120)
+        assert status["state"] == "succeeded", status
+        assert status["job_id"] == started.json()["job_id"]
+        assert "fresh.md" in status["report"]["added"] and len(status["report"]["kept"]) == 5
+        assert len(searches) > 5 and failures == []
+        assert client.get("/health").json()["index_version"] != before
+        top = client.get("/search", params={"q": "zeppelin treaty walrus council", "k": 1}).json()["results"][0]
+        assert top["doc_id"] == "fresh.md"
+
+
+def test_reindex_is_disabled_without_a_configured_token(live_server):
+    response = httpx.post(f"{live_server.url}/index", headers={"Authorization": "Bearer anything"}, timeout=30)
+    assert response.status_code == 403 and "SEMSEARCH_ADMIN_TOKEN" in response.json()["detail"]

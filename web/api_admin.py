@@ -1,0 +1,58 @@
+"""Operations: ``/health`` for load balancers and ``/index`` for re-indexing behind the admin token."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
+
+from web.dependencies import get_engine, get_jobs, require_admin
+from web.engine import Engine
+from web.jobs import IndexJobs, JobAlreadyRunning
+from web.schemas import ErrorResponse, HealthResponse, JobStatusModel
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
+    """200 when searches can be answered, 503 with the reason when not."""
+    searcher = engine.searcher
+    if searcher is None:
+        body = HealthResponse(
+            status="unavailable", reason=engine.unavailable_reason, model=None, index_version=None, documents=0, passages=0
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+    index = searcher.index
+    body = HealthResponse(
+        status="ready",
+        reason=None,
+        model=index.manifest.model,
+        index_version=index.version,
+        documents=len(index.documents),
+        passages=len(index.passages),
+    )
+    return JSONResponse(body.model_dump())
+
+
+@router.post(
+    "/index",
+    status_code=202,
+    response_model=JobStatusModel,
+    dependencies=[Depends(require_admin)],
+    responses={status: {"model": ErrorResponse} for status in (401, 403, 409)},
+)
+def start_index_job(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusModel:
+    """Re-index the documents folder in the background; poll ``/index/status``."""
+    try:
+        return JobStatusModel(**asdict(jobs.start()))
+    except JobAlreadyRunning as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+
+
+@router.get("/index/status", response_model=JobStatusModel)
+def index_status(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusModel:
+    """The current or last re-index job."""
+    return JobStatusModel(**asdict(jobs.snapshot()))

@@ -1,0 +1,58 @@
+"""``/search``: the one ranking path, used by scripts and by the page alike."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from search.searcher import SearchRequest, Searcher
+from web.dependencies import current_searcher
+from web.schemas import ErrorResponse, SearchParams, SearchResponse
+
+router = APIRouter(tags=["search"])
+_ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
+
+
+@router.get("/search", response_model=SearchResponse, responses=_ERRORS)
+def search_get(
+    params: Annotated[SearchParams, Query()], searcher: Annotated[Searcher, Depends(current_searcher)]
+) -> SearchResponse:
+    """Search with query parameters: ``/search?q=...&k=10``."""
+    return run_search(params, searcher)
+
+
+@router.post("/search", response_model=SearchResponse, responses=_ERRORS)
+def search_post(params: SearchParams, searcher: Annotated[Searcher, Depends(current_searcher)]) -> SearchResponse:
+    """Search with the same fields as a JSON body."""
+    return run_search(params, searcher)
+
+
+def run_search(params: SearchParams, searcher: Searcher) -> SearchResponse:
+    started = time.perf_counter()
+    request = SearchRequest(
+        query=params.q,
+        k=params.k,
+        offset=params.offset,
+        doc_ids=tuple(params.doc_id),
+        date_from=params.date_from.isoformat() if params.date_from else None,
+        date_to=params.date_to.isoformat() if params.date_to else None,
+        group_by_document=params.group_by == "document",
+        min_score=params.min_score,
+        **({"mode": params.mode} if params.mode else {}),
+    )
+    result = searcher.search(request)
+    return SearchResponse(
+        query=params.q,
+        k=params.k,
+        offset=params.offset,
+        total=result.total,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        mode=result.mode,
+        notices=list(result.notices),
+        results=[
+            {**hit.__dict__, "highlights": [{"start": s.start, "end": s.end} for s in hit.highlights]}
+            for hit in result.hits
+        ],
+    )

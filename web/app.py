@@ -1,0 +1,53 @@
+"""``create_app(settings)``: wires routers, middleware and error handling around one ``Engine``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from search.errors import SemsearchError
+from search.settings import Settings, get_settings
+from web import api_admin, api_documents, api_search, pages
+from web.engine import Engine
+from web.errors import install_error_handlers
+from web.jobs import IndexJobs
+from web.middleware import BodyLimit, SecurityHeaders
+
+logger = logging.getLogger("semsearch.web")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = Engine(settings.index)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            engine.load()
+        except SemsearchError as exc:
+            logger.error("starting without an index: %s", exc)
+        yield
+
+    app = FastAPI(
+        title="semsearch",
+        summary="Semantic search over a folder of documents.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.jobs = IndexJobs(settings=settings, engine=engine)
+    install_error_handlers(app)
+    for module in (api_search, api_documents, api_admin, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
