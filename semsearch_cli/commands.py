@@ -14,7 +14,7 @@ from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.errors import SemsearchError
 from search.index_format import index_exists
-from search.searcher import Searcher
+from search.searcher import DEFAULT_MODE, MODES, SearchRequest, Searcher
 from search.settings import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
@@ -77,14 +77,23 @@ def search(
     question: Annotated[str, typer.Argument(help="The question, in plain language.")],
     index: IndexOption = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="How many passages.")] = 5,
+    mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {', '.join(MODES)}.")] = DEFAULT_MODE,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Print the passages that best answer QUESTION."""
     settings = get_settings()
     searcher = Searcher.open(index or settings.index)
-    result = searcher.search(question, k=k)
+    result = searcher.search(SearchRequest(question, k=k, mode=mode))
+    for notice in result.notices:
+        typer.echo(f"notice: {notice}", err=True)
     if as_json:
-        payload = {"query": question, "total": result.total, "results": [_hit_json(hit) for hit in result.hits]}
+        payload = {
+            "query": question,
+            "mode": result.mode,
+            "total": result.total,
+            "notices": list(result.notices),
+            "results": [_hit_json(hit) for hit in result.hits],
+        }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
     if not result.hits:
@@ -119,3 +128,66 @@ def serve(
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     typer.echo(f"semsearch: serving {settings.index} at http://{shown_host}:{settings.port}/ (Ctrl-C stops)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def bench(
+    docs: DocsOption = None,
+    index: IndexOption = None,
+    queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Sequential distinct questions.")] = 200,
+    clients: Annotated[int, typer.Option("--clients", min=0, max=256, help="Concurrent clients for the soak.")] = 16,
+    soak_seconds: Annotated[float, typer.Option("--soak-seconds", min=0, max=3600, help="Soak length; 0 skips it.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Measure a real server on loopback: start-up time, search latency, optionally a soak."""
+    from evaluation.speed import run_bench
+
+    settings = _settings(docs=docs, index=index)
+    if not index_exists(settings.index):
+        _build(settings)
+    report = run_bench(settings.docs, settings.index, queries, clients, soak_seconds)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    typer.echo(f"start-up to first healthy /health: {report.startup_seconds:.2f} s")
+    for label, summary in (("sequential", report.sequential), (f"soak, {report.soak_clients} clients", report.soak)):
+        if summary is not None:
+            typer.echo(
+                f"{label}: {summary.requests} requests in {summary.seconds:.1f} s, {summary.errors} errors; "
+                f"p50 {summary.p50_ms:.1f} ms, p95 {summary.p95_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms"
+            )
+    growth = 100 * (report.rss_end_mb - report.rss_start_mb) / report.rss_start_mb if report.rss_start_mb else 0
+    typer.echo(f"server resident memory: {report.rss_start_mb:.0f} MB at start, {report.rss_end_mb:.0f} MB at end ({growth:+.1f}%)")
+
+
+@app.command("eval")
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a questions .jsonl file.")],
+    docs: Annotated[Optional[Path], typer.Option("--docs", help="Documents the questions file is about [default: SEMSEARCH_DOCS].")] = None,
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Mode(s) to evaluate; all by default.")] = None,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
+    from evaluation.runner import evaluate_beir, evaluate_questions
+
+    settings = _settings(docs=docs, model=model)
+    modes = mode or list(MODES)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise UserError(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+    params = ChunkingParams(settings.chunk_tokens, settings.overlap_sentences)
+    if path.is_file():
+        report = evaluate_questions(path, settings.docs, modes, settings.model, params, settings.max_file_bytes)
+    elif path.is_dir():
+        report = evaluate_beir(path, modes, settings.model, params, show_progress=sys.stderr.isatty())
+    else:
+        raise UserError(f"{path} is neither a BEIR folder nor a questions file")
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    typer.echo(f"{report.dataset}: {report.queries} queries, {report.seconds:.0f} s")
+    metrics = list(next(iter(report.modes.values())))
+    typer.echo("mode      " + "".join(f"{name:>12}" for name in metrics))
+    for name, values in report.modes.items():
+        typer.echo(f"{name:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
 from search.embedding import Embedder, load_embedder
 from search.settings import DEFAULT_MODEL
+from web.launcher import ServerProcess, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -64,51 +58,13 @@ XSS_DOCUMENT = (
 )
 
 
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen
-    docs: Path
-    index: Path
+def start_server(docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True) -> ServerProcess:
+    """``semsearch serve`` as a user runs it, on a free loopback port."""
+    return launch(docs, index, env=env, wait_ready=wait_ready)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True) -> LiveServer:
-    """``semsearch serve`` as a user runs it, on a free loopback port; waits for /health (bounded)."""
-    port = free_port()
-    environment = {**os.environ, "SEMSEARCH_DOCS": str(docs), "SEMSEARCH_INDEX": str(index), **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "semsearch_cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, docs, index)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
-        try:
-            status = httpx.get(f"{server.url}/health", timeout=2).status_code
-            if status == 200 or (status == 503 and not wait_ready):
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError("server did not become ready within 240 s")
-
-
-def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+def stop_server(server: ServerProcess) -> None:
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +78,7 @@ def live_docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_server(live_docs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(live_docs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real uvicorn server over a real index, shared by the tests that only read."""
     server = start_server(live_docs, tmp_path_factory.mktemp("live-index") / "index")
     yield server

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -33,7 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.error("starting without an index: %s", exc)
         yield
 
-    app = FastAPI(
+    # The stock /docs page loads Swagger UI from a CDN; this one serves the same files itself.
+    app = FastAPIOffline(
         title="semsearch",
         summary="Semantic search over a folder of documents.",
         version="0.1.0",

@@ -10,8 +10,10 @@ PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-# Swagger UI needs its own inline bootstrap script; everything else gets the strict policy.
-_DOCS_POLICY = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+# Swagger UI and ReDoc bootstrap with an inline script; only their two pages allow one.
+_DOCS_POLICY = PAGE_POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
 _DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 
 

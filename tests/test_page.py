@@ -1,0 +1,214 @@
+"""The search page in a real browser: searching, the document view, history, hostile text, error states, phones."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ACTION_TIMEOUT_MS = 5_000
+SEED_QUESTION = "What happened to Russia's Black Sea fleet?"
+HOSTILE_QUERY = "<img src=x onerror=window.__pwned=1>"
+SEARCH_API = re.compile(r"/search\?")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:
+    """A fresh tab on the live server that fails the test on any script error or CSP violation."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: problems.append(f"console: {message.text}")
+        if message.type == "error" and "Content Security Policy" in message.text
+        else None,
+    )
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def search(page: Page, query: str) -> None:
+    page.goto("/")
+    page.fill("#q", query)
+    page.press("#q", "Enter")
+
+
+def fulfil_json(status: int, body: object):
+    def handler(route: Route) -> None:
+        route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
+
+    return handler
+
+
+def assert_not_pwned(page: Page) -> None:
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("main script, main img").count() == 0
+
+
+def test_search_shows_highlighted_results_and_keeps_the_query_in_the_url(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("#q")).to_be_focused()
+    page.fill("#q", SEED_QUESTION)
+    page.press("#q", "Enter")
+
+    expect(page.locator(".result").first).to_be_visible()
+    expect(page.locator(".result-passage mark").first).to_be_visible()
+    expect(page.locator("#results")).to_contain_text("Black Sea")
+    expect(page.locator("#status")).to_be_hidden()
+    assert "?q=" in page.url
+    assert page.locator(".result").count() <= 10
+
+
+def test_result_opens_the_document_at_its_passage_and_back_returns_to_results(page: Page) -> None:
+    search(page, SEED_QUESTION)
+    first = page.locator(".result").first
+    passage = " ".join(first.locator(".result-passage").text_content().split())
+    results_url = page.url
+
+    first.locator(".result-passage").click()
+
+    mark = page.locator("#document-text mark.passage-mark")
+    expect(page.locator("#document")).to_be_visible()
+    expect(mark).to_be_visible()
+    expect(mark).to_be_in_viewport()
+    assert " ".join(mark.text_content().split()) == passage
+    assert "doc=" in page.url
+    expect(page.locator("#results-view")).to_be_hidden()
+
+    page.go_back()
+    expect(page).to_have_url(results_url)
+    expect(page.locator(".result").first).to_be_visible()
+    expect(page.locator("#document")).to_be_hidden()
+
+    page.go_forward()
+    expect(mark).to_be_visible()
+
+    page.click("#back-link")
+    expect(page).to_have_url(results_url)
+    expect(page.locator(".result").first).to_be_visible()
+
+
+def test_a_shared_search_url_runs_the_search_on_load(page: Page) -> None:
+    page.goto(f"/?q={quote(SEED_QUESTION)}")
+
+    expect(page.locator("#q")).to_have_value(SEED_QUESTION)
+    expect(page.locator(".result").first).to_be_visible()
+
+    page.reload()
+    expect(page.locator(".result").first).to_be_visible()
+
+
+def test_slash_focuses_the_search_box_unless_typing(page: Page) -> None:
+    search(page, SEED_QUESTION)
+    expect(page.locator(".result").first).to_be_visible()
+    page.locator(".summary").click()
+    expect(page.locator("#q")).not_to_be_focused()
+
+    page.keyboard.press("/")
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("a/b")
+    expect(page.locator("#q")).to_have_value("a/b")
+
+
+def test_hostile_document_is_shown_as_text_in_results_and_document_view(page: Page) -> None:
+    search(page, "hostile payload")
+    hostile = page.locator(".result", has_text="hostile payload").first
+    expect(hostile).to_be_visible()
+    expect(hostile).to_contain_text("<script>window.__pwned=1</script>")
+    expect(hostile).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    assert_not_pwned(page)
+
+    hostile.locator(".result-link").click()
+    expect(page.locator("#document-text")).to_contain_text("<script>window.__pwned=1</script>")
+    expect(page.locator("#document-text")).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    assert_not_pwned(page)
+
+
+def test_hostile_query_is_shown_as_text(page: Page) -> None:
+    search(page, HOSTILE_QUERY)
+
+    expect(page.locator("#summary")).to_contain_text(HOSTILE_QUERY)
+    expect(page.locator("#q")).to_have_value(HOSTILE_QUERY)
+    assert page.title().startswith(HOSTILE_QUERY)
+    assert_not_pwned(page)
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "shown"),
+    [
+        (503, "no index loaded", "no index loaded"),
+        (422, [{"loc": ["query", "q"], "msg": "String should have at most 1000 characters"}], "at most 1000 characters"),
+    ],
+)
+def test_api_error_detail_is_shown(page: Page, status: int, detail: object, shown: str) -> None:
+    page.route(SEARCH_API, fulfil_json(status, {"detail": detail}))
+    search(page, SEED_QUESTION)
+
+    expect(page.locator("#status")).to_contain_text(shown)
+    expect(page.locator("#status")).to_contain_text(str(status))
+    expect(page.locator(".result")).to_have_count(0)
+
+
+def test_unreachable_server_is_reported(page: Page) -> None:
+    page.route(SEARCH_API, lambda route: route.abort("connectionrefused"))
+    search(page, SEED_QUESTION)
+
+    expect(page.locator("#status")).to_contain_text("Could not reach the server")
+
+
+def test_missing_document_is_reported(page: Page) -> None:
+    page.goto("/?doc=no/such/document.txt&passage=0-10")
+
+    expect(page.locator("#status")).to_contain_text("Could not open the document")
+    expect(page.locator("#document-text mark")).to_have_count(0)
+
+
+def test_loading_then_no_results(page: Page) -> None:
+    pending: list[Route] = []
+    page.route(SEARCH_API, lambda route: pending.append(route))
+    search(page, "nothing matches this")
+    expect(page.locator("#status")).to_contain_text("Searching")
+
+    empty = {"query": "nothing matches this", "k": 10, "offset": 0, "total": 0, "took_ms": 1, "mode": "semantic", "results": []}
+    pending[0].fulfill(status=200, content_type="application/json", body=json.dumps(empty))
+
+    expect(page.locator("#status")).to_contain_text("No results")
+    expect(page.locator(".result")).to_have_count(0)
+
+
+def test_phone_sized_screen_has_no_horizontal_scroll(page: Page) -> None:
+    page.set_viewport_size({"width": 375, "height": 667})
+    search(page, SEED_QUESTION)
+    expect(page.locator(".result").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    page.locator(".result-link").first.click()
+    expect(page.locator("mark.passage-mark")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375

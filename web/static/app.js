@@ -1,0 +1,373 @@
+// The search page. The URL is the only state: `/?q=...` shows results and
+// `/?doc=...&passage=start-end&q=...` shows a document, so every view can be
+// shared, reloaded and reached with Back/Forward. Everything that comes from the
+// server or the URL is put on the page as text nodes, never parsed as HTML.
+"use strict";
+
+const RESULTS_PER_PAGE = 10;
+
+const els = {
+  form: document.getElementById("search-form"),
+  input: document.getElementById("q"),
+  status: document.getElementById("status"),
+  intro: document.getElementById("intro"),
+  resultsView: document.getElementById("results-view"),
+  summary: document.getElementById("summary"),
+  notices: document.getElementById("notices"),
+  results: document.getElementById("results"),
+  documentView: document.getElementById("document"),
+  backLink: document.getElementById("back-link"),
+  documentTitle: document.getElementById("document-title"),
+  documentMeta: document.getElementById("document-meta"),
+  documentText: document.getElementById("document-text"),
+};
+
+let inFlight = null;
+
+class RequestError extends Error {}
+
+// ---------------------------------------------------------------- navigation
+
+function navigate(url, state = {}) {
+  // Remember where the reader was, so Back lands on the same result.
+  history.replaceState({ ...history.state, scrollY: window.scrollY }, "");
+  const target = new URL(url, location.href);
+  if (target.href === location.href) {
+    history.replaceState(state, "", target.href);
+  } else {
+    history.pushState(state, "", target.href);
+  }
+  render();
+}
+
+function searchHref(query) {
+  return query ? `/?${new URLSearchParams({ q: query })}` : "/";
+}
+
+function documentHref(hit, query) {
+  const params = new URLSearchParams({ doc: hit.doc_id, passage: `${hit.start}-${hit.end}` });
+  if (query) params.set("q", query);
+  return `/?${params}`;
+}
+
+function documentApiPath(docId) {
+  // doc_id is a relative path such as `news/2024/a.md`; its slashes are real path separators.
+  return "/documents/" + docId.split("/").map(encodeURIComponent).join("/");
+}
+
+function parsePassage(value) {
+  const match = /^(\d+)-(\d+)$/.exec(value || "");
+  return match ? { start: Number(match[1]), end: Number(match[2]) } : null;
+}
+
+async function render() {
+  if (inFlight) inFlight.abort();
+  inFlight = new AbortController();
+  const { signal } = inFlight;
+  const params = new URLSearchParams(location.search);
+  const query = params.get("q") || "";
+  els.input.value = query;
+  try {
+    if (params.has("doc")) {
+      await showDocument(params.get("doc"), parsePassage(params.get("passage")), query, signal);
+    } else {
+      await showResults(query.trim(), signal);
+    }
+  } catch (error) {
+    if (error.name !== "AbortError") throw error;
+  }
+}
+
+function restoreScroll() {
+  const saved = history.state && history.state.scrollY;
+  if (typeof saved !== "number") return false;
+  window.scrollTo(0, saved);
+  return true;
+}
+
+// ---------------------------------------------------------------- requests
+
+async function fetchJSON(url, signal) {
+  let response;
+  try {
+    response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new RequestError("Could not reach the server. Check that semsearch is running, then try again.");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+  }
+  if (!response.ok) {
+    const detail = errorDetail(body);
+    throw new RequestError(`${detail || response.statusText || "the server returned an error"} (HTTP ${response.status})`);
+  }
+  if (body === null) throw new RequestError("The server sent a response that is not JSON.");
+  return body;
+}
+
+function errorDetail(body) {
+  const detail = body && body.detail;
+  if (typeof detail === "string") return detail;
+  // FastAPI validation errors: a list of {loc, msg, type}.
+  if (Array.isArray(detail)) {
+    return detail.map((item) => (item && typeof item.msg === "string" ? item.msg : String(item))).join("; ");
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------- status line
+
+function setStatus(kind, message) {
+  els.status.hidden = !message;
+  els.status.dataset.kind = kind;
+  els.status.textContent = message;
+}
+
+// ---------------------------------------------------------------- results view
+
+async function showResults(query, signal) {
+  els.documentView.hidden = true;
+  els.resultsView.hidden = false;
+  els.results.replaceChildren();
+  els.summary.hidden = true;
+  els.notices.replaceChildren();
+  els.notices.hidden = true;
+  document.title = query ? `${query} – semsearch` : "semsearch";
+  els.intro.hidden = Boolean(query);
+  if (!query) {
+    setStatus("idle", "");
+    return;
+  }
+  setStatus("loading", "Searching…");
+  els.results.setAttribute("aria-busy", "true");
+  let data;
+  try {
+    data = await fetchJSON(`/search?${new URLSearchParams({ q: query, k: RESULTS_PER_PAGE })}`, signal);
+  } catch (error) {
+    if (error instanceof RequestError) setStatus("error", `Search failed: ${error.message}`);
+    else throw error;
+    return;
+  } finally {
+    els.results.removeAttribute("aria-busy");
+  }
+  const hits = Array.isArray(data.results) ? data.results : [];
+  if (hits.length === 0) {
+    setStatus("empty", `No results for “${query}”.`);
+    return;
+  }
+  setStatus("idle", "");
+  els.summary.textContent = summaryText(data, query, hits.length);
+  els.summary.hidden = false;
+  // Notes from the engine about how it answered (a fallback mode, a filter it ignored).
+  const notices = Array.isArray(data.notices) ? data.notices.filter((notice) => typeof notice === "string") : [];
+  els.notices.replaceChildren(...notices.map((notice) => element("li", "", notice)));
+  els.notices.hidden = notices.length === 0;
+  // Scores differ in scale between modes (cosine, fused, BM25): bars are relative to the best shown.
+  const best = Math.max(...hits.map((hit) => (typeof hit.score === "number" ? hit.score : 0)));
+  els.results.replaceChildren(...hits.map((hit) => resultItem(hit, query, best)));
+  restoreScroll();
+}
+
+function summaryText(data, query, shown) {
+  const parts = [`${shown} ${shown === 1 ? "passage" : "passages"} for “${query}”, best first`];
+  if (typeof data.mode === "string" && data.mode) parts.push(data.mode);
+  if (typeof data.took_ms === "number") parts.push(`${Math.round(data.took_ms)} ms`);
+  return parts.join(" · ");
+}
+
+function resultItem(hit, query, best) {
+  const item = element("li", "result");
+
+  const heading = element("h2", "result-title");
+  const link = element("a", "result-link", hit.title || hit.doc_id);
+  link.href = documentHref(hit, query);
+  heading.append(link);
+
+  const meta = element("p", "meta result-meta");
+  const date = dateElement(hit.date);
+  if (date) meta.append(date);
+  if (hit.title && hit.title !== hit.doc_id) meta.append(element("span", "result-source", hit.doc_id));
+  const score = scoreElement(hit.score, best);
+  if (score) meta.append(score);
+
+  const passage = element("p", "result-passage");
+  appendHighlighted(passage, String(hit.text || ""), hit.highlights);
+
+  item.append(heading, meta, passage);
+  return item;
+}
+
+function scoreElement(score, best) {
+  if (typeof score !== "number" || !Number.isFinite(score)) return null;
+  const wrapper = element("span", "score");
+  wrapper.title = `Score ${score.toFixed(4)} (bar relative to the best result shown)`;
+  const bar = element("span", "score-bar");
+  bar.setAttribute("aria-hidden", "true");
+  const fill = element("span", "score-fill");
+  const share = best > 0 ? score / best : 0;
+  fill.style.width = `${Math.round(Math.min(Math.max(share, 0), 1) * 100)}%`;
+  bar.append(fill);
+  wrapper.append(bar, element("span", "score-value", score.toFixed(2)));
+  return wrapper;
+}
+
+function appendHighlighted(parent, text, spans) {
+  // Passages are cut mid-paragraph; trimming keeps a snippet from opening on a blank line.
+  const first = text.length - text.trimStart().length;
+  const last = text.trimEnd().length;
+  let cursor = first;
+  for (const span of normalizeSpans(spans, first, last)) {
+    if (span.start > cursor) parent.append(snippetText(text.slice(cursor, span.start)));
+    const mark = element("mark");
+    mark.append(snippetText(text.slice(span.start, span.end)));
+    parent.append(mark);
+    cursor = span.end;
+  }
+  if (cursor < last) parent.append(snippetText(text.slice(cursor, last)));
+}
+
+function snippetText(text) {
+  // Line breaks carry meaning (headings, list items), blank lines between them only cost space.
+  return document.createTextNode(text.replace(/[ \t]*\n\s*/g, "\n"));
+}
+
+function normalizeSpans(spans, min, max) {
+  // Sorted, clamped to the text and merged, so a bad span can never duplicate or drop text.
+  const clean = (Array.isArray(spans) ? spans : [])
+    .filter((span) => span && Number.isInteger(span.start) && Number.isInteger(span.end))
+    .map((span) => ({ start: Math.max(min, span.start), end: Math.min(max, span.end) }))
+    .filter((span) => span.start < span.end)
+    .sort((a, b) => a.start - b.start);
+  const merged = [];
+  for (const span of clean) {
+    const last = merged[merged.length - 1];
+    if (last && span.start <= last.end) last.end = Math.max(last.end, span.end);
+    else merged.push(span);
+  }
+  return merged;
+}
+
+// ---------------------------------------------------------------- document view
+
+async function showDocument(docId, passage, query, signal) {
+  els.resultsView.hidden = true;
+  els.intro.hidden = true;
+  els.documentView.hidden = false;
+  els.backLink.href = searchHref(query.trim());
+  // A shared document link has no search behind it, so offer a fresh one instead.
+  els.backLink.textContent = query.trim() ? "← Back to results" : "← New search";
+  els.documentTitle.textContent = "";
+  els.documentMeta.replaceChildren();
+  els.documentText.replaceChildren();
+  document.title = "semsearch";
+  setStatus("loading", "Loading document…");
+  let doc;
+  try {
+    doc = await fetchJSON(documentApiPath(docId), signal);
+  } catch (error) {
+    if (error instanceof RequestError) setStatus("error", `Could not open the document: ${error.message}`);
+    else throw error;
+    return;
+  }
+  setStatus("idle", "");
+  const title = doc.title || doc.doc_id || docId;
+  document.title = `${title} – semsearch`;
+  els.documentTitle.textContent = title;
+
+  const date = dateElement(doc.date);
+  if (date) els.documentMeta.append(date);
+  if (doc.title && doc.title !== doc.doc_id) els.documentMeta.append(element("span", "result-source", doc.doc_id));
+
+  const text = String(doc.text || "");
+  const mark = appendPassage(els.documentText, text, passage);
+  if (!restoreScroll()) {
+    if (mark) mark.scrollIntoView({ block: "center" });
+    else window.scrollTo(0, 0);
+  }
+}
+
+function appendPassage(parent, text, passage) {
+  const start = passage ? Math.max(0, Math.min(passage.start, text.length)) : 0;
+  const end = passage ? Math.max(start, Math.min(passage.end, text.length)) : 0;
+  if (start === end) {
+    parent.append(document.createTextNode(text));
+    return null;
+  }
+  const mark = element("mark", "passage-mark", text.slice(start, end));
+  mark.id = "passage-mark";
+  parent.append(document.createTextNode(text.slice(0, start)), mark, document.createTextNode(text.slice(end)));
+  return mark;
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function dateElement(iso) {
+  if (typeof iso !== "string" || !iso) return null;
+  const time = element("time", "date", formatDate(iso));
+  time.dateTime = iso;
+  return time;
+}
+
+function formatDate(iso) {
+  const day = /^\d{4}-\d{2}-\d{2}/.exec(iso);
+  if (!day) return iso;
+  const parsed = new Date(`${day[0]}T00:00:00Z`);
+  if (Number.isNaN(parsed.getTime())) return iso;
+  return parsed.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+}
+
+function isPlainClick(event) {
+  return event.button === 0 && !event.metaKey && !event.ctrlKey && !event.shiftKey && !event.altKey;
+}
+
+function isTyping(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || target.closest("input, textarea, select") !== null);
+}
+
+// ---------------------------------------------------------------- wiring
+
+els.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  navigate(searchHref(els.input.value.trim()));
+});
+
+els.results.addEventListener("click", (event) => {
+  const item = event.target.closest(".result");
+  if (!item || !isPlainClick(event)) return;
+  // Dragging across a passage to copy it should not open the document.
+  const onLink = event.target.closest("a") !== null;
+  if (!onLink && String(window.getSelection()).length > 0) return;
+  event.preventDefault();
+  navigate(item.querySelector(".result-link").href, { fromResults: true });
+});
+
+els.backLink.addEventListener("click", (event) => {
+  if (!isPlainClick(event)) return;
+  event.preventDefault();
+  if (history.state && history.state.fromResults) history.back();
+  else navigate(els.backLink.href);
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
+  event.preventDefault();
+  els.input.focus();
+  els.input.select();
+});
+
+window.addEventListener("popstate", render);
+
+history.scrollRestoration = "manual";
+els.input.focus({ preventScroll: true });
+render();
