@@ -13,6 +13,7 @@ from indexer.chunking import ChunkingParams, pack_passages, sentence_units
 from indexer.documents import Document, read_documents, require_folder
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexNotFound
+from search.keyword import KeywordIndex
 from search.index_format import (
     IndexData,
     hold_writer_lock,
@@ -55,20 +56,42 @@ def build_index(
     report_stage: StageReporter | None = None,
 ) -> BuildReport:
     """Bring the index at ``index_dir`` up to date with ``docs_dir``, embedding only what changed."""
-    started = time.perf_counter()
-    stage = report_stage or (lambda _message: None)
     require_folder(docs_dir)
+    (report_stage or _quiet)("reading documents")
+    read = read_documents(docs_dir, max_file_bytes)
+    report = index_documents(
+        read.documents, index_dir, model, params, full=full, show_progress=show_progress, report_stage=report_stage
+    )
+    report.warnings[:0] = read.warnings
+    return report
+
+
+def index_documents(
+    documents: list[Document],
+    index_dir: Path,
+    model: str,
+    params: ChunkingParams,
+    *,
+    full: bool = False,
+    show_progress: bool = False,
+    report_stage: StageReporter | None = None,
+    with_highlights: bool = True,
+) -> BuildReport:
+    """Make ``documents`` the content of the index, re-embedding only new or changed ones.
+
+    ``with_highlights=False`` skips sentence vectors, for throw-away evaluation indexes.
+    """
+    started = time.perf_counter()
+    stage = report_stage or _quiet
     with hold_writer_lock(index_dir):
         remove_stale_versions(index_dir)
-        stage("reading documents")
-        read = read_documents(docs_dir, max_file_bytes)
-        report = BuildReport(warnings=read.warnings)
+        report = BuildReport()
         previous, report.full_rebuild_reason = _reusable_index(index_dir, model, params, full)
-        _classify(read.documents, previous, report)
+        _classify(documents, previous, report)
         if previous is None or report.added or report.updated or report.removed:
             stage("loading model")
             embedder = load_embedder(model)
-            new_data = _assemble(read.documents, previous, embedder, params, report, show_progress, stage)
+            new_data = _assemble(documents, previous, embedder, params, report, show_progress, stage, with_highlights)
             stage("writing index")
             save_index(index_dir, new_data)
             report.written = True
@@ -76,6 +99,10 @@ def build_index(
             report.total_passages = len(previous.passages)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _quiet(_stage: str) -> None:
+    """Stage reporter for callers that do not follow progress."""
 
 
 def _fit_to_model(params: ChunkingParams, embedder: Embedder, report: BuildReport) -> ChunkingParams:
@@ -113,6 +140,7 @@ def _assemble(
     report: BuildReport,
     show_progress: bool,
     stage: StageReporter,
+    with_highlights: bool,
 ) -> IndexData:
     """The new index: kept passages with their stored vectors, plus freshly embedded ones.
 
@@ -128,7 +156,8 @@ def _assemble(
         if document.doc_id in kept:
             continue
         units = sentence_units(document.text, embedder.count_tokens, params.max_tokens)
-        new_sentences.extend(SentenceRecord(document.doc_id, u.start, u.end) for u in units)
+        if with_highlights:
+            new_sentences.extend(SentenceRecord(document.doc_id, u.start, u.end) for u in units)
         for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
             new_passages.append(PassageRecord(f"{document.doc_id}#{ordinal}", document.doc_id, chunk.start, chunk.end))
     stage(f"embedding {len(new_passages)} passages")
@@ -146,6 +175,8 @@ def _assemble(
     else:
         matrix, sentence_matrix = new_vectors, new_sentence_vectors
     report.total_passages = len(passages)
+    stage("building keyword index")
+    keyword = KeywordIndex.build([records[p.doc_id].text[p.start:p.end] for p in passages])
     manifest = new_manifest(
         model=embedder.name,
         dimension=embedder.dimension,
@@ -153,7 +184,8 @@ def _assemble(
         documents={d.doc_id: d.sha256 for d in documents},
         passage_count=len(passages),
     )
-    return IndexData(manifest, vectors_from_matrix(matrix, embedder.dimension), passages, records, sentences, sentence_matrix)
+    vectors = vectors_from_matrix(matrix, embedder.dimension)
+    return IndexData(manifest, vectors, passages, records, sentences, sentence_matrix, keyword)
 
 
 def _classify(documents: list[Document], previous: IndexData | None, report: BuildReport) -> None:

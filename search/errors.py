@@ -23,3 +23,7 @@ class ModelLoadError(SemsearchError):
 
 class InvalidQuery(SemsearchError):
     """The query or its parameters cannot be searched."""
+
+
+class SemanticUnavailable(SemsearchError):
+    """The embedding model failed on a query that can only be answered semantically."""

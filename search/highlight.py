@@ -6,6 +6,7 @@ from bisect import bisect_left
 
 import numpy as np
 
+from search.keyword import Analyzer
 from search.records import PassageRecord, SentenceRecord, Span
 
 # Sentences this close to the best one are highlighted too: two sentences often answer together.
@@ -34,9 +35,21 @@ class SentenceTable:
         scores = self._vectors[rows] @ query_vector
         best = float(scores.max())
         chosen = [row for row, score in zip(rows, scores) if score >= best - _NEAR_BEST]
-        return tuple(
-            Span(self._sentences[r].start - passage.start, self._sentences[r].end - passage.start) for r in chosen
-        )
+        return tuple(self._relative(passage, r) for r in chosen)
+
+    def highlights_by_terms(self, passage: PassageRecord, text: str, query: str, analyzer: Analyzer) -> tuple[Span, ...]:
+        """Without a query vector: the sentence(s) sharing the most analysed terms with the query."""
+        wanted = set(analyzer.terms(query))
+        rows = self._rows_within(passage)
+        counts = [len(wanted.intersection(analyzer.terms(text[self._sentences[r].start:self._sentences[r].end]))) for r in rows]
+        if not counts or max(counts) == 0:
+            return ()
+        best = max(counts)
+        return tuple(self._relative(passage, r) for r, count in zip(rows, counts) if count == best)
+
+    def _relative(self, passage: PassageRecord, row: int) -> Span:
+        sentence = self._sentences[row]
+        return Span(sentence.start - passage.start, sentence.end - passage.start)
 
     def _rows_within(self, passage: PassageRecord) -> list[int]:
         rows = self._rows.get(passage.doc_id, [])

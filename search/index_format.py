@@ -12,6 +12,7 @@ An index folder holds versions side by side and a ``CURRENT`` file naming the li
             documents.json
             sentences.json
             sentence_vectors.npy
+            keyword/            # BM25 over the same passages (row i is passage i here too)
 
 A new version is written into a temporary folder, renamed into place and then published by
 atomically replacing ``CURRENT``; a crash at any moment leaves the previous version live.
@@ -36,6 +37,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
+from search.keyword import KeywordIndex
 from search.records import DocumentRecord, PassageRecord, SentenceRecord
 
 FORMAT_VERSION = 1
@@ -47,6 +49,7 @@ PASSAGES_FILE = "passages.json"
 DOCUMENTS_FILE = "documents.json"
 SENTENCES_FILE = "sentences.json"
 SENTENCE_VECTORS_FILE = "sentence_vectors.npy"
+KEYWORD_DIR = "keyword"
 _DATA_FILES = (VECTORS_FILE, PASSAGES_FILE, DOCUMENTS_FILE, SENTENCES_FILE, SENTENCE_VECTORS_FILE)
 _VERSION_PREFIX = "v-"
 _TEMP_PREFIX = ".tmp-"
@@ -77,6 +80,7 @@ class IndexData:
     documents: dict[str, DocumentRecord]
     sentences: list[SentenceRecord]
     sentence_vectors: np.ndarray
+    keyword: KeywordIndex
     version: str = ""
 
     def vector_matrix(self) -> np.ndarray:
@@ -153,11 +157,13 @@ def save_index(index_dir: Path, data: IndexData) -> str:
     _write_json(temp / DOCUMENTS_FILE, [asdict(d) for d in data.documents.values()])
     _write_json(temp / SENTENCES_FILE, [[s.doc_id, s.start, s.end] for s in data.sentences])
     np.save(temp / SENTENCE_VECTORS_FILE, np.ascontiguousarray(data.sentence_vectors, dtype=np.float32), allow_pickle=False)
-    checksums = {name: _file_sha256(temp / name) for name in _DATA_FILES}
+    data.keyword.save(temp / KEYWORD_DIR)
+    checksums = {path.relative_to(temp).as_posix(): _file_sha256(path) for path in sorted(temp.rglob("*")) if path.is_file()}
     manifest = Manifest(**{**asdict(data.manifest), "files": checksums})
     _write_json(temp / MANIFEST_FILE, asdict(manifest))
-    for path in temp.iterdir():
-        _fsync_file(path)
+    for path in temp.rglob("*"):
+        if path.is_file():
+            _fsync_file(path)
     final = index_dir / version
     os.rename(temp, final)
     _fsync_dir(index_dir)
@@ -196,7 +202,7 @@ def load_index(index_dir: Path) -> IndexData:
     folder = index_dir / version
     raw = _read_json(folder / MANIFEST_FILE)
     manifest = _parse_manifest(raw, folder / MANIFEST_FILE)
-    if set(manifest.files) != set(_DATA_FILES):
+    if not set(_DATA_FILES) <= set(manifest.files) or not any(n.startswith(f"{KEYWORD_DIR}/") for n in manifest.files):
         raise IndexFormatError(f"{folder / MANIFEST_FILE} does not list the index files; {FIX_HINT}")
     for name, expected in manifest.files.items():
         path = folder / name
@@ -215,14 +221,15 @@ def load_index(index_dir: Path) -> IndexData:
         sentence_vectors = np.load(folder / SENTENCE_VECTORS_FILE, allow_pickle=False)
     except (TypeError, KeyError, ValueError):
         raise IndexFormatError(f"index files in {folder} have unexpected fields; {FIX_HINT}") from None
-    if vectors.ntotal != len(passages) or len(passages) != manifest.passage_count:
+    keyword = KeywordIndex.load(folder / KEYWORD_DIR)
+    if not vectors.ntotal == len(passages) == len(keyword) == manifest.passage_count:
         raise IndexFormatError(
             f"index in {folder} is inconsistent: {vectors.ntotal} vectors, {len(passages)} passages, "
-            f"manifest says {manifest.passage_count}; {FIX_HINT}"
+            f"{len(keyword)} keyword rows, manifest says {manifest.passage_count}; {FIX_HINT}"
         )
     if vectors.d != manifest.dimension or sentence_vectors.shape != (len(sentences), manifest.dimension):
         raise IndexFormatError(f"vectors in {folder} do not match the manifest's dimension or row counts; {FIX_HINT}")
-    return IndexData(manifest, vectors, passages, documents, sentences, sentence_vectors, version)
+    return IndexData(manifest, vectors, passages, documents, sentences, sentence_vectors, keyword, version)
 
 
 def _parse_manifest(raw: Any, path: Path) -> Manifest:

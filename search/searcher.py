@@ -10,16 +10,20 @@ import faiss
 import numpy as np
 
 from search.embedding import Embedder, load_embedder
-from search.errors import IndexFormatError, InvalidQuery
+from search.errors import IndexFormatError, InvalidQuery, SemanticUnavailable
+from search.fusion import FusedCandidate, Ranking, fuse_normalized
 from search.highlight import SentenceTable
 from search.index_format import FIX_HINT, IndexData, load_index
 from search.records import Hit, PassageRecord
 
-MODES = ("semantic",)
+MODES = ("hybrid", "semantic", "keyword")
+DEFAULT_MODE = "hybrid"
 MAX_K = 100
 # Passages of one region that share more than this fraction of the shorter one's text are the same answer.
 _DUPLICATE_OVERLAP = 0.5
-_MIN_DEPTH = 200
+# Candidates taken from each ranking before fusion; fewer costs recall (measured on Cranfield).
+_MIN_DEPTH = 100
+_NO_RANKING: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class SearchRequest:
     date_to: str | None = None
     group_by_document: bool = False
     min_score: float | None = None
-    mode: str = "semantic"
+    mode: str = DEFAULT_MODE
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,6 @@ class SearchResult:
     hits: list[Hit]
     mode: str
     notices: tuple[str, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    row: int
-    score: float
-    components: dict[str, float | None]
 
 
 class Searcher:
@@ -67,6 +64,7 @@ class Searcher:
         self._rows_by_doc: dict[str, list[int]] = {}
         for row, passage in enumerate(index.passages):
             self._rows_by_doc.setdefault(passage.doc_id, []).append(row)
+        self._max_passages_per_document = max((len(rows) for rows in self._rows_by_doc.values()), default=1)
 
     @classmethod
     def open(cls, index_dir: Path, model: str | None = None) -> "Searcher":
@@ -90,12 +88,34 @@ class Searcher:
         allowed = self._allowed_rows(request)
         if allowed is not None and len(allowed) == 0:
             return SearchResult(total=0, hits=[], mode=request.mode)
-        query_vector = self.embedder.encode([request.query.strip()])[0]
-        candidates = self._semantic(query_vector, allowed, request)
-        ranked = self._shape(candidates, request)
+        query = request.query.strip()
+        notices: list[str] = []
+        query_vector = self._embed_query(query, request.mode, notices)
+        depth = self._depth(request)
+        semantic = self._semantic(query_vector, allowed, depth) if request.mode != "keyword" else _NO_RANKING
+        keyword = self.index.keyword.search(query, depth, allowed) if request.mode != "semantic" else _NO_RANKING
+        ranked = self._shape(_rank(semantic, keyword, request.mode), request)
         page = ranked[request.offset:request.offset + request.k]
-        hits = [self._hit(request.offset + i, c, query_vector) for i, c in enumerate(page, start=1)]
-        return SearchResult(total=len(ranked), hits=hits, mode=request.mode)
+        hits = [self._hit(request.offset + i, c, query_vector, query) for i, c in enumerate(page, start=1)]
+        return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
+
+    def _depth(self, request: SearchRequest) -> int:
+        """Candidates per ranking: enough that de-duplication, and grouping by document, still fill the page."""
+        depth = max(_MIN_DEPTH, 5 * (request.k + request.offset))
+        if request.group_by_document:
+            depth *= self._max_passages_per_document
+        return depth
+
+    def _embed_query(self, query: str, mode: str, notices: list[str]) -> np.ndarray | None:
+        """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
+        try:
+            return self.embedder.encode([query])[0]
+        except Exception as exc:  # noqa: BLE001 - whatever broke inside the model, keyword ranking still works
+            reason = f"the embedding model failed ({type(exc).__name__}: {exc})"
+            if mode == "semantic":
+                raise SemanticUnavailable(f"{reason}; semantic search is unavailable, try mode=keyword") from None
+            notices.append(f"{reason}; results are ranked by keywords only and highlighted by matching words")
+            return None
 
     def _allowed_rows(self, request: SearchRequest) -> np.ndarray | None:
         """Rows that pass the filters, or None when nothing is filtered; applied before ranking."""
@@ -110,22 +130,19 @@ class Searcher:
             rows.extend(self._rows_by_doc.get(doc_id, []))
         return np.array(sorted(set(rows)), dtype=np.int64)
 
-    def _semantic(self, query_vector: np.ndarray, allowed: np.ndarray | None, request: SearchRequest) -> list[_Candidate]:
+    def _semantic(self, query_vector: np.ndarray | None, allowed: np.ndarray | None, depth: int) -> Ranking:
         available = self.index.vectors.ntotal if allowed is None else len(allowed)
-        depth = min(available, max(_MIN_DEPTH, 5 * (request.k + request.offset)))
-        if depth == 0:
-            return []
+        depth = min(available, depth)
+        if query_vector is None or depth == 0:
+            return _NO_RANKING
         params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         scores, rows = self.index.vectors.search(query_vector[None, :], depth, params=params)
-        return [
-            _Candidate(int(row), float(score), {"semantic": float(score)})
-            for score, row in zip(scores[0], rows[0])
-            if row >= 0
-        ]
+        found = rows[0] >= 0
+        return rows[0][found].astype(np.int64), scores[0][found]
 
-    def _shape(self, candidates: list[_Candidate], request: SearchRequest) -> list[_Candidate]:
+    def _shape(self, candidates: list[FusedCandidate], request: SearchRequest) -> list[FusedCandidate]:
         """Drop near-duplicate passages, keep one per document if asked, and apply the score floor."""
-        kept: list[_Candidate] = []
+        kept: list[FusedCandidate] = []
         spans_by_doc: dict[str, list[PassageRecord]] = {}
         for candidate in candidates:
             if request.min_score is not None and candidate.score < request.min_score:
@@ -140,9 +157,13 @@ class Searcher:
             kept.append(candidate)
         return kept
 
-    def _hit(self, rank: int, candidate: _Candidate, query_vector: np.ndarray) -> Hit:
+    def _hit(self, rank: int, candidate: FusedCandidate, query_vector: np.ndarray | None, query: str) -> Hit:
         passage = self.index.passages[candidate.row]
         document = self.index.documents[passage.doc_id]
+        if query_vector is not None:
+            highlights = self._sentences.highlights(passage, query_vector)
+        else:
+            highlights = self._sentences.highlights_by_terms(passage, document.text, query, self.index.keyword.analyzer)
         return Hit(
             rank=rank,
             score=candidate.score,
@@ -153,9 +174,21 @@ class Searcher:
             text=document.text[passage.start:passage.end],
             start=passage.start,
             end=passage.end,
-            scores=dict(candidate.components),
-            highlights=self._sentences.highlights(passage, query_vector),
+            scores={"semantic": candidate.semantic, "keyword": candidate.keyword},
+            highlights=highlights,
         )
+
+
+def _rank(semantic: Ranking, keyword: Ranking, mode: str) -> list[FusedCandidate]:
+    """One ranking of candidates; a single mode keeps its own scores, hybrid fuses both."""
+    if mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
+        return fuse_normalized(semantic, keyword)
+    rows, scores = semantic if len(semantic[0]) else keyword
+    from_semantic = rows is semantic[0]
+    return [
+        FusedCandidate(int(row), float(score), float(score) if from_semantic else None, None if from_semantic else float(score))
+        for row, score in zip(rows, scores)
+    ]
 
 
 def _validate(request: SearchRequest) -> None:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search.errors import IndexFormatError, IndexLocked, IndexNotFound, InvalidQuery, SemsearchError
+from search.errors import IndexFormatError, IndexLocked, IndexNotFound, InvalidQuery, SemanticUnavailable, SemsearchError
 
 logger = logging.getLogger("semsearch.web")
 
@@ -18,6 +18,7 @@ _STATUS_BY_ERROR: list[tuple[type[SemsearchError], int]] = [
     (IndexLocked, 409),
     (IndexNotFound, 503),
     (IndexFormatError, 503),
+    (SemanticUnavailable, 503),
     (SemsearchError, 400),
 ]
 

@@ -1,0 +1,132 @@
+"""Hybrid, semantic and keyword ranking on a small generated BEIR set with known answers."""
+
+import json
+
+import pytest
+
+from evaluation.runner import evaluate_beir
+from indexer.build import build_index
+from search.errors import SemanticUnavailable
+from search.index_format import load_index
+from search.searcher import SearchRequest, Searcher
+from search.settings import DEFAULT_MODEL
+from tests.conftest import PARAMS, write
+
+CORPUS = {
+    "code-5521": ("Error codes", "Code 5521 means the printer has run out of paper."),
+    "code-5512": ("Error codes", "Code 5512 means the hard disk failed and data could not be written to storage."),
+    "code-2155": ("Error codes", "Code 2155 means the network cable is unplugged."),
+    "lift": ("Flight", "Aircraft wings generate lift because air pressure below the wing exceeds the pressure above it."),
+    "cook": ("Kitchen", "Simmer the tomatoes with garlic and olive oil for twenty minutes before adding basil."),
+    "music": ("Concerts", "The orchestra tuned to the oboe before the symphony began in the concert hall."),
+}
+# q-code hinges on an exact rare term (semantic prefers the storage document);
+# q-lift is a paraphrase sharing no word with its answer (keyword finds nothing).
+QUERIES = {
+    "q-code": ("storage failure code 5521", "code-5521"),
+    "q-lift": ("What makes an airplane rise into the sky?", "lift"),
+    "q-cook": ("How long should tomatoes simmer with garlic?", "cook"),
+}
+
+
+@pytest.fixture(scope="module")
+def beir_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("beir")
+    write(folder, "corpus.jsonl", "\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, (t, x) in CORPUS.items()))
+    write(folder, "queries.jsonl", "\n".join(json.dumps({"_id": q, "text": text}) for q, (text, _) in QUERIES.items()))
+    write(folder, "qrels/test.tsv", "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, (_, d) in QUERIES.items()))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    docs = tmp_path_factory.mktemp("mode-docs")
+    for doc_id, (title, text) in CORPUS.items():
+        write(docs, f"{doc_id}.md", f"# {title}\n\n{text}")
+    index_dir = tmp_path_factory.mktemp("mode-index") / "index"
+    build_index(docs, index_dir, DEFAULT_MODEL, PARAMS)
+    return Searcher.open(index_dir)
+
+
+def _top(searcher, query, mode):
+    return searcher.search(SearchRequest(query, k=3, mode=mode)).hits
+
+
+def test_keyword_mode_finds_the_exact_rare_term_that_semantic_mode_misses(searcher):
+    assert _top(searcher, "storage failure code 5521", "keyword")[0].doc_id == "code-5521.md"
+    assert _top(searcher, "storage failure code 5521", "semantic")[0].doc_id == "code-5512.md"
+
+
+def test_semantic_mode_finds_the_paraphrase_that_keyword_mode_misses(searcher):
+    assert _top(searcher, "What makes an airplane rise into the sky?", "semantic")[0].doc_id == "lift.md"
+    assert all(hit.doc_id != "lift.md" for hit in _top(searcher, "What makes an airplane rise into the sky?", "keyword"))
+
+
+def test_hybrid_finds_both_kinds_and_reports_component_scores(searcher):
+    rare = _top(searcher, "storage failure code 5521", "hybrid")
+    paraphrase = _top(searcher, "What makes an airplane rise into the sky?", "hybrid")
+    assert rare[0].doc_id == "code-5521.md" and paraphrase[0].doc_id == "lift.md"
+    assert rare[0].scores["semantic"] is not None and rare[0].scores["keyword"] is not None
+    assert paraphrase[0].scores["keyword"] is None and paraphrase[0].scores["semantic"] > 0.3
+
+
+def test_eval_reports_perfect_and_imperfect_scores(beir_folder):
+    report = evaluate_beir(beir_folder, ["hybrid", "semantic", "keyword"], DEFAULT_MODEL, PARAMS)
+    assert report.queries == 3
+    assert report.modes["hybrid"] == {"ndcg@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}
+    # semantic: q-code answer at rank 2 -> MRR (1 + 1/2 + 1) / 3
+    assert report.modes["semantic"]["mrr@10"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert report.modes["semantic"]["recall@100"] == 1.0
+    # keyword: q-lift never found -> recall 2/3 and MRR (1 + 0 + 1) / 3
+    assert report.modes["keyword"]["recall@100"] == pytest.approx(2 / 3)
+    assert report.modes["keyword"]["mrr@10"] == pytest.approx(2 / 3)
+
+
+class _BrokenEmbedder:
+    """Stands in for a model that fails at query time (cannot be provoked in the real one on demand)."""
+
+    def __init__(self, real):
+        self.name, self.dimension, self.max_tokens = real.name, real.dimension, real.max_tokens
+
+    def encode(self, texts, **_kwargs):
+        raise RuntimeError("simulated model failure")
+
+
+def test_hybrid_degrades_to_keyword_ranking_when_the_model_fails(searcher):
+    broken = Searcher(searcher.index, _BrokenEmbedder(searcher.embedder))
+    result = broken.search(SearchRequest("storage failure code 5521", k=3))
+    assert result.hits[0].doc_id == "code-5521.md"
+    assert result.notices and "keywords only" in result.notices[0]
+    assert result.hits[0].highlights, "highlights fall back to matching words"
+    with pytest.raises(SemanticUnavailable, match="mode=keyword"):
+        broken.search(SearchRequest("storage failure code 5521", mode="semantic"))
+
+
+def test_unknown_mode_lists_the_choices(searcher):
+    with pytest.raises(Exception, match="hybrid, semantic, keyword"):
+        searcher.search(SearchRequest("anything", mode="fuzzy"))
+
+
+def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_path):
+    index_dir = tmp_path / "index"
+
+    def check(expected_unique_doc=None):
+        index = load_index(index_dir)
+        assert index.vectors.ntotal == len(index.passages) == len(index.keyword) == index.manifest.passage_count
+        if expected_unique_doc:
+            rows, _ = index.keyword.search("quixotically", 5)
+            assert [index.passages[r].doc_id for r in rows] == [expected_unique_doc]
+        return index
+
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
+    check()
+    write(docs_copy, "added.md", "A sentence that behaves quixotically among the others.")
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
+    check("added.md")
+    write(docs_copy, "added.md", "Changed text.\n\nIt still behaves quixotically, in a second paragraph.")
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
+    index = check("added.md")
+    (docs_copy / "000_2ff6379e6f7d78c5.txt").unlink()
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
+    after = check("added.md")
+    assert len(after.passages) < len(index.passages)
