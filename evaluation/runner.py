@@ -70,7 +70,7 @@ def _temporary_searcher(documents: list[Document], model: str, params: ChunkingP
         raise SemsearchError("the evaluation set has no documents")
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as folder:
         index_dir = Path(folder) / "index"
-        index_documents(documents, index_dir, model, params, show_progress=show_progress, with_highlights=False)
+        index_documents(documents, index_dir, model, params, show_progress=show_progress)
         yield Searcher.open(index_dir)
 
 

@@ -75,12 +75,8 @@ def index_documents(
     full: bool = False,
     show_progress: bool = False,
     report_stage: StageReporter | None = None,
-    with_highlights: bool = True,
 ) -> BuildReport:
-    """Make ``documents`` the content of the index, re-embedding only new or changed ones.
-
-    ``with_highlights=False`` skips sentence vectors, for throw-away evaluation indexes.
-    """
+    """Make ``documents`` the content of the index, re-embedding only new or changed ones."""
     started = time.perf_counter()
     stage = report_stage or _quiet
     with hold_writer_lock(index_dir):
@@ -91,7 +87,7 @@ def index_documents(
         if previous is None or report.added or report.updated or report.removed:
             stage("loading model")
             embedder = load_embedder(model)
-            new_data = _assemble(documents, previous, embedder, params, report, show_progress, stage, with_highlights)
+            new_data = _assemble(documents, previous, embedder, params, report, show_progress, stage)
             stage("writing index")
             save_index(index_dir, new_data)
             report.written = True
@@ -140,7 +136,6 @@ def _assemble(
     report: BuildReport,
     show_progress: bool,
     stage: StageReporter,
-    with_highlights: bool,
 ) -> IndexData:
     """The new index: kept passages with their stored vectors, plus freshly embedded ones.
 
@@ -156,13 +151,12 @@ def _assemble(
         if document.doc_id in kept:
             continue
         units = sentence_units(document.text, embedder.count_tokens, params.max_tokens)
-        if with_highlights:
-            new_sentences.extend(SentenceRecord(document.doc_id, u.start, u.end) for u in units)
+        new_sentences.extend(SentenceRecord(document.doc_id, u.start, u.end) for u in units)
         for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
             new_passages.append(PassageRecord(f"{document.doc_id}#{ordinal}", document.doc_id, chunk.start, chunk.end))
     stage(f"embedding {len(new_passages)} passages")
     new_vectors = embedder.encode([records[p.doc_id].text[p.start:p.end] for p in new_passages], progress=show_progress)
-    stage(f"embedding {len(new_sentences)} sentences for highlighting")
+    stage(f"embedding {len(new_sentences)} sentences")
     new_sentence_vectors = embedder.encode([records[s.doc_id].text[s.start:s.end] for s in new_sentences], progress=show_progress)
     report.embedded_passages = len(new_passages)
     passage_rows = _rows_of(previous.passages, kept) if previous else []

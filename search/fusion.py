@@ -24,6 +24,19 @@ class FusedCandidate:
     keyword: float | None
 
 
+def top_ranking(scores: np.ndarray, k: int, allowed: np.ndarray | None = None, positive_only: bool = False) -> Ranking:
+    """The ``k`` best rows of a full score array, best first (ties by row), within ``allowed`` rows."""
+    rows = np.arange(len(scores), dtype=np.int64) if allowed is None else np.asarray(allowed, dtype=np.int64)
+    if positive_only:
+        rows = rows[scores[rows] > 0]
+    if k < 1 or len(rows) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    if len(rows) > k:
+        rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+    order = np.lexsort((rows, -scores[rows]))
+    return rows[order], np.asarray(scores[rows[order]], dtype=np.float32)
+
+
 def fuse_normalized(semantic: Ranking, keyword: Ranking) -> list[FusedCandidate]:
     """Sum of each ranking's scores divided by its best score, best first.
 

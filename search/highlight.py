@@ -6,6 +6,8 @@ from bisect import bisect_left
 
 import numpy as np
 
+from search.errors import IndexFormatError
+from search.index_format import FIX_HINT
 from search.keyword import Analyzer
 from search.records import PassageRecord, SentenceRecord, Span
 
@@ -36,6 +38,20 @@ class SentenceTable:
         best = float(scores.max())
         chosen = [row for row, score in zip(rows, scores) if score >= best - _NEAR_BEST]
         return tuple(self._relative(passage, r) for r in chosen)
+
+    def rows_by_passage(self, passages: list[PassageRecord]) -> tuple[np.ndarray, np.ndarray]:
+        """Sentence rows of every passage, concatenated, and where each passage's run starts.
+
+        Shaped for ``np.maximum.reduceat``; empty when the index stores no sentences. A passage always
+        holds at least one whole sentence, since passages are packed from them.
+        """
+        if not self._sentences:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        runs = [self._rows_within(passage) for passage in passages]
+        if any(not run for run in runs):
+            raise IndexFormatError(f"a passage holds no stored sentence; {FIX_HINT}")
+        offsets = np.cumsum([0] + [len(run) for run in runs[:-1]])
+        return np.array([row for run in runs for row in run], dtype=np.int64), offsets.astype(np.int64)
 
     def highlights_by_terms(self, passage: PassageRecord, text: str, query: str, analyzer: Analyzer) -> tuple[Span, ...]:
         """Without a query vector: the sentence(s) sharing the most analysed terms with the query."""

@@ -19,10 +19,10 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from search.errors import IndexFormatError
+from search.fusion import top_ranking
 
 KEYWORD_FORMAT = 1
 _MANIFEST = "keyword.json"
-_NO_HITS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -108,16 +108,19 @@ class KeywordIndex:
 
         ``allowed`` restricts the ranking to those rows before the cut, as filters require.
         """
-        if self._retriever is None or k < 1:
-            return _NO_HITS
-        ids = self._retriever.get_tokens_ids(self.analyzer.terms(query))
-        if not ids:
-            return _NO_HITS
-        scores = np.asarray(self._retriever.get_scores_from_ids(ids), dtype=np.float32)
-        rows = np.flatnonzero(scores > 0)
-        if allowed is not None:
-            rows = np.intersect1d(rows, allowed, assume_unique=True)
-        if rows.size > k:
-            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
-        order = np.lexsort((rows, -scores[rows]))
-        return rows[order].astype(np.int64), scores[rows[order]]
+        return top_ranking(self.scores(query), k, allowed, positive_only=True)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for ``query``; zeros when it shares no term with the index."""
+        return self.weighted_scores({term: 1.0 for term in self.analyzer.terms(query)})
+
+    def weighted_scores(self, term_weights: dict[str, float]) -> np.ndarray:
+        """Sum over terms of weight times the term's BM25 score: how an expanded query is scored."""
+        total = np.zeros(self._passages, dtype=np.float32)
+        if self._retriever is None:
+            return total
+        for term, weight in term_weights.items():
+            ids = self._retriever.get_tokens_ids([term])
+            if ids:
+                total += weight * np.asarray(self._retriever.get_scores_from_ids(ids), dtype=np.float32)
+        return total

@@ -47,7 +47,13 @@ def _sentences_in_line(line: str) -> list[tuple[int, int]]:
 
 
 def _is_false_boundary(line: str, match: re.Match[str]) -> bool:
-    """Abbreviations ("Dr.", "U.S.") and a lower-case continuation do not end a sentence."""
+    """Abbreviations ("Dr.", "U.S.") and a lower-case continuation do not end a sentence.
+
+    A mark detached from its word ("flow . the") always does: lower-cased, pre-tokenised text writes
+    every sentence end that way.
+    """
+    if match.start() > 0 and line[match.start() - 1].isspace():
+        return False
     rest = line[match.end():].lstrip()
     if rest[:1].islower():
         return True

@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     docs: Path = Path("seeds")
     index: Path = Path("indexes/default")
     model: str = DEFAULT_MODEL
-    chunk_tokens: int = Field(default=128, ge=16, le=8192)
+    chunk_tokens: int = Field(default=192, ge=16, le=8192)
     overlap_sentences: int = Field(default=1, ge=0, le=8)
     max_file_bytes: int = Field(default=10_000_000, ge=1)
     host: str = "127.0.0.1"

@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from indexer.documents import read_documents
 from tests.conftest import write
 
@@ -35,14 +37,65 @@ def test_invalid_utf8_is_decoded_with_replacement_and_reported(tmp_path):
     assert any("latin1.txt" in w and "UTF-8" in w for w in result.warnings)
 
 
-def test_symlink_loops_and_deep_folders_do_not_stop_the_run(tmp_path):
-    deep = tmp_path
-    for level in range(300):
+def add_deep_file_and_bad_links(folder, depth, name):
+    """A file ``depth`` folders down, a symlink loop back to the top and a dangling link."""
+    deep = folder
+    for level in range(depth):
         deep = deep / f"d{level}"
-    write(deep, "deep.txt", "Deep down.")
-    (tmp_path / "loop").symlink_to(tmp_path)
-    (tmp_path / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    write(deep, name, "A document at the bottom of a very deep folder.")
+    (folder / "loop").symlink_to(folder)
+    (folder / "dangling.txt").symlink_to(folder / "missing.txt")
+
+
+def test_symlink_loops_and_deep_folders_do_not_stop_the_run(tmp_path):
+    add_deep_file_and_bad_links(tmp_path, 300, "deep.txt")
     result = read_documents(tmp_path, 1000)
     assert [d.doc_id.rsplit("/", 1)[-1] for d in result.documents] == ["deep.txt"]
     assert any("dangling.txt" in w for w in result.warnings)
     assert any("loop" in w for w in result.warnings)
+
+
+def test_a_missing_file_between_listing_and_reading_is_a_warning(tmp_path):
+    from indexer.documents import _read_document
+
+    warnings = []
+    assert _read_document(tmp_path / "vanished.txt", "vanished.txt", 1000, warnings) is None
+    assert warnings and "vanished.txt" in warnings[0]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_files_are_skipped_with_a_warning(tmp_path):
+    write(tmp_path, "good.txt", "Readable.")
+    secret = write(tmp_path, "secret.txt", "Unreadable.")
+    secret.chmod(0)
+    result = read_documents(tmp_path, 1000)
+    assert [d.doc_id for d in result.documents] == ["good.txt"]
+    assert any("secret.txt" in w for w in result.warnings)
+
+
+@pytest.mark.slow
+def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tmp_path):
+    from indexer.build import build_index
+    from search.index_format import load_index
+    from search.settings import DEFAULT_MODEL
+    from tests.conftest import PARAMS
+
+    bad = docs_copy / "bad"
+    write(bad, "binary.txt", bytes(range(256)) * 100)
+    write(bad, "latin1.md", "Un café crème au comptoir.".encode("latin-1"))
+    write(bad, "empty.txt", "")
+    with (bad / "one-line-50mb.txt").open("w") as handle:
+        handle.write("word " * 10_000_000)
+    add_deep_file_and_bad_links(bad, 120, "deep.md")
+    os.mkfifo(bad / "fifo.txt")
+
+    report = build_index(docs_copy, tmp_path / "index", DEFAULT_MODEL, PARAMS)
+    index = load_index(tmp_path / "index")
+    seeds = {p.name for p in docs_copy.glob("*.txt")}
+    assert seeds <= set(index.documents)
+    assert "bad/latin1.md" in index.documents and index.documents["bad/latin1.md"].text.count("\ufffd") == 2
+    assert any(doc_id.endswith("deep.md") for doc_id in index.documents)
+    warnings = "\n".join(report.warnings)
+    for name in ("binary.txt", "latin1.md", "empty.txt", "one-line-50mb.txt", "dangling.txt", "fifo.txt", "loop"):
+        assert name in warnings, name
+    assert len(index.documents) == len(seeds) + 2

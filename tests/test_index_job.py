@@ -31,21 +31,19 @@ def _wait_for_job(client, seconds=300):
 
 @pytest.mark.slow
 def test_reindex_requires_the_token_runs_once_and_swaps_without_failed_searches(admin_server, docs_copy):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=admin_server.url, timeout=60) as client:
         assert client.post("/index").status_code == 401
         assert client.post("/index", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.post("/index", headers={"Authorization": TOKEN}).status_code == 401
-        before = client.get("/health").json()["index_version"]
         assert client.get("/index/status").json()["state"] == "idle"
-
-        shutil.copytree(SEEDS, docs_copy / "copies")
-        write(docs_copy, "fresh.md", "# Fresh\n\nThe zeppelin treaty was signed in Reykjavik by the walrus council.")
+        versions = [client.get("/health").json()["index_version"]]
         failures, searches = [], []
         stop = threading.Event()
 
         def keep_searching():
             with httpx.Client(base_url=admin_server.url, timeout=60) as searcher:
-                while not stop.is_set() and len(searches) < 2000:
+                while not stop.is_set() and len(searches) < 5000:
                     response = searcher.get("/search", params={"q": "Black Sea fleet", "k": 3})
                     searches.append(response.status_code)
                     if response.status_code != 200 or len(response.json()["results"]) != 3:
@@ -54,21 +52,27 @@ def test_reindex_requires_the_token_runs_once_and_swaps_without_failed_searches(
         worker = threading.Thread(target=keep_searching)
         worker.start()
         try:
-            started = client.post("/index", headers={"Authorization": f"Bearer {TOKEN}"})
-            assert started.status_code == 202 and started.json()["state"] == "running"
-            second = client.post("/index", headers={"Authorization": f"Bearer {TOKEN}"})
-            assert second.status_code == 409 and "running" in second.json()["detail"]
-            status = _wait_for_job(client)
+            for rebuild in range(3):
+                write(docs_copy, f"fresh{rebuild}.md", f"# Fresh {rebuild}\n\nThe zeppelin treaty number {rebuild} was signed by the walrus council.")
+                if rebuild == 0:
+                    shutil.copytree(SEEDS, docs_copy / "copies")
+                started = client.post("/index", headers=auth)
+                assert started.status_code == 202 and started.json()["state"] == "running"
+                if rebuild == 0:
+                    second = client.post("/index", headers=auth)
+                    assert second.status_code == 409 and "running" in second.json()["detail"]
+                status = _wait_for_job(client)
+                assert status["state"] == "succeeded", status
+                assert status["job_id"] == started.json()["job_id"]
+                assert f"fresh{rebuild}.md" in status["report"]["added"]
+                versions.append(client.get("/health").json()["index_version"])
         finally:
             stop.set()
             worker.join(timeout=120)
-        assert status["state"] == "succeeded", status
-        assert status["job_id"] == started.json()["job_id"]
-        assert "fresh.md" in status["report"]["added"] and len(status["report"]["kept"]) == 5
-        assert len(searches) > 5 and failures == []
-        assert client.get("/health").json()["index_version"] != before
-        top = client.get("/search", params={"q": "zeppelin treaty walrus council", "k": 1}).json()["results"][0]
-        assert top["doc_id"] == "fresh.md"
+        assert len(set(versions)) == 4, "each rebuild swapped in a new version"
+        assert len(searches) > 10 and failures == []
+        top = client.get("/search", params={"q": "zeppelin treaty number 2 walrus council", "k": 3}).json()["results"]
+        assert "fresh2.md" in {hit["doc_id"] for hit in top}
 
 
 def test_reindex_is_disabled_without_a_configured_token(live_server):

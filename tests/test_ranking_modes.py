@@ -20,10 +20,10 @@ CORPUS = {
     "cook": ("Kitchen", "Simmer the tomatoes with garlic and olive oil for twenty minutes before adding basil."),
     "music": ("Concerts", "The orchestra tuned to the oboe before the symphony began in the concert hall."),
 }
-# q-code hinges on an exact rare term (semantic prefers the storage document);
+# q-code hinges on an exact rare term (semantic mixes up the near-identical codes);
 # q-lift is a paraphrase sharing no word with its answer (keyword finds nothing).
 QUERIES = {
-    "q-code": ("storage failure code 5521", "code-5521"),
+    "q-code": ("error 5521", "code-5521"),
     "q-lift": ("What makes an airplane rise into the sky?", "lift"),
     "q-cook": ("How long should tomatoes simmer with garlic?", "cook"),
 }
@@ -53,8 +53,8 @@ def _top(searcher, query, mode):
 
 
 def test_keyword_mode_finds_the_exact_rare_term_that_semantic_mode_misses(searcher):
-    assert _top(searcher, "storage failure code 5521", "keyword")[0].doc_id == "code-5521.md"
-    assert _top(searcher, "storage failure code 5521", "semantic")[0].doc_id == "code-5512.md"
+    assert _top(searcher, "error 5521", "keyword")[0].doc_id == "code-5521.md"
+    assert _top(searcher, "error 5521", "semantic")[0].doc_id == "code-5512.md"
 
 
 def test_semantic_mode_finds_the_paraphrase_that_keyword_mode_misses(searcher):
@@ -63,7 +63,7 @@ def test_semantic_mode_finds_the_paraphrase_that_keyword_mode_misses(searcher):
 
 
 def test_hybrid_finds_both_kinds_and_reports_component_scores(searcher):
-    rare = _top(searcher, "storage failure code 5521", "hybrid")
+    rare = _top(searcher, "error 5521", "hybrid")
     paraphrase = _top(searcher, "What makes an airplane rise into the sky?", "hybrid")
     assert rare[0].doc_id == "code-5521.md" and paraphrase[0].doc_id == "lift.md"
     assert rare[0].scores["semantic"] is not None and rare[0].scores["keyword"] is not None
@@ -94,12 +94,12 @@ class _BrokenEmbedder:
 
 def test_hybrid_degrades_to_keyword_ranking_when_the_model_fails(searcher):
     broken = Searcher(searcher.index, _BrokenEmbedder(searcher.embedder))
-    result = broken.search(SearchRequest("storage failure code 5521", k=3))
+    result = broken.search(SearchRequest("error 5521", k=3))
     assert result.hits[0].doc_id == "code-5521.md"
     assert result.notices and "keywords only" in result.notices[0]
     assert result.hits[0].highlights, "highlights fall back to matching words"
     with pytest.raises(SemanticUnavailable, match="mode=keyword"):
-        broken.search(SearchRequest("storage failure code 5521", mode="semantic"))
+        broken.search(SearchRequest("error 5521", mode="semantic"))
 
 
 def test_unknown_mode_lists_the_choices(searcher):
