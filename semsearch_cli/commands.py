@@ -119,7 +119,7 @@ def serve(
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
-    from web.app import create_app
+    from web.app import MAX_REQUEST_HEAD_BYTES, create_app
 
     settings = _settings(docs=docs, index=index, host=host, port=port)
     if not index_exists(settings.index):
@@ -127,7 +127,13 @@ def serve(
         _build(settings)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     typer.echo(f"semsearch: serving {settings.index} at http://{shown_host}:{settings.port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+    )
 
 
 @app.command()

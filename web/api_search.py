@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Query
 
 from search.searcher import SearchRequest, Searcher
 from web.dependencies import current_searcher
-from web.schemas import ErrorResponse, SearchParams, SearchResponse
+from web.schemas import ErrorResponse, SearchBody, SearchParams, SearchResponse
 
 router = APIRouter(tags=["search"])
 _ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
+# A body that is not UTF-8 or that json cannot take (e.g. nested too deep) is answered 400 by FastAPI itself.
+_BODY_ERRORS = {**_ERRORS, 400: {"model": ErrorResponse}}
 
 
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
@@ -23,8 +25,8 @@ def search_get(
     return run_search(params, searcher)
 
 
-@router.post("/search", response_model=SearchResponse, responses=_ERRORS)
-def search_post(params: SearchParams, searcher: Annotated[Searcher, Depends(current_searcher)]) -> SearchResponse:
+@router.post("/search", response_model=SearchResponse, responses=_BODY_ERRORS)
+def search_post(params: SearchBody, searcher: Annotated[Searcher, Depends(current_searcher)]) -> SearchResponse:
     """Search with the same fields as a JSON body."""
     return run_search(params, searcher)
 
@@ -51,8 +53,5 @@ def run_search(params: SearchParams, searcher: Searcher) -> SearchResponse:
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         mode=result.mode,
         notices=list(result.notices),
-        results=[
-            {**hit.__dict__, "highlights": [{"start": s.start, "end": s.end} for s in hit.highlights]}
-            for hit in result.hits
-        ],
+        results=result.hits,
     )

@@ -21,6 +21,11 @@ from web.middleware import BodyLimit, SecurityHeaders
 
 logger = logging.getLogger("semsearch.web")
 
+# uvicorn's h11 parser refuses a request head (request line and headers) over 16 KiB by itself, with a
+# plain-text 400 and a reset connection; up to this size the app sees the request and answers in JSON,
+# e.g. a 1 MB query string with the API's own 422. Bodies are limited separately (``max_body_bytes``).
+MAX_REQUEST_HEAD_BYTES = 4 * 1024 * 1024
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()

@@ -8,10 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound, InvalidQuery, SemanticUnavailable, SemsearchError
 
 logger = logging.getLogger("semsearch.web")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 _STATUS_BY_ERROR: list[tuple[type[SemsearchError], int]] = [
     (InvalidQuery, 422),
@@ -48,9 +50,23 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, details)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, exc.detail, getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allowed}
+    return error_response(exc.status_code, exc.detail, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods the router would serve at this path: Starlette's 405 names only the first route's
+    (``GET`` for ``/search``, which also takes ``POST``). Mounts are skipped: they match every method."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,32 @@
+"""Ranking quality guards on the shared evaluation data (figures in the README)."""
+
+import pytest
+
+from evaluation.runner import evaluate_beir, evaluate_questions
+from indexer.chunking import ChunkingParams
+from search.searcher import MODES
+from search.settings import Settings
+from tests.conftest import SEEDS, SHARED_EVAL
+
+SETTINGS = Settings()
+DEFAULT_PARAMS = ChunkingParams(SETTINGS.chunk_tokens, SETTINGS.overlap_sentences)
+
+
+@pytest.mark.slow
+def test_seed_questions_default_mode_meets_its_targets():
+    report = evaluate_questions(
+        SHARED_EVAL / "seed_questions_public.jsonl", SEEDS, list(MODES), SETTINGS.model, DEFAULT_PARAMS, SETTINGS.max_file_bytes
+    )
+    hybrid = report.modes["hybrid"]
+    assert report.queries == 12
+    assert hybrid["hit@1"] >= 0.80 and hybrid["hit@5"] >= 0.95
+    assert hybrid["mrr@10"] >= max(report.modes["semantic"]["mrr@10"], report.modes["keyword"]["mrr@10"])
+
+
+@pytest.mark.slow
+def test_cranfield_hybrid_beats_each_single_mode_and_the_rrf_reference():
+    report = evaluate_beir(SHARED_EVAL / "cranfield", list(MODES), SETTINGS.model, DEFAULT_PARAMS)
+    ndcg = {mode: values["ndcg@10"] for mode, values in report.modes.items()}
+    assert report.queries == 225
+    assert ndcg["hybrid"] > max(ndcg["semantic"], ndcg["keyword"])
+    assert ndcg["hybrid"] >= 0.408, "plain reciprocal-rank fusion reaches 0.408 on this model"
