@@ -58,7 +58,7 @@ def evaluate_questions(
     with _temporary_searcher(documents, model, params, show_progress=False) as searcher:
         for mode in modes:
             scores = score_questions(
-                questions, lambda q: searcher.search(SearchRequest(q, k=10, mode=mode)).hits, searcher.index.documents
+                questions, lambda q, mode=mode: searcher.search(SearchRequest(q, k=10, mode=mode)).hits, searcher.index.documents
             )
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
     return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started)

@@ -37,11 +37,17 @@ class BenchReport:
     sequential: LatencySummary
     soak: LatencySummary | None
     soak_clients: int
-    rss_start_mb: float
+    rss_launch_mb: float
+    rss_warm_mb: float
     rss_end_mb: float
 
+    @property
+    def growth_after_warmup(self) -> float:
+        """Relative memory growth from after the sequential run (model buffers allocated) to the end."""
+        return (self.rss_end_mb - self.rss_warm_mb) / self.rss_warm_mb if self.rss_warm_mb else 0.0
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "growth_after_warmup": round(self.growth_after_warmup, 4)}
 
 
 def distinct_questions(index_dir: Path) -> Iterator[str]:
@@ -65,13 +71,15 @@ def run_bench(docs: Path, index_dir: Path, queries: int, clients: int, soak_seco
     server = launch(docs, index_dir)
     startup = time.perf_counter() - server.started_at
     try:
-        rss_start = server.resident_bytes()
+        rss_launch = server.resident_bytes()
         sequential = _sequential(server, [next(supply) for _ in range(queries)])
+        rss_warm = server.resident_bytes()
         soak = _soak(server, supply, clients, soak_seconds) if soak_seconds > 0 and clients > 0 else None
         rss_end = server.resident_bytes()
     finally:
         server.stop()
-    return BenchReport(startup, sequential, soak, clients if soak else 0, rss_start / 2**20, rss_end / 2**20)
+    megabytes = [value / 2**20 for value in (rss_launch, rss_warm, rss_end)]
+    return BenchReport(startup, sequential, soak, clients if soak else 0, *megabytes)
 
 
 def _sequential(server: ServerProcess, questions: list[str]) -> LatencySummary:

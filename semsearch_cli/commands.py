@@ -92,7 +92,7 @@ def search(
             "mode": result.mode,
             "total": result.total,
             "notices": list(result.notices),
-            "results": [_hit_json(hit) for hit in result.hits],
+            "results": [asdict(hit) for hit in result.hits],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
@@ -101,12 +101,6 @@ def search(
     for hit in result.hits:
         typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title}  ({hit.doc_id} {hit.start}-{hit.end})")
         typer.echo(f"   {' '.join(hit.text.split())}\n")
-
-
-def _hit_json(hit) -> dict:
-    data = asdict(hit)
-    data["highlights"] = [{"start": span.start, "end": span.end} for span in hit.highlights]
-    return data
 
 
 @app.command()
@@ -162,8 +156,10 @@ def bench(
                 f"{label}: {summary.requests} requests in {summary.seconds:.1f} s, {summary.errors} errors; "
                 f"p50 {summary.p50_ms:.1f} ms, p95 {summary.p95_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms"
             )
-    growth = 100 * (report.rss_end_mb - report.rss_start_mb) / report.rss_start_mb if report.rss_start_mb else 0
-    typer.echo(f"server resident memory: {report.rss_start_mb:.0f} MB at start, {report.rss_end_mb:.0f} MB at end ({growth:+.1f}%)")
+    typer.echo(
+        f"server resident memory: {report.rss_launch_mb:.0f} MB at launch, {report.rss_warm_mb:.0f} MB after the "
+        f"sequential run, {report.rss_end_mb:.0f} MB at the end ({100 * report.growth_after_warmup:+.1f}% after warm-up)"
+    )
 
 
 @app.command("eval")
