@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -55,7 +55,9 @@ class Embedder:
         self.dimension = int(self._model.get_embedding_dimension())
         special = self._tokenizer.num_special_tokens_to_add()
         self.max_tokens = int(self._model.max_seq_length) - special
-        self._lock = threading.Lock()
+        # Every model call runs on this one thread: torch and the allocator keep per-thread buffers, so
+        # calls from many server threads would grow memory with the number of threads that ever searched.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-model")
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens each text takes in the model, special tokens excluded."""
@@ -68,14 +70,14 @@ class Embedder:
         """Unit-length float32 vectors, one row per text, so inner product is cosine similarity."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(
-                texts,
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                show_progress_bar=progress,
-                convert_to_numpy=True,
-            )
+        vectors = self._worker.submit(
+            self._model.encode,
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+        ).result()
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

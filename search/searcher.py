@@ -81,6 +81,11 @@ class Searcher:
             )
         return cls(index, load_embedder(index.manifest.model))
 
+    def warm_up(self) -> None:
+        """One search before serving, so the first user's query does not pay for first-call allocations."""
+        if self.index.passages:
+            self.search(SearchRequest("warm up", k=1))
+
     def passage_count(self, doc_id: str) -> int:
         return len(self._rows_by_doc.get(doc_id, ()))
 

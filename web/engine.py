@@ -26,6 +26,7 @@ class Engine:
         """(Re)load the index from disk; on failure keep serving the previous one if there was one."""
         try:
             searcher = Searcher.open(self.index_dir)
+            searcher.warm_up()
         except SemsearchError as exc:
             with self._swap_lock:
                 if self._searcher is None:
