@@ -101,11 +101,15 @@ class Searcher:
         notices: list[str] = []
         query_vector = self._embed_query(query, request.mode, notices)
         depth = self._depth(request)
-        semantic_scores = self._semantic_scores(query_vector) if request.mode != "keyword" else None
+        best_sentence = None
+        semantic_scores = None
+        if request.mode != "keyword" and query_vector is not None:
+            best_sentence = self._best_sentence_scores(query_vector)
+            semantic_scores = self._semantic_scores(query_vector, best_sentence)
         keyword_scores = self.index.keyword.scores(query) if request.mode != "semantic" else None
         if request.mode == "hybrid" and semantic_scores is not None and keyword_scores is not None and keyword_scores.any():
             semantic_scores, keyword_scores = self._with_feedback(
-                query, query_vector, semantic_scores, keyword_scores, allowed, depth
+                query, query_vector, best_sentence, semantic_scores, keyword_scores, allowed, depth
             )
         semantic = _NO_RANKING if semantic_scores is None else top_ranking(semantic_scores, depth, allowed)
         keyword = _NO_RANKING if keyword_scores is None else top_ranking(keyword_scores, depth, allowed, positive_only=True)
@@ -145,25 +149,27 @@ class Searcher:
             rows.extend(self._rows_by_doc.get(doc_id, []))
         return np.array(sorted(set(rows)), dtype=np.int64)
 
-    def _semantic_scores(self, query_vector: np.ndarray | None, sentence_query: np.ndarray | None = None) -> np.ndarray | None:
+    def _best_sentence_scores(self, query_vector: np.ndarray) -> np.ndarray | None:
+        """Each passage's best sentence cosine, or None when the index stores no sentences."""
+        if not len(self._sentence_rows):
+            return None
+        sentence_scores = self.index.sentence_vectors @ query_vector
+        return np.maximum.reduceat(sentence_scores[self._sentence_rows], self._sentence_offsets)
+
+    def _semantic_scores(self, query_vector: np.ndarray, best_sentence: np.ndarray | None) -> np.ndarray:
         """Each passage scores the mean of its own cosine and its best sentence's.
 
         The passage vector says what the passage is about; the best sentence says whether it holds
         the answer. Either alone ranks worse (measured on Cranfield and the seed questions).
         """
-        if query_vector is None:
-            return None
         scores = self._passage_vectors @ query_vector
-        if len(self._sentence_rows) and len(scores):
-            sentence_scores = self.index.sentence_vectors @ (query_vector if sentence_query is None else sentence_query)
-            best_sentence = np.maximum.reduceat(sentence_scores[self._sentence_rows], self._sentence_offsets)
-            scores = (scores + best_sentence) / 2
-        return scores
+        return scores if best_sentence is None else (scores + best_sentence) / 2
 
     def _with_feedback(
         self,
         query: str,
         query_vector: np.ndarray,
+        best_sentence: np.ndarray | None,
         semantic_scores: np.ndarray,
         keyword_scores: np.ndarray,
         allowed: np.ndarray | None,
@@ -178,7 +184,7 @@ class Searcher:
         moved = moved_query_vector(query_vector, self._passage_vectors[seeds])
         rows, scores = top_ranking(keyword_scores, KEYWORD_FEEDBACK_PASSAGES, allowed, positive_only=True)
         weights = expanded_terms(query, [self._passage_text(int(row)) for row in rows], scores, self.index.keyword.analyzer)
-        return self._semantic_scores(moved, sentence_query=query_vector), self.index.keyword.weighted_scores(weights)
+        return self._semantic_scores(moved, best_sentence), self.index.keyword.weighted_scores(weights)
 
     def _passage_text(self, row: int) -> str:
         passage = self.index.passages[row]
@@ -215,7 +221,7 @@ class Searcher:
             title=document.title,
             date=document.date,
             passage_id=passage.passage_id,
-            text=document.text[passage.start:passage.end],
+            text=self._passage_text(candidate.row),
             start=passage.start,
             end=passage.end,
             scores={"semantic": candidate.semantic, "keyword": candidate.keyword},
