@@ -155,9 +155,9 @@ def _assemble(
         for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
             new_passages.append(PassageRecord(f"{document.doc_id}#{ordinal}", document.doc_id, chunk.start, chunk.end))
     stage(f"embedding {len(new_passages)} passages")
-    new_vectors = embedder.encode([records[p.doc_id].text[p.start:p.end] for p in new_passages], progress=show_progress)
+    new_vectors = embedder.encode(_span_texts(records, new_passages), progress=show_progress)
     stage(f"embedding {len(new_sentences)} sentences")
-    new_sentence_vectors = embedder.encode([records[s.doc_id].text[s.start:s.end] for s in new_sentences], progress=show_progress)
+    new_sentence_vectors = embedder.encode(_span_texts(records, new_sentences), progress=show_progress)
     report.embedded_passages = len(new_passages)
     passage_rows = _rows_of(previous.passages, kept) if previous else []
     sentence_rows = _rows_of(previous.sentences, kept) if previous else []
@@ -170,7 +170,7 @@ def _assemble(
         matrix, sentence_matrix = new_vectors, new_sentence_vectors
     report.total_passages = len(passages)
     stage("building keyword index")
-    keyword = KeywordIndex.build([records[p.doc_id].text[p.start:p.end] for p in passages])
+    keyword = KeywordIndex.build(_span_texts(records, passages))
     manifest = new_manifest(
         model=embedder.name,
         dimension=embedder.dimension,
@@ -198,3 +198,8 @@ def _classify(documents: list[Document], previous: IndexData | None, report: Bui
 def _rows_of(records: list[PassageRecord] | list[SentenceRecord], doc_ids: set[str]) -> list[int]:
     """Rows that belong to the given documents, in their stored order."""
     return [row for row, record in enumerate(records) if record.doc_id in doc_ids]
+
+
+def _span_texts(records: dict[str, DocumentRecord], spans: list[PassageRecord] | list[SentenceRecord]) -> list[str]:
+    """The text each passage or sentence covers in its document."""
+    return [records[span.doc_id].text[span.start:span.end] for span in spans]
