@@ -16,7 +16,8 @@ from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
 from indexer.documents import Document, read_documents
 from search.errors import SemsearchError
-from search.searcher import MAX_K, SearchRequest, Searcher
+from search.rules import MAX_K, SearchRequest
+from search.searcher import Searcher
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def evaluate_questions(
     with _temporary_searcher(documents, model, params, show_progress=False) as searcher:
         for mode in modes:
             scores = score_questions(
-                questions, lambda q, mode=mode: searcher.search(SearchRequest(q, k=10, mode=mode)).hits, searcher.index.documents
+                questions, lambda q, mode=mode: searcher.search(SearchRequest(q, k=10, mode=mode)).hits, {d.doc_id: d for d in documents}
             )
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
     return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started)

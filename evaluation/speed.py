@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from search.index_format import load_index
+from search.index import Index
 from web.launcher import ServerProcess, launch
 
 _WINDOWS = (6, 8, 11)
@@ -52,8 +52,10 @@ class BenchReport:
 
 def distinct_questions(index_dir: Path) -> Iterator[str]:
     """An endless supply of distinct queries cut from the indexed text (word windows of several lengths)."""
-    index = load_index(index_dir)
-    words = [word for document in index.documents.values() for word in document.text.split()]
+    index = Index.open(index_dir)
+    texts = index.store.query("SELECT text FROM documents ORDER BY key LIMIT 200")
+    index.close()
+    words = [word for (text,) in texts for word in text.split()]
     seen: set[str] = set()
     for size, step in itertools.product(_WINDOWS, (5, 3, 2, 1)):
         for start in range(0, max(1, len(words) - size), step):

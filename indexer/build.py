@@ -1,31 +1,22 @@
-"""Building and incrementally updating an index from a documents folder."""
+"""Bringing an index up to date with a documents folder: stat first, hash what changed, embed what is new."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from indexer.chunking import ChunkingParams, pack_passages, sentence_units
-from indexer.documents import Document, read_documents, require_folder
+from indexer.chunking import ChunkingParams
+from indexer.compaction import compact
+from indexer.documents import Document, FileEntry, list_files, load_document, require_folder
+from indexer.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
+from indexer.update import apply_change, replay_keyword_journal
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexNotFound
-from search.keyword import KeywordIndex
-from search.index_format import (
-    IndexData,
-    hold_writer_lock,
-    load_index,
-    new_manifest,
-    remove_stale_versions,
-    save_index,
-    vectors_from_matrix,
-)
-from search.records import DocumentRecord, PassageRecord, SentenceRecord
-
-StageReporter = Callable[[str], None]
+from search.index import Index, IndexSettings
+from search.index_format import hold_writer_lock, live_folder, new_folder, publish, remove_stale_folders
+from search.keyword import Analyzer
+from search.store import FileState
 
 
 @dataclass
@@ -35,12 +26,13 @@ class BuildReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
+    kept: int = 0
     warnings: list[str] = field(default_factory=list)
     embedded_passages: int = 0
     total_passages: int = 0
     full_rebuild_reason: str | None = None
     written: bool = False
+    compacted_segments: int = 0
     seconds: float = 0.0
 
 
@@ -53,16 +45,26 @@ def build_index(
     full: bool = False,
     max_file_bytes: int = 10_000_000,
     show_progress: bool = False,
-    report_stage: StageReporter | None = None,
+    report_stage: StageReporter = quiet,
+    embedder: Embedder | None = None,
 ) -> BuildReport:
-    """Bring the index at ``index_dir`` up to date with ``docs_dir``, embedding only what changed."""
+    """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed."""
     require_folder(docs_dir)
-    (report_stage or _quiet)("reading documents")
-    read = read_documents(docs_dir, max_file_bytes)
-    report = index_documents(
-        read.documents, index_dir, model, params, full=full, show_progress=show_progress, report_stage=report_stage
-    )
-    report.warnings[:0] = read.warnings
+    started = time.perf_counter()
+    report = BuildReport()
+    with hold_writer_lock(index_dir):
+        remove_stale_folders(index_dir)
+        index, report.full_rebuild_reason = _reusable_index(index_dir, model, params, full)
+        reach(READING, report_stage)
+        entries = list_files(docs_dir, report.warnings)
+        known = index.store.file_states() if index else {}
+        changed, touched = _changed_documents(entries, known, max_file_bytes, report)
+        if index is not None and not (changed or report.removed or touched):
+            report.total_passages = index.store.counts()[1]
+        else:
+            embedder = embedder or load_embedder(model)
+            _write(index_dir, index, embedder, params, changed, touched, report, show_progress, report_stage)
+    report.seconds = time.perf_counter() - started
     return report
 
 
@@ -72,33 +74,93 @@ def index_documents(
     model: str,
     params: ChunkingParams,
     *,
-    full: bool = False,
     show_progress: bool = False,
-    report_stage: StageReporter | None = None,
+    embedder: Embedder | None = None,
 ) -> BuildReport:
-    """Make ``documents`` the content of the index, re-embedding only new or changed ones."""
+    """A fresh index of exactly ``documents`` (evaluation sets and benchmarks that have no folder)."""
+    report = BuildReport(added=[d.doc_id for d in documents], full_rebuild_reason="a fresh index was asked for")
     started = time.perf_counter()
-    stage = report_stage or _quiet
     with hold_writer_lock(index_dir):
-        remove_stale_versions(index_dir)
-        report = BuildReport()
-        previous, report.full_rebuild_reason = _reusable_index(index_dir, model, params, full)
-        _classify(documents, previous, report)
-        if previous is None or report.added or report.updated or report.removed:
-            stage("loading model")
-            embedder = load_embedder(model)
-            new_data = _assemble(documents, previous, embedder, params, report, show_progress, stage)
-            stage("writing index")
-            save_index(index_dir, new_data)
-            report.written = True
-        else:
-            report.total_passages = len(previous.passages)
+        remove_stale_folders(index_dir)
+        _write(index_dir, None, embedder or load_embedder(model), params, documents, [], report, show_progress, quiet)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _quiet(_stage: str) -> None:
-    """Stage reporter for callers that do not follow progress."""
+def _write(
+    index_dir: Path,
+    index: Index | None,
+    embedder: Embedder,
+    params: ChunkingParams,
+    changed: list[Document],
+    touched: list[Document],
+    report: BuildReport,
+    show_progress: bool,
+    report_stage: StageReporter,
+) -> None:
+    """Apply the change in place, or into a new folder published at the end when rebuilding."""
+    fitted = _fit_to_model(params, embedder, report)
+    fresh = index is None
+    if fresh:
+        index = Index.create(new_folder(index_dir), IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer()))
+    result = apply_change(index, embedder, fitted, changed, report.removed, touched, show_progress, report_stage)
+    report.embedded_passages = result.embedded_passages
+    report.compacted_segments = compact(index, report=report_stage).merged_segments
+    report.total_passages = index.store.counts()[1]
+    report.written = True
+    if fresh:
+        index.close()
+        reach(FOLDER_WRITTEN, report_stage)
+        publish(index_dir, index.folder)
+        remove_stale_folders(index_dir)
+
+
+def _reusable_index(index_dir: Path, model: str, params: ChunkingParams, full: bool) -> tuple[Index | None, str | None]:
+    """The live index if it can be updated in place, else why everything is rebuilt."""
+    if full:
+        return None, "--full was requested"
+    try:
+        index = Index(live_folder(index_dir))
+    except IndexNotFound:
+        return None, "no index existed"
+    except IndexFormatError as exc:
+        return None, f"the existing index is unusable ({exc})"
+    if index.settings.model != model:
+        return None, f"the model changed from {index.settings.model} to {model}"
+    if index.settings.chunking != params.as_dict():
+        return None, "the chunking parameters changed"
+    replay_keyword_journal(index)
+    return index, None
+
+
+def _changed_documents(
+    entries: list[FileEntry], known: dict[str, FileState], max_file_bytes: int, report: BuildReport
+) -> tuple[list[Document], list[Document]]:
+    """Documents to (re)index and documents whose stat changed but content did not; fills added/updated/removed.
+
+    Only files whose size or mtime differ from the store are read and hashed. A known file that cannot be
+    read now keeps its indexed version (with a warning): nothing is dropped for a passing read error.
+    """
+    changed, touched = [], []
+    present = set()
+    for entry in entries:
+        present.add(entry.doc_id)
+        state = known.get(entry.doc_id)
+        if state is not None and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
+            report.kept += 1
+            continue
+        document = load_document(entry, max_file_bytes, report.warnings)
+        if document is None:
+            report.kept += state is not None
+            continue
+        if state is not None and state.sha256 == document.sha256:
+            touched.append(document)
+            report.kept += 1
+        else:
+            (report.updated if state is not None else report.added).append(entry.doc_id)
+            changed.append(document)
+    report.removed = sorted(set(known) - present)
+    return changed, touched
 
 
 def _fit_to_model(params: ChunkingParams, embedder: Embedder, report: BuildReport) -> ChunkingParams:
@@ -110,96 +172,3 @@ def _fit_to_model(params: ChunkingParams, embedder: Embedder, report: BuildRepor
     )
     return ChunkingParams(embedder.max_tokens, params.overlap_sentences)
 
-
-def _reusable_index(index_dir: Path, model: str, params: ChunkingParams, full: bool) -> tuple[IndexData | None, str | None]:
-    """The existing index if its passages and vectors can be kept, else why everything is rebuilt."""
-    if full:
-        return None, "--full was requested"
-    try:
-        previous = load_index(index_dir)
-    except IndexNotFound:
-        return None, "no index existed"
-    except IndexFormatError as exc:
-        return None, f"the existing index is unusable ({exc})"
-    if previous.manifest.model != model:
-        return None, f"the model changed from {previous.manifest.model} to {model}"
-    if previous.manifest.chunking != params.as_dict():
-        return None, "the chunking parameters changed"
-    return previous, None
-
-
-def _assemble(
-    documents: list[Document],
-    previous: IndexData | None,
-    embedder: Embedder,
-    params: ChunkingParams,
-    report: BuildReport,
-    show_progress: bool,
-    stage: StageReporter,
-) -> IndexData:
-    """The new index: kept passages with their stored vectors, plus freshly embedded ones.
-
-    The manifest records the requested chunking; the budget actually used is that capped to the model.
-    """
-    requested, params = params, _fit_to_model(params, embedder, report)
-    kept = set(report.kept)
-    records = {d.doc_id: DocumentRecord(d.doc_id, d.title, d.date, d.text, d.sha256) for d in documents}
-    new_passages: list[PassageRecord] = []
-    new_sentences: list[SentenceRecord] = []
-    stage("chunking")
-    for document in documents:
-        if document.doc_id in kept:
-            continue
-        units = sentence_units(document.text, embedder.count_tokens, params.max_tokens)
-        new_sentences.extend(SentenceRecord(document.doc_id, u.start, u.end) for u in units)
-        for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
-            new_passages.append(PassageRecord(f"{document.doc_id}#{ordinal}", document.doc_id, chunk.start, chunk.end))
-    stage(f"embedding {len(new_passages)} passages")
-    new_vectors = embedder.encode(_span_texts(records, new_passages), progress=show_progress)
-    stage(f"embedding {len(new_sentences)} sentences")
-    new_sentence_vectors = embedder.encode(_span_texts(records, new_sentences), progress=show_progress)
-    report.embedded_passages = len(new_passages)
-    passage_rows = _rows_of(previous.passages, kept) if previous else []
-    sentence_rows = _rows_of(previous.sentences, kept) if previous else []
-    passages = [previous.passages[row] for row in passage_rows] + new_passages
-    sentences = [previous.sentences[row] for row in sentence_rows] + new_sentences
-    if previous:
-        matrix = np.vstack([previous.vector_matrix()[passage_rows], new_vectors])
-        sentence_matrix = np.vstack([previous.sentence_vectors[sentence_rows], new_sentence_vectors])
-    else:
-        matrix, sentence_matrix = new_vectors, new_sentence_vectors
-    report.total_passages = len(passages)
-    stage("building keyword index")
-    keyword = KeywordIndex.build(_span_texts(records, passages))
-    manifest = new_manifest(
-        model=embedder.name,
-        dimension=embedder.dimension,
-        chunking=requested.as_dict(),
-        documents={d.doc_id: d.sha256 for d in documents},
-        passage_count=len(passages),
-    )
-    vectors = vectors_from_matrix(matrix, embedder.dimension)
-    return IndexData(manifest, vectors, passages, records, sentences, sentence_matrix, keyword)
-
-
-def _classify(documents: list[Document], previous: IndexData | None, report: BuildReport) -> None:
-    """Sort documents into added, updated, kept and removed by their content hash."""
-    old_hashes = previous.manifest.documents if previous else {}
-    for document in documents:
-        if document.doc_id not in old_hashes:
-            report.added.append(document.doc_id)
-        elif old_hashes[document.doc_id] != document.sha256:
-            report.updated.append(document.doc_id)
-        else:
-            report.kept.append(document.doc_id)
-    report.removed = sorted(set(old_hashes) - {d.doc_id for d in documents})
-
-
-def _rows_of(records: list[PassageRecord] | list[SentenceRecord], doc_ids: set[str]) -> list[int]:
-    """Rows that belong to the given documents, in their stored order."""
-    return [row for row, record in enumerate(records) if record.doc_id in doc_ids]
-
-
-def _span_texts(records: dict[str, DocumentRecord], spans: list[PassageRecord] | list[SentenceRecord]) -> list[str]:
-    """The text each passage or sentence covers in its document."""
-    return [records[span.doc_id].text[span.start:span.end] for span in spans]

@@ -25,6 +25,20 @@ class Document:
     date: str | None
     text: str
     sha256: str
+    pages: tuple[int, ...] = ()
+    sections: tuple = ()
+    size: int = 0
+    mtime_ns: int = 0
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A candidate file with the stat that change detection compares before reading it."""
+
+    doc_id: str
+    path: Path
+    size: int
+    mtime_ns: int
 
 
 @dataclass
@@ -43,6 +57,26 @@ def read_documents(folder: Path, max_bytes: int) -> ReadResult:
         if document is not None:
             result.documents.append(document)
     return result
+
+
+def list_files(folder: Path, warnings: list[str]) -> list[FileEntry]:
+    """Every supported file under ``folder`` with its size and modification time, sorted by id."""
+    entries = []
+    for path in _candidate_files(folder, warnings):
+        try:
+            info = path.stat()
+        except OSError as exc:
+            warnings.append(f"skipped {path}: {exc.strerror or exc}")
+            continue
+        entries.append(FileEntry(path.relative_to(folder).as_posix(), path, info.st_size, info.st_mtime_ns))
+    return sorted(entries, key=lambda entry: entry.doc_id)
+
+
+def load_document(entry: FileEntry, max_bytes: int, warnings: list[str]) -> Document | None:
+    document = _read_document(entry.path, entry.doc_id, max_bytes, warnings)
+    if document is None:
+        return None
+    return Document(document.doc_id, document.title, document.date, document.text, document.sha256, size=entry.size, mtime_ns=entry.mtime_ns)
 
 
 def require_folder(folder: Path) -> None:

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DocumentRecord:
-    """A document as the index keeps it; passage offsets point into ``text``."""
+    """A document as the index keeps it; passage offsets point into ``text``, ``pages`` are page start offsets."""
 
     doc_id: str
     title: str
     date: str | None
     text: str
     sha256: str
+    pages: tuple[int, ...] = ()
 
     @property
     def length(self) -> int:
@@ -22,21 +23,16 @@ class DocumentRecord:
 
 @dataclass(frozen=True)
 class PassageRecord:
-    """Row i of the vector index is passage i: a span of one document's text."""
+    """A span of one document's text; ``key`` is its id in the vector and keyword indexes."""
 
     passage_id: str
     doc_id: str
     start: int
     end: int
-
-
-@dataclass(frozen=True)
-class SentenceRecord:
-    """Row i of the sentence vectors: one sentence of a document, scored against queries to pick highlights."""
-
-    doc_id: str
-    start: int
-    end: int
+    page: int | None = None
+    page_end: int | None = None
+    section: str | None = None
+    key: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,5 +56,9 @@ class Hit:
     text: str
     start: int
     end: int
+    page: int | None = None
+    page_end: int | None = None
+    section: str | None = None
     scores: dict[str, float | None] = field(default_factory=dict)
     highlights: tuple[Span, ...] = ()
+    explain: dict | None = None

@@ -14,7 +14,8 @@ from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.errors import SemsearchError
 from search.index_format import index_exists
-from search.searcher import DEFAULT_MODE, MODES, SearchRequest, Searcher
+from search.rules import DEFAULT_MODE, MODES, SearchRequest
+from search.searcher import Searcher
 from search.settings import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
@@ -67,7 +68,7 @@ def print_build_report(report: BuildReport, index_dir: Path) -> None:
     state = "written" if report.written else "unchanged"
     typer.echo(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
-        f"{len(report.kept)} kept; {report.embedded_passages} passages embedded, {report.total_passages} in total; "
+        f"{report.kept} kept; {report.embedded_passages} passages embedded, {report.total_passages} in total; "
         f"index {state} at {index_dir} in {report.seconds:.1f}s"
     )
 

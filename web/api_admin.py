@@ -26,13 +26,14 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
         )
         return JSONResponse(body.model_dump(), status_code=503)
     index = searcher.index
+    documents, passages = index.store.counts()
     body = HealthResponse(
         status="ready",
         reason=None,
-        model=index.manifest.model,
-        index_version=index.version,
-        documents=len(index.documents),
-        passages=len(index.passages),
+        model=index.settings.model,
+        index_version=f"{index.folder.name}/{index.generation}",
+        documents=documents,
+        passages=passages,
     )
     return JSONResponse(body.model_dump())
 

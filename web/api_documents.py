@@ -16,7 +16,10 @@ router = APIRouter(tags=["documents"])
 @router.get("/documents", response_model=list[DocumentSummary], responses={503: {"model": ErrorResponse}})
 def list_documents(searcher: Annotated[Searcher, Depends(current_searcher)]) -> list[DocumentSummary]:
     """Every indexed document with its size and passage count."""
-    return [_summary(searcher, doc_id) for doc_id in sorted(searcher.index.documents)]
+    return [
+        DocumentSummary(doc_id=doc_id, title=title, date=date, length=length, passages=passages)
+        for doc_id, title, date, length, passages in searcher.index.store.document_summaries()
+    ]
 
 
 @router.get(
@@ -25,18 +28,18 @@ def list_documents(searcher: Annotated[Searcher, Depends(current_searcher)]) -> 
     responses={404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
 )
 def get_document(doc_id: str, searcher: Annotated[Searcher, Depends(current_searcher)]) -> DocumentFull:
-    """The full text that result offsets point into."""
-    if doc_id not in searcher.index.documents:
+    """The full text that result offsets point into, with where each page starts."""
+    store = searcher.index.store
+    document = store.document(doc_id)
+    if document is None:
         raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
-    return DocumentFull(**_summary(searcher, doc_id).model_dump(), text=searcher.index.documents[doc_id].text)
-
-
-def _summary(searcher: Searcher, doc_id: str) -> DocumentSummary:
-    document = searcher.index.documents[doc_id]
-    return DocumentSummary(
+    keys = store.document_keys([doc_id])
+    return DocumentFull(
         doc_id=doc_id,
         title=document.title,
         date=document.date,
         length=document.length,
-        passages=searcher.passage_count(doc_id),
+        passages=len(store.passage_ids_of_documents(keys.values())),
+        text=document.text,
+        pages=list(document.pages),
     )

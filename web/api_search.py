@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from search.searcher import SearchRequest, Searcher
+from search.rules import SearchRequest
+from search.searcher import Searcher
 from web.dependencies import current_searcher
 from web.schemas import ErrorResponse, SearchBody, SearchParams, SearchResponse
 

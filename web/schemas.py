@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.records import Hit
-from search.searcher import MAX_K
+from search.rules import MAX_K
 
 MAX_QUERY_CHARS = 1000
 MAX_OFFSET = 10_000
@@ -86,6 +86,7 @@ class DocumentSummary(BaseModel):
 
 class DocumentFull(DocumentSummary):
     text: str
+    pages: list[int] = Field(default_factory=list, description="Offset in text where each page starts; empty without pages.")
 
 
 class HealthResponse(BaseModel):

@@ -1,0 +1,73 @@
+"""Merging small segments and dropping tombstones, as one all-or-nothing step beside searches.
+
+Searches keep the segments they opened until the compacted one is committed; the old files are
+removed only after the commit, and a reader that still maps them keeps its mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from indexer.stages import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
+from search.faiss_segments import ANN_MIN_VECTORS
+from search.index import Index
+from search.index_format import SEGMENTS_DIR
+from search.store import Segment, Store
+
+# Worth compacting: this many small (flat) segments, or a segment whose vectors are this share dead.
+MAX_FLAT_SEGMENTS = 8
+MAX_DEAD_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    merged_segments: int
+    dropped_tombstones: int
+    segments_after: int
+    kind: str | None
+
+
+def compact(index: Index, force: bool = False, report: StageReporter = quiet) -> CompactionReport:
+    """Merge what is worth merging (everything mergeable when ``force``); the caller holds the writer lock."""
+    segments = index.store.segments()
+    dead_by_segment: dict[int, int] = {}
+    for segment_id in index.store.tombstones().values():
+        dead_by_segment[segment_id] = dead_by_segment.get(segment_id, 0) + 1
+    chosen = _worth_merging(segments, dead_by_segment, force)
+    if not chosen:
+        return CompactionReport(0, 0, len(segments), None)
+    ids, vectors = index.vectors.live_vectors([s.id for s in chosen])
+    prepared = index.vectors.prepare(index.folder / SEGMENTS_DIR, ids, vectors) if len(ids) else None
+    reach(COMPACTION_WRITTEN, report)
+    chosen_ids = [s.id for s in chosen]
+    with index.store.transaction() as db:
+        marks = ",".join("?" * len(chosen_ids))
+        db.execute(f"DELETE FROM segments WHERE id IN ({marks})", chosen_ids)
+        dropped = db.execute(f"DELETE FROM tombstones WHERE segment IN ({marks})", chosen_ids).rowcount
+        if prepared is not None:
+            new_id = db.execute(
+                "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", (prepared.file, prepared.kind, prepared.size)
+            ).lastrowid
+            db.execute(f"UPDATE passages SET segment = ? WHERE segment IN ({marks})", [new_id, *chosen_ids])
+        generation = int(index.store.meta()["generation"]) + 1
+        Store.set_meta(db, {"generation": generation})
+    reach(COMPACTION_COMMITTED, report)
+    for segment in chosen:
+        (index.folder / SEGMENTS_DIR / segment.file).unlink(missing_ok=True)
+    index.refresh()
+    return CompactionReport(len(chosen), dropped, len(index.store.segments()), prepared.kind if prepared else None)
+
+
+def _worth_merging(segments: list[Segment], dead: dict[int, int], force: bool) -> list[Segment]:
+    """Small segments together once there are many (or enough to seal as ANN), and any segment mostly dead.
+
+    Large sealed segments are rewritten only to drop their tombstones, never merged with each other:
+    merging them would rewrite the collection to add a little.
+    """
+    flat = [s for s in segments if s.kind == "flat"]
+    chosen = {s.id: s for s in segments if s.size and dead.get(s.id, 0) / s.size > (0 if force else MAX_DEAD_SHARE)}
+    if len(flat) > (1 if force else MAX_FLAT_SEGMENTS) or sum(s.size for s in flat) >= ANN_MIN_VECTORS and len(flat) > 1:
+        chosen.update((s.id, s) for s in flat)
+    if len(chosen) == 1 and not dead.get(next(iter(chosen))):
+        return []
+    return sorted(chosen.values(), key=lambda s: s.id)

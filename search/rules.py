@@ -1,0 +1,62 @@
+"""The rules of a search request, defined once: the API schema, the CLI and the page read them from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from search.errors import InvalidQuery
+
+MODES = ("hybrid", "semantic", "keyword")
+DEFAULT_MODE = "hybrid"
+MAX_K = 100
+MAX_QUERY_CHARS = 1000
+MAX_OFFSET = 10_000
+MAX_DOC_IDS = 1000
+GROUP_BY_VALUES = ("document",)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A query and everything that narrows or shapes its results."""
+
+    query: str
+    k: int = 10
+    offset: int = 0
+    doc_ids: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    group_by_document: bool = False
+    min_score: float | None = None
+    mode: str = DEFAULT_MODE
+    explain: bool = False
+
+
+def parse_day(value: str, name: str) -> date:
+    """Only ``YYYY-MM-DD`` text is a day (ISO 8601 has other forms that would surprise a user)."""
+    try:
+        day = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        day = None
+    if day is None or day.isoformat() != value:
+        raise InvalidQuery(f"{name} must be a date like 2025-01-31, not {value!r}")
+    return day
+
+
+def validate_request(request: SearchRequest) -> None:
+    """Raise ``InvalidQuery`` naming the first thing wrong with ``request``."""
+    if not request.query.strip():
+        raise InvalidQuery("the query is empty")
+    if len(request.query) > MAX_QUERY_CHARS:
+        raise InvalidQuery(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    if not 1 <= request.k <= MAX_K:
+        raise InvalidQuery(f"k must be between 1 and {MAX_K}")
+    if not 0 <= request.offset <= MAX_OFFSET:
+        raise InvalidQuery(f"offset must be between 0 and {MAX_OFFSET}")
+    if request.mode not in MODES:
+        raise InvalidQuery(f"unknown mode {request.mode!r}; choose one of {', '.join(MODES)}")
+    if len(request.doc_ids) > MAX_DOC_IDS:
+        raise InvalidQuery(f"at most {MAX_DOC_IDS} doc_id values")
+    days = {name: parse_day(getattr(request, name), name) for name in ("date_from", "date_to") if getattr(request, name) is not None}
+    if len(days) == 2 and days["date_from"] > days["date_to"]:
+        raise InvalidQuery("date_from is after date_to")

@@ -1,0 +1,303 @@
+"""Documents and passages in SQLite (WAL): read on demand, updated in one transaction per change.
+
+The store is the single commit point of an index. Vector segments and sentence-vector files are
+written first under fresh names and only become part of the index when the transaction that names
+them commits; the keyword index is brought in step afterwards from a journal kept in the same
+transaction. A crash at any moment therefore leaves the previous or the new state.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.errors import IndexFormatError
+from search.records import DocumentRecord, PassageRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    key INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    date TEXT,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    pages TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_by_date ON documents(date);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,
+    document INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    page INTEGER,
+    page_end INTEGER,
+    section TEXT,
+    segment INTEGER NOT NULL,
+    vector_file INTEGER NOT NULL,
+    vector_row INTEGER NOT NULL,
+    sentences TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_by_document ON passages(document);
+CREATE INDEX IF NOT EXISTS passages_by_vector_file ON passages(vector_file);
+CREATE TABLE IF NOT EXISTS segments (id INTEGER PRIMARY KEY, file TEXT NOT NULL, kind TEXT NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vector_files (id INTEGER PRIMARY KEY, file TEXT NOT NULL, rows INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones (passage INTEGER PRIMARY KEY, segment INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS keyword_journal (
+    generation INTEGER PRIMARY KEY,
+    added_passages TEXT NOT NULL,
+    removed_passages TEXT NOT NULL,
+    added_documents TEXT NOT NULL,
+    removed_documents TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What change detection compares: stat first, content hash only when the stat changed."""
+
+    key: int
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    """A passage row with where its vectors live: row ``vector_row`` of ``vector_file`` is the passage
+    vector and the next ``len(sentences)`` rows are its sentences' vectors."""
+
+    record: PassageRecord
+    document_key: int
+    vector_file: int
+    vector_row: int
+    sentences: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    file: str
+    kind: str
+    size: int
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    generation: int
+    added_passages: list[int]
+    removed_passages: list[int]
+    added_documents: list[int]
+    removed_documents: list[int]
+
+
+class Store:
+    """One SQLite database; a connection per thread, since sqlite3 connections are not shared across threads."""
+
+    def __init__(self, path: Path, create: bool = False) -> None:
+        if not create and not path.is_file():
+            raise IndexFormatError(f"index store {path} is missing; rebuild it with `semsearch index --full`")
+        self.path = path
+        self._local = threading.local()
+        if create:
+            self._connection().executescript(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=FULL")
+            except sqlite3.DatabaseError as exc:
+                raise IndexFormatError(f"index store {self.path} cannot be opened ({exc}); rebuild it with `semsearch index --full`") from None
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All-or-nothing: every statement inside commits together or not at all."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[tuple]:
+        try:
+            return self._connection().execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"index store {self.path} cannot be read ({exc}); rebuild it with `semsearch index --full`") from None
+
+    # --- meta ---------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {key: json.loads(value) for key, value in self.query("SELECT key, value FROM meta")}
+
+    @staticmethod
+    def set_meta(db: sqlite3.Connection, values: dict[str, Any]) -> None:
+        db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+
+    def state(self) -> tuple[int, int]:
+        """(generation, pending keyword journal entries): changes whenever a writer commits anything."""
+        (generation,), = self.query("SELECT value FROM meta WHERE key = 'generation'") or [("0",)]
+        (pending,), = self.query("SELECT COUNT(*) FROM keyword_journal")
+        return int(json.loads(generation)), pending
+
+    # --- documents ----------------------------------------------------------------------------
+
+    def file_states(self) -> dict[str, FileState]:
+        return {doc_id: FileState(key, size, mtime, sha) for doc_id, key, size, mtime, sha in
+                self.query("SELECT doc_id, key, size, mtime_ns, sha256 FROM documents")}
+
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        rows = self.query("SELECT doc_id, title, date, text, sha256, pages FROM documents WHERE doc_id = ?", (doc_id,))
+        return _document(rows[0]) if rows else None
+
+    def document_summaries(self) -> list[tuple[str, str, str | None, int, int]]:
+        """(doc_id, title, date, length, passages) of every document, without their texts."""
+        return self.query(
+            "SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key) "
+            "FROM documents d ORDER BY d.doc_id"
+        )
+
+    def document_keys(self, doc_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(doc_ids)
+        found: dict[str, int] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.query(f"SELECT doc_id, key FROM documents WHERE doc_id IN ({marks})", chunk))
+        return found
+
+    def document_keys_dated(self, date_from: str | None, date_to: str | None) -> list[int]:
+        return [key for (key,) in self.query(
+            "SELECT key FROM documents WHERE date IS NOT NULL AND date >= ? AND date <= ?",
+            (date_from or "", date_to or "9999-12-31"),
+        )]
+
+    def counts(self) -> tuple[int, int]:
+        (documents,), = self.query("SELECT COUNT(*) FROM documents")
+        (passages,), = self.query("SELECT COUNT(*) FROM passages")
+        return documents, passages
+
+    # --- passages -----------------------------------------------------------------------------
+
+    def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
+        """Passages by id with their documents' titles and dates; ids that no longer exist are absent."""
+        ids = [int(i) for i in ids]
+        found: dict[int, StoredPassage] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for row in self.query(
+                "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, p.vector_file, "
+                f"p.vector_row, p.sentences FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = _passage(row)
+        return found
+
+    def passage_texts(self, ids: Iterable[int]) -> dict[int, str]:
+        """The text of each passage, cut from its document inside SQLite so whole documents are never loaded."""
+        ids = [int(i) for i in ids]
+        found: dict[int, str] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.query(
+                "SELECT p.id, substr(d.text, p.start + 1, p.end - p.start) FROM passages p "
+                f"JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})", chunk))
+        return found
+
+    def document_titles(self, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+        keys = list(keys)
+        found: dict[int, tuple[str, str | None]] = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            found.update((key, (title, date)) for key, title, date in
+                         self.query(f"SELECT key, title, date FROM documents WHERE key IN ({marks})", chunk))
+        return found
+
+    def passage_ids_of_documents(self, keys: Iterable[int]) -> list[int]:
+        keys = list(keys)
+        ids: list[int] = []
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            ids.extend(i for (i,) in self.query(f"SELECT id FROM passages WHERE document IN ({marks})", chunk))
+        return ids
+
+    def segments_of(self, passage_ids: Iterable[int]) -> dict[int, int]:
+        """Passage id -> the segment holding its vector."""
+        ids = list(passage_ids)
+        found: dict[int, int] = {}
+        for chunk in _chunks(ids):
+            found.update(self.query(f"SELECT id, segment FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def document_texts(self, keys: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(doc_id, text) by document key, for the few documents a query or an update needs."""
+        keys = list(keys)
+        found: dict[int, tuple[str, str]] = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            found.update((key, (doc_id, text)) for key, doc_id, text in
+                         self.query(f"SELECT key, doc_id, text FROM documents WHERE key IN ({marks})", chunk))
+        return found
+
+    # --- segments, vector files, tombstones, journal ------------------------------------------
+
+    def segments(self) -> list[Segment]:
+        return [Segment(*row) for row in self.query("SELECT id, file, kind, size FROM segments ORDER BY id")]
+
+    def vector_files(self) -> dict[int, str]:
+        return dict(self.query("SELECT id, file FROM vector_files"))
+
+    def tombstones(self) -> dict[int, int]:
+        """Deleted passage id -> segment still holding its vector."""
+        return dict(self.query("SELECT passage, segment FROM tombstones"))
+
+    def journal(self) -> list[JournalEntry]:
+        return [
+            JournalEntry(generation, *(json.loads(value) for value in rest))
+            for generation, *rest in self.query("SELECT * FROM keyword_journal ORDER BY generation")
+        ]
+
+    def clear_journal(self, generations: Iterable[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM keyword_journal WHERE generation = ?", [(g,) for g in generations])
+
+
+def _document(row: tuple) -> DocumentRecord:
+    doc_id, title, date, text, sha256, pages = row
+    return DocumentRecord(doc_id, title, date, text, sha256, tuple(json.loads(pages)))
+
+
+def _passage(row: tuple) -> StoredPassage:
+    pid, doc_id, ordinal, start, end, page, page_end, section, document, vector_file, vector_row, sentences = row
+    record = PassageRecord(f"{doc_id}#{ordinal}", doc_id, start, end, page, page_end, section, pid)
+    return StoredPassage(record, document, vector_file, vector_row, tuple(tuple(s) for s in json.loads(sentences)))
+
+
+def _chunks(values: list, size: int = 900) -> Iterator[list]:
+    """SQLite limits the number of bound parameters per statement."""
+    for first in range(0, len(values), size):
+        yield values[first:first + size]
