@@ -1,74 +1,103 @@
+"""Incremental builds: stat first, hash what changed, embed only new or changed documents."""
+
+import os
+
+import numpy as np
+
 from indexer.build import build_index
-from search.index_format import load_index
+from search.index import Index
 from search.settings import DEFAULT_MODEL
 from tests.conftest import PARAMS, write
 
 NEW_DOC = "A new document about the Istanbul talks.\n\nIt has two short paragraphs about ceasefire lines."
 
 
-def _build(docs, index_dir, **kwargs):
-    return build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, **kwargs)
+def _build(docs, index_dir, embedder, **kwargs):
+    return build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder, **kwargs)
 
 
-def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path):
+def _passages(index: Index) -> dict[str, list[tuple[int, int]]]:
+    by_doc: dict[str, list[tuple[int, int]]] = {}
+    rows = index.store.query("SELECT d.doc_id, p.start, p.end FROM passages p JOIN documents d ON d.key = p.document")
+    for doc_id, start, end in rows:
+        by_doc.setdefault(doc_id, []).append((start, end))
+    return by_doc
+
+
+def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
-    first = _build(docs_copy, index_dir)
+    first = _build(docs_copy, index_dir, embedder)
     assert len(first.added) == 5 and first.embedded_passages == first.total_passages
-    baseline = load_index(index_dir)
+    baseline = Index.open(index_dir)
+    generation, passages_before = baseline.generation, baseline.store.counts()[1]
 
-    unchanged = _build(docs_copy, index_dir)
-    assert unchanged.embedded_passages == 0 and not unchanged.written and len(unchanged.kept) == 5
-    assert load_index(index_dir).version == baseline.version
+    unchanged = _build(docs_copy, index_dir, embedder)
+    assert unchanged.embedded_passages == 0 and not unchanged.written and unchanged.kept == 5
+    assert Index.open(index_dir).generation == generation
 
     write(docs_copy, "new/extra.md", NEW_DOC)
-    added = _build(docs_copy, index_dir)
-    after_add = load_index(index_dir)
-    new_rows = [p for p in after_add.passages if p.doc_id == "new/extra.md"]
-    assert added.added == ["new/extra.md"] and len(added.kept) == 5
+    added = _build(docs_copy, index_dir, embedder)
+    after_add = Index.open(index_dir)
+    new_rows = _passages(after_add)["new/extra.md"]
+    assert added.added == ["new/extra.md"] and added.kept == 5
     assert added.embedded_passages == len(new_rows) >= 1
-    assert after_add.vectors.ntotal == len(baseline.passages) + len(new_rows)
+    assert after_add.store.counts()[1] == passages_before + len(new_rows)
 
     write(docs_copy, "new/extra.md", NEW_DOC + "\n\nA third paragraph.")
-    changed = _build(docs_copy, index_dir)
+    changed = _build(docs_copy, index_dir, embedder)
     assert changed.updated == ["new/extra.md"]
-    assert changed.embedded_passages == sum(p.doc_id == "new/extra.md" for p in load_index(index_dir).passages)
+    assert changed.embedded_passages == len(_passages(Index.open(index_dir))["new/extra.md"])
 
     victim = "000_2ff6379e6f7d78c5.txt"
     (docs_copy / victim).unlink()
-    removed = _build(docs_copy, index_dir)
-    after_delete = load_index(index_dir)
+    removed = _build(docs_copy, index_dir, embedder)
+    after_delete = Index.open(index_dir)
     assert removed.removed == [victim] and removed.embedded_passages == 0
-    assert all(p.doc_id != victim for p in after_delete.passages)
-    assert victim not in after_delete.documents and victim not in after_delete.manifest.documents
-    assert after_delete.vectors.ntotal == len(after_delete.passages)
+    assert victim not in _passages(after_delete) and after_delete.store.document(victim) is None
+    ids, _ = after_delete.vectors.search(embedder.encode(["anything"])[0], 10_000, exact=True)
+    assert len(ids) == after_delete.store.counts()[1], "deleted passages no longer answer"
 
 
-def test_kept_passages_keep_their_vectors(docs_copy, tmp_path):
+def test_a_touched_file_with_the_same_content_is_not_re_embedded(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
-    _build(docs_copy, index_dir)
-    before = load_index(index_dir)
+    _build(docs_copy, index_dir, embedder)
+    target = docs_copy / "001_d7b1d813b67cecda.txt"
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 5_000_000_000))
+    report = _build(docs_copy, index_dir, embedder)
+    assert report.embedded_passages == 0 and report.kept == 5 and not report.updated
+    assert _build(docs_copy, index_dir, embedder).written is False, "the new stat was recorded"
+
+
+def test_kept_passages_keep_their_vectors(docs_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    _build(docs_copy, index_dir, embedder)
+    query = embedder.encode(["Black Sea fleet"])[0]
+    before_ids, before_scores = Index.open(index_dir).vectors.search(query, 20, exact=True)
     write(docs_copy, "extra.txt", NEW_DOC)
-    _build(docs_copy, index_dir)
-    after = load_index(index_dir)
-    row_after = {p.passage_id: i for i, p in enumerate(after.passages)}
-    for row, passage in enumerate(before.passages):
-        assert (after.vector_matrix()[row_after[passage.passage_id]] == before.vector_matrix()[row]).all()
+    _build(docs_copy, index_dir, embedder)
+    after = Index.open(index_dir)
+    after_ids, after_scores = after.vectors.search(query, 20, exact=True)
+    kept = {pid: score for pid, score in zip(after_ids.tolist(), after_scores.tolist())}
+    for pid, score in zip(before_ids.tolist(), before_scores.tolist()):
+        if pid in kept:
+            assert np.isclose(kept[pid], score)
+    assert len(kept.keys() & set(before_ids.tolist())) >= 15, "a small addition leaves the old neighbours in place"
 
 
-def test_full_flag_re_embeds_everything(docs_copy, tmp_path):
+def test_full_flag_re_embeds_everything(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
-    _build(docs_copy, index_dir)
-    report = _build(docs_copy, index_dir, full=True)
+    _build(docs_copy, index_dir, embedder)
+    report = _build(docs_copy, index_dir, embedder, full=True)
     assert report.full_rebuild_reason == "--full was requested"
     assert report.embedded_passages == report.total_passages
 
 
-def test_old_versions_and_leftovers_are_removed(docs_copy, tmp_path):
+def test_leftovers_of_interrupted_builds_are_removed(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
-    _build(docs_copy, index_dir)
-    (index_dir / ".tmp-v-crashed").mkdir()
-    (index_dir / "v-old-crashed").mkdir()
+    _build(docs_copy, index_dir, embedder)
+    (index_dir / ".tmp-i-crashed").mkdir()
+    (index_dir / "i-old-crashed").mkdir()
     write(docs_copy, "extra.txt", NEW_DOC)
-    _build(docs_copy, index_dir)
+    _build(docs_copy, index_dir, embedder)
     names = sorted(p.name for p in index_dir.iterdir())
-    assert names == [".lock", "CURRENT", load_index(index_dir).version]
+    assert names == [".lock", "CURRENT", Index.open(index_dir).folder.name]
