@@ -1,59 +1,50 @@
-import json
+"""The on-disk format: what an index says about itself, and clear errors when it cannot be used."""
+
+import shutil
 
 import pytest
 
 from indexer.build import build_index
 from search.errors import IndexFormatError, IndexNotFound
-from search.index_format import CURRENT_FILE, MANIFEST_FILE, PASSAGES_FILE, current_version, load_index
+from search.index import Index
+from search.index_format import CURRENT_FILE, SEGMENTS_DIR, STORE_FILE, live_folder
 from search.searcher import Searcher
-from tests.conftest import PARAMS
 from search.settings import DEFAULT_MODEL
+from tests.conftest import PARAMS
 
 
-def test_round_trip_keeps_rows_aligned_with_passages(seed_index, embedder):
-    index = load_index(seed_index)
-    assert index.vectors.ntotal == len(index.passages) == index.manifest.passage_count
-    assert index.manifest.model == DEFAULT_MODEL and index.manifest.dimension == 384
-    assert index.manifest.chunking == PARAMS.as_dict()
-    assert set(index.manifest.documents) == set(index.documents)
-    rows = [0, len(index.passages) // 2, len(index.passages) - 1]
-    texts = [index.documents[index.passages[r].doc_id].text[index.passages[r].start:index.passages[r].end] for r in rows]
-    fresh = embedder.encode(texts)
-    stored = index.vector_matrix()[rows]
-    assert ((fresh * stored).sum(axis=1) > 0.999).all(), "row i holds the vector of passage i"
+def test_index_states_model_dimension_and_chunking(seed_index, embedder):
+    index = Index.open(seed_index)
+    assert index.settings.model == DEFAULT_MODEL and index.settings.dimension == 384
+    assert index.settings.chunking == PARAMS.as_dict()
+    documents, passages = index.store.counts()
+    assert documents == 5 and index.vectors.size() == passages
+    row = index.store.query("SELECT p.id, d.text, p.start, p.end FROM passages p JOIN documents d ON d.key = p.document LIMIT 1")[0]
+    pid, text, start, end = row
+    ids, scores = index.vectors.search(embedder.encode([text[start:end]])[0], 1, exact=True)
+    assert ids[0] == pid and scores[0] > 0.999, "the vector stored under a passage's id is that passage's"
 
 
 def test_search_returns_exact_offsets(seed_index):
-    result = Searcher.open(seed_index).search("Black Sea fleet sunk", k=5)
+    searcher = Searcher.open(seed_index)
+    result = searcher.search("Black Sea fleet sunk", k=5)
     assert len(result.hits) == 5 and result.total >= 5
-    index = load_index(seed_index)
     for rank, hit in enumerate(result.hits, start=1):
         assert hit.rank == rank
-        assert index.documents[hit.doc_id].text[hit.start:hit.end] == hit.text
+        assert searcher.index.store.document(hit.doc_id).text[hit.start:hit.end] == hit.text
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
     assert "Black Sea fleet" in result.hits[0].text
 
 
 def test_missing_index_is_reported(tmp_path):
     with pytest.raises(IndexNotFound, match="semsearch index"):
-        load_index(tmp_path / "nothing")
+        Index.open(tmp_path / "nothing")
 
 
 def _copy_index(seed_index, tmp_path):
-    import shutil
-
     target = tmp_path / "index"
     shutil.copytree(seed_index, target)
-    return target, target / current_version(target)
-
-
-def test_format_version_mismatch_is_refused_with_the_fix(seed_index, tmp_path):
-    index_dir, version = _copy_index(seed_index, tmp_path)
-    manifest = json.loads((version / MANIFEST_FILE).read_text())
-    manifest["format_version"] = 999
-    (version / MANIFEST_FILE).write_text(json.dumps(manifest))
-    with pytest.raises(IndexFormatError, match="--full"):
-        load_index(index_dir)
+    return target, live_folder(target)
 
 
 def test_model_mismatch_is_refused(seed_index):
@@ -61,34 +52,48 @@ def test_model_mismatch_is_refused(seed_index):
         Searcher.open(seed_index, model="some-other-model")
 
 
+def test_an_index_of_the_old_format_is_refused_with_the_fix(tmp_path):
+    index_dir = tmp_path / "index"
+    (index_dir / "v-20261124T051500-1a2b3c").mkdir(parents=True)
+    (index_dir / CURRENT_FILE).write_text("v-20261124T051500-1a2b3c\n")
+    with pytest.raises(IndexFormatError, match=r"format 1.*semsearch index --full"):
+        Index.open(index_dir)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
-def test_damaged_files_are_named_in_the_error(seed_index, tmp_path, damage):
-    index_dir, version = _copy_index(seed_index, tmp_path)
-    target = version / PASSAGES_FILE
+def test_a_damaged_store_is_named_in_the_error(seed_index, tmp_path, damage):
+    index_dir, folder = _copy_index(seed_index, tmp_path)
+    target = folder / STORE_FILE
     if damage == "truncate":
         target.write_bytes(target.read_bytes()[:100])
     elif damage == "garble":
-        data = bytearray(target.read_bytes())
-        data[50] ^= 0xFF
-        target.write_bytes(bytes(data))
+        target.write_bytes(b"not a database" * 100)
     else:
         target.unlink()
-    with pytest.raises(IndexFormatError, match=PASSAGES_FILE):
-        load_index(index_dir)
+    with pytest.raises(IndexFormatError, match=STORE_FILE):
+        Index.open(index_dir)
+
+
+def test_a_missing_segment_is_named_in_the_error(seed_index, tmp_path):
+    index_dir, folder = _copy_index(seed_index, tmp_path)
+    segment = next((folder / SEGMENTS_DIR).iterdir())
+    segment.unlink()
+    with pytest.raises(IndexFormatError, match=segment.name):
+        Index.open(index_dir)
 
 
 def test_a_pointer_to_nowhere_is_a_format_error(seed_index, tmp_path):
     index_dir, _ = _copy_index(seed_index, tmp_path)
-    (index_dir / CURRENT_FILE).write_text("v-does-not-exist")
+    (index_dir / CURRENT_FILE).write_text("format 2 i-does-not-exist\n")
     with pytest.raises(IndexFormatError, match="--full"):
-        load_index(index_dir)
+        Index.open(index_dir)
 
 
-def test_chunking_change_triggers_full_rebuild(docs_copy, tmp_path):
+def test_chunking_change_triggers_full_rebuild(docs_copy, tmp_path, embedder):
     from indexer.chunking import ChunkingParams
 
     index_dir = tmp_path / "index"
-    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
-    report = build_index(docs_copy, index_dir, DEFAULT_MODEL, ChunkingParams(64, 0))
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    report = build_index(docs_copy, index_dir, DEFAULT_MODEL, ChunkingParams(64, 0), embedder=embedder)
     assert report.full_rebuild_reason == "the chunking parameters changed"
     assert report.embedded_passages == report.total_passages > 0
