@@ -1,15 +1,13 @@
-"""BM25 keyword index: exact rare terms, stemming, stop words, odd queries and a save/load round trip."""
+"""BM25 keyword index (tantivy over analyzed terms): rare terms, stemming, stop words, odd queries, updates."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from search.errors import IndexFormatError
-from search.keyword import Analyzer, KeywordIndex
+from search.keyword import Analyzer, TermIndex
 
 TEXTS = [
     "The delegation travelled to Istanbul for the talks.",
@@ -17,62 +15,74 @@ TEXTS = [
     "Kadyrov was proposed, jokingly, to head the delegation.",
     "The Black Sea fleet moved its ships to Novorossiysk.",
 ]
+ANALYZER = Analyzer()
 
 
-def test_exact_rare_term_ranks_its_passage_first() -> None:
-    rows, scores = KeywordIndex.build(TEXTS).search("who is Kadyrov", 10)
-    assert rows.tolist() == [2]
+def _index(folder: Path, texts: list[str] = TEXTS) -> TermIndex:
+    index = TermIndex(folder)
+    index.apply([(key, 100 + key, " ".join(ANALYZER.terms(text))) for key, text in enumerate(texts, start=1)], [])
+    return index
+
+
+def _search(index: TermIndex, query: str, k: int = 10, allowed: list[int] | None = None):
+    return index.search({term: 1.0 for term in ANALYZER.terms(query)}, k, allowed)
+
+
+def test_exact_rare_term_ranks_its_passage_first(tmp_path: Path) -> None:
+    keys, scores = _search(_index(tmp_path), "who is Kadyrov")
+    assert keys.tolist() == [3]
     assert scores.dtype == np.float32 and scores[0] > 0
 
 
-def test_stemming_matches_other_word_forms_and_orders_best_first() -> None:
-    rows, scores = KeywordIndex.build(TEXTS).search("delegations travelling", 10)
-    assert rows.tolist() == [0, 2]
+def test_stemming_matches_other_word_forms_and_orders_best_first(tmp_path: Path) -> None:
+    keys, scores = _search(_index(tmp_path), "delegations travelling")
+    assert keys.tolist() == [1, 3]
     assert scores[0] > scores[1]
 
 
 @pytest.mark.parametrize("query", ["", "the and of", "zzzunknown", "\x00", "😀🚀", "東京", "\ud800", "a" * 10_000])
-def test_queries_without_known_terms_return_empty_arrays(query: str) -> None:
-    rows, scores = KeywordIndex.build(TEXTS).search(query, 5)
-    assert rows.shape == (0,) and scores.shape == (0,)
+def test_queries_without_known_terms_return_empty_arrays(tmp_path: Path, query: str) -> None:
+    keys, scores = _search(_index(tmp_path), query, 5)
+    assert keys.shape == (0,) and scores.shape == (0,)
 
 
-def test_k_larger_than_the_index_and_k_cut() -> None:
-    index = KeywordIndex.build(TEXTS)
-    assert len(index.search("delegation", 100)[0]) == 2
-    assert index.search("delegation", 1)[0].tolist() == [0]
-    assert len(index.search("delegation", 0)[0]) == 0
+def test_k_larger_than_the_index_and_k_cut(tmp_path: Path) -> None:
+    index = _index(tmp_path)
+    assert len(_search(index, "delegation", 100)[0]) == 2
+    assert _search(index, "delegation", 1)[0].tolist() == [1]
+    assert len(_search(index, "delegation", 0)[0]) == 0
 
 
-@pytest.mark.parametrize("texts", [[], ["Kadyrov"], ["", "?!"]])
-def test_tiny_and_termless_indexes_round_trip(tmp_path: Path, texts: list[str]) -> None:
-    index = KeywordIndex.build(texts)
-    index.save(tmp_path / "kw")
-    loaded = KeywordIndex.load(tmp_path / "kw")
-    assert len(loaded) == len(texts)
-    assert loaded.search("Kadyrov", 3)[0].tolist() == ([0] if texts == ["Kadyrov"] else [])
+def test_filter_by_document_applies_before_the_cut(tmp_path: Path) -> None:
+    index = _index(tmp_path)
+    assert _search(index, "delegation", 1, allowed=[103])[0].tolist() == [3]
+    assert _search(index, "delegation", 5, allowed=[])[0].tolist() == []
+    unfiltered = dict(zip(*(a.tolist() for a in _search(index, "delegation"))))
+    filtered = dict(zip(*(a.tolist() for a in _search(index, "delegation", allowed=[103]))))
+    assert filtered[3] == pytest.approx(unfiltered[3]), "a filter does not change scores"
 
 
-def test_save_load_keeps_rankings_and_the_analyzer(tmp_path: Path) -> None:
-    index = KeywordIndex.build(TEXTS, Analyzer(stopwords=("the", "to")))
-    index.save(tmp_path / "kw")
-    assert all(path.parent == tmp_path / "kw" for path in (tmp_path).rglob("*") if path.is_file())
-    loaded = KeywordIndex.load(tmp_path / "kw")
-    assert loaded.analyzer == index.analyzer
-    for query in ["delegation", "ships fleet", "for talks"]:
-        expected, got = index.search(query, 10), loaded.search(query, 10)
-        assert expected[0].tolist() == got[0].tolist()
-        assert np.allclose(expected[1], got[1])
+def test_weights_scale_each_terms_contribution(tmp_path: Path) -> None:
+    index = _index(tmp_path)
+    plain = dict(zip(*(a.tolist() for a in index.search({"deleg": 1.0}, 5))))
+    doubled = dict(zip(*(a.tolist() for a in index.search({"deleg": 2.0}, 5))))
+    assert doubled[1] == pytest.approx(2 * plain[1], rel=1e-5)
 
 
-def test_damaged_or_foreign_index_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(IndexFormatError, match="cannot read keyword index"):
-        KeywordIndex.load(tmp_path)
-    KeywordIndex.build(TEXTS).save(tmp_path)
-    manifest = json.loads((tmp_path / "keyword.json").read_text(encoding="utf-8"))
-    (tmp_path / "keyword.json").write_text(json.dumps(manifest | {"format": 99}), encoding="utf-8")
-    with pytest.raises(IndexFormatError, match="format 99"):
-        KeywordIndex.load(tmp_path)
+def test_updates_delete_and_re_add_by_key_and_survive_reopening(tmp_path: Path) -> None:
+    index = _index(tmp_path)
+    index.apply([(2, 102, " ".join(ANALYZER.terms("Kadyrov again")))], [3])
+    assert _search(index, "Kadyrov")[0].tolist() == [2]
+    index.apply([(2, 102, " ".join(ANALYZER.terms("Kadyrov again")))], [3])
+    reopened = TermIndex(tmp_path)
+    assert reopened.size() == 3, "replaying the same change is harmless"
+    assert _search(reopened, "Kadyrov")[0].tolist() == [2]
+
+
+def test_analyzer_round_trips_through_a_dict() -> None:
+    analyzer = Analyzer(stopwords=("the", "to"))
+    assert Analyzer.from_dict(analyzer.as_dict()) == analyzer
+    assert analyzer.terms("The ships TO Novorossiysk") == ["ship", "novorossiysk"]
 
 
 def test_unknown_stemmer_lists_the_valid_ones() -> None:
