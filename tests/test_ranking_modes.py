@@ -7,8 +7,9 @@ import pytest
 from evaluation.runner import evaluate_beir
 from indexer.build import build_index
 from search.errors import SemanticUnavailable
-from search.index_format import load_index
-from search.searcher import SearchRequest, Searcher
+from search.index import Index
+from search.rules import SearchRequest
+from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
 from tests.conftest import PARAMS, write
 
@@ -107,26 +108,28 @@ def test_unknown_mode_lists_the_choices(searcher):
         searcher.search(SearchRequest("anything", mode="fuzzy"))
 
 
-def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_path):
+def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
 
     def check(expected_unique_doc=None):
-        index = load_index(index_dir)
-        assert index.vectors.ntotal == len(index.passages) == len(index.keyword) == index.manifest.passage_count
+        index = Index.open(index_dir)
+        documents, passages = index.store.counts()
+        probe = embedder.encode(["anything"])[0]
+        assert len(index.vectors.search(probe, 100_000, exact=True)[0]) == passages == index.passage_terms.size()
+        assert index.document_terms.size() == documents
         if expected_unique_doc:
-            rows, _ = index.keyword.search("quixotically", 5)
-            assert [index.passages[r].doc_id for r in rows] == [expected_unique_doc]
-        return index
+            keys, _ = index.passage_terms.search({"quixot": 1.0}, 5)
+            assert [p.record.doc_id for p in index.store.passages(keys).values()] == [expected_unique_doc]
+        return passages
 
-    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
     check()
     write(docs_copy, "added.md", "A sentence that behaves quixotically among the others.")
-    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
     check("added.md")
     write(docs_copy, "added.md", "Changed text.\n\nIt still behaves quixotically, in a second paragraph.")
-    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
-    index = check("added.md")
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    before = check("added.md")
     (docs_copy / "000_2ff6379e6f7d78c5.txt").unlink()
-    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS)
-    after = check("added.md")
-    assert len(after.passages) < len(index.passages)
+    build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    assert check("added.md") < before
