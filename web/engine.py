@@ -1,25 +1,40 @@
-"""The server's live state: the current searcher, swapped atomically when a rebuild finishes."""
+"""The server's live state: the current searcher, following the index as writers change it."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from search.errors import SemsearchError
+from search.index import Index
+from search.index_format import live_folder
 from search.searcher import Searcher
+
+# How often requests look for a full rebuild published by another process (a stat and a small read).
+_FOLLOW_SECONDS = 0.5
 
 
 class Engine:
-    """Holds one ``Searcher`` at a time; requests take a reference and keep it until they finish."""
+    """Holds one ``Searcher`` at a time; requests take a reference and keep it until they finish.
+
+    Updates in place are followed by the searcher itself; a full rebuild publishes a new folder, which
+    the engine opens beside the old one and swaps in, so no request waits for it.
+    """
 
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
         self._searcher: Searcher | None = None
         self.unavailable_reason: str | None = "the index has not been loaded yet"
         self._swap_lock = threading.Lock()
+        self._follow_lock = threading.Lock()
+        self._checked_at = 0.0
 
     @property
     def searcher(self) -> Searcher | None:
+        current = self._searcher
+        if current is not None:
+            self._follow(current)
         return self._searcher
 
     def load(self) -> None:
@@ -38,3 +53,17 @@ class Engine:
         with self._swap_lock:
             self._searcher = searcher
             self.unavailable_reason = None
+
+    def _follow(self, current: Searcher) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < _FOLLOW_SECONDS or not self._follow_lock.acquire(blocking=False):
+            return
+        try:
+            self._checked_at = now
+            folder = live_folder(self.index_dir)
+            if folder != current.index.folder:
+                self.swap(Searcher(Index(folder), current.embedder))
+        except SemsearchError:
+            pass  # keep serving what is open; the next look may find the index readable again
+        finally:
+            self._follow_lock.release()
