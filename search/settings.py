@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_query_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64_000, ge=1024)
+    watch: bool = False
 
 
 @lru_cache

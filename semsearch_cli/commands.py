@@ -110,13 +110,14 @@ def serve(
     index: IndexOption = None,
     host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
     port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
+    watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
 
-    settings = _settings(docs=docs, index=index, host=host, port=port)
+    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch)
     if not index_exists(settings.index):
         typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
         _build(settings)

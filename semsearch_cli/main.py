@@ -11,7 +11,7 @@ try:  # typer 0.25 and later carry their own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as cli_exceptions
 
-from semsearch_cli import commands
+from semsearch_cli import commands, watch_commands  # noqa: F401 - importing registers ``semsearch watch``
 
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from search.errors import SemsearchError
 from search.settings import Settings, get_settings
-from web import api_admin, api_documents, api_search, pages
+from web import api_admin, api_documents, api_search, api_write, pages
 from web.engine import Engine
 from web.errors import install_error_handlers
 from web.jobs import IndexJobs
@@ -30,6 +31,7 @@ MAX_REQUEST_HEAD_BYTES = 4 * 1024 * 1024
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = Engine(settings.index)
+    jobs = IndexJobs(settings=settings, engine=engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.load()
         except SemsearchError as exc:
             logger.error("starting without an index: %s", exc)
+        stop_watching = threading.Event()
+        watcher = jobs.watch_in_background(stop_watching) if settings.watch else None
         yield
+        stop_watching.set()
+        if watcher is not None:
+            watcher.join(timeout=30)
 
     # The stock /docs page loads Swagger UI from a CDN; this one serves the same files itself.
     app = FastAPIOffline(
@@ -48,13 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.jobs = IndexJobs(settings=settings, engine=engine)
+    app.state.jobs = jobs
     install_error_handlers(app)
-    for module in (api_search, api_documents, api_admin, pages):
+    for module in (api_search, api_documents, api_write, api_admin, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_file_bytes)
     app.add_middleware(SecurityHeaders)
     return app

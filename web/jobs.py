@@ -1,18 +1,35 @@
-"""Background re-indexing for ``POST /index``: one job at a time, swapped in when done."""
+"""Every index write the server makes, through one writer: ``POST /index`` jobs, watcher syncs, document uploads.
+
+The index's file lock already refuses a second writer process; inside the server the three kinds of
+write queue on one lock instead, so they never fight, and each ends with the live searcher seeing it.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import TypeVar
 
-from indexer.build import build_index
+from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
-from search.errors import SemsearchError
+from indexer.stages import StageReporter, quiet
+from indexer.watch import watch_folder
+from search.errors import IndexLocked, SemsearchError
 from search.searcher import Searcher
 from search.settings import Settings
 from web.engine import Engine
+
+# A document upload waits this long for a running job or sync before answering 409.
+UPLOAD_WAIT_SECONDS = 60.0
+# An in-place commit is normally seen at the next refresh; this only bounds a pathological wait.
+CATCH_UP_SECONDS = 10.0
+
+T = TypeVar("T")
 
 
 class JobAlreadyRunning(Exception):
@@ -32,12 +49,13 @@ class JobStatus:
 
 @dataclass
 class IndexJobs:
-    """Runs at most one rebuild in a thread and records its progress for ``GET /index/status``."""
+    """The server's single writer; records the progress of ``POST /index`` jobs for ``GET /index/status``."""
 
     settings: Settings
     engine: Engine
     status: JobStatus = field(default_factory=JobStatus)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _writer: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> JobStatus:
         with self._lock:
@@ -48,24 +66,63 @@ class IndexJobs:
         threading.Thread(target=self._run, name="semsearch-index-job", daemon=True).start()
         return started
 
+    def sync(self) -> BuildReport:
+        """The watcher's incremental update; ``IndexLocked`` at once if another write is running (next tick)."""
+        with self._writing(wait=0):
+            return self._update()
+
+    def change_documents(self, change: Callable[[], T], wait: float = UPLOAD_WAIT_SECONDS) -> tuple[T, BuildReport]:
+        """Apply ``change`` to the documents folder and index it; returns once the live searcher sees it."""
+        with self._writing(wait):
+            outcome = change()
+            return outcome, self._update()
+
+    def watch_in_background(self, stop: threading.Event) -> threading.Thread:
+        """Keep the index in step with the documents folder until ``stop`` is set (``serve --watch``)."""
+        thread = threading.Thread(
+            target=watch_folder, args=(self.settings.docs, self.sync, stop), name="semsearch-watch", daemon=True
+        )
+        thread.start()
+        return thread
+
     def _run(self) -> None:
         try:
-            report = build_index(
-                self.settings.docs,
-                self.settings.index,
-                self.settings.model,
-                ChunkingParams(self.settings.chunk_tokens, self.settings.overlap_sentences),
-                max_file_bytes=self.settings.max_file_bytes,
-                report_stage=self._set_stage,
-            )
-            if report.written or self.engine.searcher is None:
-                self._set_stage("loading new index")
-                self.engine.swap(Searcher.open(self.settings.index))
+            self._set_stage("waiting for another index update to finish")
+            with self._writer:
+                report = self._update(self._set_stage)
             self._finish("succeeded", report=asdict(report))
         except SemsearchError as exc:
             self._finish("failed", error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a background job reports every failure instead of dying silently
             self._finish("failed", error=f"unexpected error: {type(exc).__name__}: {exc}")
+
+    @contextmanager
+    def _writing(self, wait: float) -> Iterator[None]:
+        acquired = self._writer.acquire(timeout=wait) if wait > 0 else self._writer.acquire(blocking=False)
+        if not acquired:
+            raise IndexLocked("another index update is running in this server; try again when it has finished")
+        try:
+            yield
+        finally:
+            self._writer.release()
+
+    def _update(self, report_stage: StageReporter = quiet) -> BuildReport:
+        """Incremental build, then make the live searcher see it; the caller holds the writer."""
+        report = build_index(
+            self.settings.docs,
+            self.settings.index,
+            self.settings.model,
+            ChunkingParams(self.settings.chunk_tokens, self.settings.overlap_sentences),
+            max_file_bytes=self.settings.max_file_bytes,
+            report_stage=report_stage,
+        )
+        searcher = self.engine.searcher
+        if searcher is None or report.full_rebuild_reason:
+            report_stage("loading new index")
+            self.engine.swap(Searcher.open(self.settings.index))
+        elif report.written:
+            _catch_up(searcher)
+        return report
 
     def _set_stage(self, stage: str) -> None:
         with self._lock:
@@ -79,6 +136,15 @@ class IndexJobs:
     def snapshot(self) -> JobStatus:
         with self._lock:
             return JobStatus(**asdict(self.status))
+
+
+def _catch_up(searcher: Searcher) -> None:
+    """Refresh until the searcher holds the generation just committed (a search may be refreshing meanwhile)."""
+    committed = searcher.index.store.state()[0]
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while (searcher.index.generation < committed or searcher.index.keyword_pending()) and time.monotonic() < deadline:
+        if not searcher.index.refresh():
+            time.sleep(0.01)
 
 
 def _now() -> str:

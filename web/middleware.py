@@ -42,20 +42,33 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodyLimit:
-    """Reads at most ``max_bytes`` of a request body; anything larger is answered 413 before the app sees it."""
+UPLOAD_PATH_PREFIX = "/documents/"
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Reads at most the allowed body size; anything larger is answered 413 before the app sees it.
+
+    Uploads (``PUT /documents/...``) carry whole documents, so they get ``upload_max_bytes`` (the
+    indexer's per-file limit) while every other request keeps the small ``max_bytes``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        is_upload = scope["method"] == "PUT" and scope["path"].startswith(UPLOAD_PATH_PREFIX)
+        return self.upload_max_bytes if is_upload else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(send, self.max_bytes)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
             return
         body = bytearray()
         more = True
@@ -65,8 +78,8 @@ class BodyLimit:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+            if len(body) > limit:
+                await _too_large(send, limit)
                 return
         delivered = False
 
