@@ -110,14 +110,13 @@ def serve(
     index: IndexOption = None,
     host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
     port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
-    watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
 
-    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch)
+    settings = _settings(docs=docs, index=index, host=host, port=port)
     if not index_exists(settings.index):
         typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
         _build(settings)
@@ -129,38 +128,6 @@ def serve(
         port=settings.port,
         log_level="warning",
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
-    )
-
-
-@app.command()
-def bench(
-    docs: DocsOption = None,
-    index: IndexOption = None,
-    queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Sequential distinct questions.")] = 200,
-    clients: Annotated[int, typer.Option("--clients", min=0, max=256, help="Concurrent clients for the soak.")] = 16,
-    soak_seconds: Annotated[float, typer.Option("--soak-seconds", min=0, max=3600, help="Soak length; 0 skips it.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Measure a real server on loopback: start-up time, search latency, optionally a soak."""
-    from evaluation.speed import run_bench
-
-    settings = _settings(docs=docs, index=index)
-    if not index_exists(settings.index):
-        _build(settings)
-    report = run_bench(settings.docs, settings.index, queries, clients, soak_seconds)
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    typer.echo(f"start-up to first healthy /health: {report.startup_seconds:.2f} s")
-    for label, summary in (("sequential", report.sequential), (f"soak, {report.soak_clients} clients", report.soak)):
-        if summary is not None:
-            typer.echo(
-                f"{label}: {summary.requests} requests in {summary.seconds:.1f} s, {summary.errors} errors; "
-                f"p50 {summary.p50_ms:.1f} ms, p95 {summary.p95_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms"
-            )
-    typer.echo(
-        f"server resident memory: {report.rss_launch_mb:.0f} MB at launch, {report.rss_warm_mb:.0f} MB after the "
-        f"sequential run, {report.rss_end_mb:.0f} MB at the end ({100 * report.growth_after_warmup:+.1f}% after warm-up)"
     )
 
 
@@ -195,3 +162,8 @@ def evaluate(
     typer.echo("mode      " + "".join(f"{name:>12}" for name in metrics))
     for name, values in report.modes.items():
         typer.echo(f"{name:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
+
+
+from semsearch_cli.bench_commands import bench_app  # noqa: E402 - it uses the options and helpers defined above
+
+app.add_typer(bench_app, name="bench")

@@ -1,0 +1,309 @@
+"""How the engine scales: a synthetic collection of N passages, built, updated, compacted, loaded and searched.
+
+The collection is real ``.txt`` files in a temporary folder, indexed through ``build_index`` like any
+folder. Only the model is replaced: vectors come from ``HashedBagOfWords``, a deterministic stand-in
+that costs microseconds, so every figure measures the engine and excludes embedding. Documents are ten
+paragraphs of three sentences; each paragraph (64-128 words) packs into exactly one passage, so the
+index holds exactly N passages. Words are Zipf-distributed pseudo-words, most drawn from a topic's
+own vocabulary, so vectors cluster (ANN has structure to find) and BM25 has rare and common terms.
+
+Load, memory, latency and recall are measured in a fresh process, the way a server starts.
+Measured, never asserted: the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from indexer.build import BuildReport, build_index
+from indexer.chunking import ChunkingParams
+from indexer.compaction import compact
+from search.errors import SemsearchError
+from search.index import Index
+from search.index_format import hold_writer_lock
+from search.rules import SearchRequest
+from search.searcher import Searcher
+
+STANDIN_NAME = "scale-standin-hashed-bow"
+EMBEDDING_NOTE = "excluded: deterministic hashed bag-of-words stand-in, not the model"
+PASSAGES_PER_DOCUMENT = 10
+MAX_PASSAGES = 5_000_000
+PARAMS = ChunkingParams(max_tokens=128, overlap_sentences=1)
+QUERIES = 200
+_DIMENSION = 384
+_HASH_ROWS = 1 << 16
+_VOCABULARY = 40_000
+_TOPICS = 400
+_TOPIC_WORDS = 1_500
+_TOPIC_SHARE = 0.7
+_SENTENCES_PER_PARAGRAPH = 3
+# 3 sentences of 22-36 words: 66-108 words, inside [budget/2, budget], so a paragraph is one passage.
+_SENTENCE_WORDS = (22, 37)
+_QUERY_WORDS = (3, 7)
+_FILES_PER_FOLDER = 1000
+
+
+class HashedBagOfWords:
+    """The ``Embedder`` interface without a model: a text's vector is the normalised sum of fixed
+    pseudo-random vectors of its words (a seeded hash picks each word's row). Tokens are words."""
+
+    name = STANDIN_NAME
+    dimension = _DIMENSION
+    max_tokens = 256
+
+    def __init__(self) -> None:
+        self._table: np.ndarray | None = None
+        self._rows: dict[str, int] = {}
+        self.seconds = 0.0
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+    def encode(self, texts: list[str], progress: bool = False, batch_size: int = 32) -> np.ndarray:
+        started = time.perf_counter()
+        if self._table is None:
+            table = np.random.default_rng(20261125).standard_normal((_HASH_ROWS, _DIMENSION), dtype=np.float32)
+            self._table = table / np.linalg.norm(table, axis=1, keepdims=True)
+        out = np.empty((len(texts), _DIMENSION), dtype=np.float32)
+        for first in range(0, len(texts), 8192):
+            out[first:first + 8192] = self._encode_batch(texts[first:first + 8192])
+        self.seconds += time.perf_counter() - started
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        cleaned = [text.lower().replace(".", " ") for text in texts]
+        words = " ".join(cleaned).split()
+        for word in set(words).difference(self._rows):
+            self._rows[word] = zlib.crc32(word.encode()) % _HASH_ROWS
+        rows = np.fromiter(map(self._rows.__getitem__, words), dtype=np.int64, count=len(words))
+        pointers = np.concatenate([[0], np.cumsum([len(text.split()) for text in cleaned])])
+        counts = sparse.csr_matrix((np.ones(len(rows), np.float32), rows, pointers), shape=(len(texts), _HASH_ROWS))
+        vectors = np.asarray(counts @ self._table, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms > 0, norms, 1)
+
+
+@dataclass
+class _Language:
+    """Pseudo-words with a global Zipf distribution and per-topic vocabularies with their own."""
+
+    words: list[str]
+    global_cdf: np.ndarray
+    topic_words: np.ndarray
+    topic_cdf: np.ndarray
+
+
+def _language(rng: np.random.Generator) -> _Language:
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"] + [c + v + "n" for c in "bdgkmprst" for v in "aeiou"]
+    words: list[str] = []
+    seen: set[str] = set()
+    while len(words) < _VOCABULARY:
+        parts = rng.integers(0, len(syllables), size=rng.integers(2, 5))
+        word = "".join(syllables[p] for p in parts)
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    ranks = np.arange(1, _VOCABULARY + 1)
+    global_cdf = np.cumsum(1 / (ranks + 2.7))
+    topic_ranks = np.arange(1, _TOPIC_WORDS + 1)
+    topic_cdf = np.cumsum(1 / (topic_ranks + 1.0))
+    # Topic words come from outside the 300 most common words, so topics differ in what they share least.
+    topic_words = np.stack([rng.choice(np.arange(300, _VOCABULARY), _TOPIC_WORDS, replace=False) for _ in range(_TOPICS)])
+    return _Language(words, global_cdf / global_cdf[-1], topic_words, topic_cdf / topic_cdf[-1])
+
+
+def _document_text(language: _Language, rng: np.random.Generator, paragraphs: int) -> str:
+    lengths = rng.integers(*_SENTENCE_WORDS, size=paragraphs * _SENTENCES_PER_PARAGRAPH)
+    total = int(lengths.sum())
+    topic = rng.integers(_TOPICS)
+    from_topic = rng.random(total) < _TOPIC_SHARE
+    ids = np.searchsorted(language.global_cdf, rng.random(total))
+    ids[from_topic] = language.topic_words[topic, np.searchsorted(language.topic_cdf, rng.random(int(from_topic.sum())))]
+    words = [language.words[i] for i in ids.tolist()]
+    sentences, at = [], 0
+    for length in lengths.tolist():
+        sentence = words[at:at + length]
+        sentences.append(sentence[0].capitalize() + " " + " ".join(sentence[1:]) + ".")
+        at += length
+    step = _SENTENCES_PER_PARAGRAPH
+    return "\n\n".join(" ".join(sentences[i:i + step]) for i in range(0, len(sentences), step)) + "\n"
+
+
+def write_collection(folder: Path, passages: int, seed: int = 0) -> int:
+    """Write documents holding exactly ``passages`` passages under ``folder``; returns the number of files."""
+    rng = np.random.default_rng(seed)
+    language = _language(rng)
+    files = 0
+    for first in range(0, passages, PASSAGES_PER_DOCUMENT):
+        path = _document_path(folder, files)
+        if files % _FILES_PER_FOLDER == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_document_text(language, rng, min(PASSAGES_PER_DOCUMENT, passages - first)), encoding="utf-8")
+        files += 1
+    return files
+
+
+def _document_path(folder: Path, number: int) -> Path:
+    return folder / f"d{number // _FILES_PER_FOLDER:04d}" / f"doc-{number:07d}.txt"
+
+
+def distinct_queries(folder: Path, files: int, count: int, seed: int = 1) -> list[str]:
+    """``count`` distinct word windows of 3-6 words cut from random documents."""
+    rng = np.random.default_rng(seed)
+    queries: dict[str, None] = {}
+    while len(queries) < count:
+        words = _document_path(folder, int(rng.integers(files))).read_text(encoding="utf-8").lower().replace(".", " ").split()
+        size = int(rng.integers(*_QUERY_WORDS))
+        start = int(rng.integers(0, len(words) - size))
+        queries[" ".join(words[start:start + size])] = None
+    return list(queries)
+
+
+@dataclass
+class _Stages:
+    """Seconds spent between the named stages a write reports (``indexer.stages``)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    marks: list[tuple[str, float]] = field(default_factory=list)
+
+    def __call__(self, stage: str) -> None:
+        self.marks.append((stage, time.perf_counter()))
+
+    def seconds(self, ended: float) -> dict[str, float]:
+        times = [self.started, *(t for _, t in self.marks), ended]
+        names = ["start", *(name for name, _ in self.marks)]
+        return {f"{a} -> {b}": round(t1 - t0, 3) for a, b, t0, t1 in zip(names, [*names[1:], "end"], times, times[1:])}
+
+
+def _timed_build(docs: Path, index_dir: Path, embedder: HashedBagOfWords) -> tuple[float, BuildReport, dict[str, float]]:
+    stages = _Stages()
+    embedder.seconds = 0.0
+    report = build_index(docs, index_dir, STANDIN_NAME, PARAMS, embedder=embedder, report_stage=stages)
+    ended = time.perf_counter()
+    timings = stages.seconds(ended)
+    timings["stand-in embedding (inside the stages above)"] = round(embedder.seconds, 3)
+    return ended - stages.started, report, timings
+
+
+def _disk_mb(folder: Path) -> float:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 2**20
+
+
+def run_scale(passages: int, workdir: Path | None = None, log=lambda message: None) -> dict:
+    """Build a synthetic index of ``passages`` passages and measure it; everything is removed at the end."""
+    if not 1 <= passages <= MAX_PASSAGES:
+        raise SemsearchError(f"--passages must be between 1 and {MAX_PASSAGES:,}, not {passages}")
+    root = Path(tempfile.mkdtemp(prefix="semsearch-scale-", dir=workdir))
+    try:
+        return _measure(root, passages, log)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _measure(root: Path, passages: int, log) -> dict:
+    docs, index_dir, embedder = root / "docs", root / "index", HashedBagOfWords()
+    started = time.perf_counter()
+    files = write_collection(docs, passages)
+    result: dict = {"passages": passages, "files": files, "embedding": EMBEDDING_NOTE,
+                    "generate_s": round(time.perf_counter() - started, 2)}
+    queries = distinct_queries(docs, files, QUERIES)
+    log(f"wrote {files} files in {result['generate_s']} s; building")
+    result["build_s"], report, result["build_stages_s"] = _timed_build(docs, index_dir, embedder)
+    result["indexed_passages"] = report.total_passages
+    log(f"built in {result['build_s']:.1f} s; updating")
+    result["unchanged_rerun_s"], _, result["unchanged_rerun_stages_s"] = _timed_build(docs, index_dir, embedder)
+    extra = docs / "added" / "doc-added.txt"
+    extra.parent.mkdir()
+    extra.write_text(_document_text(_language(np.random.default_rng(0)), np.random.default_rng(99), PASSAGES_PER_DOCUMENT))
+    result["add_one_s"], _, result["add_one_stages_s"] = _timed_build(docs, index_dir, embedder)
+    _document_path(docs, files // 2).unlink()
+    result["delete_one_s"], _, result["delete_one_stages_s"] = _timed_build(docs, index_dir, embedder)
+    log("compacting")
+    with hold_writer_lock(index_dir):
+        index = Index.open(index_dir)
+        began = time.perf_counter()
+        compacted = compact(index, force=True)
+        result["compact_s"] = time.perf_counter() - began
+        index.close()
+    result["compacted_segments"] = compacted.merged_segments
+    result["disk_mb"] = _disk_mb(index_dir)
+    log("measuring load, memory and search in a fresh process")
+    result.update(_probe_in_fresh_process(index_dir, queries))
+    return {key: round(value, 3) if isinstance(value, float) else value for key, value in result.items()}
+
+
+def _probe_in_fresh_process(index_dir: Path, queries: list[str]) -> dict:
+    payload = json.dumps({"index": str(index_dir), "queries": queries})
+    completed = subprocess.run(
+        [sys.executable, "-c", "from evaluation.scale import probe_main; probe_main()"],
+        input=payload, capture_output=True, text=True, check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if completed.returncode != 0:
+        raise SemsearchError(f"the measuring process failed: {completed.stderr.strip().splitlines()[-1:]}")
+    return json.loads(completed.stdout)
+
+
+def probe_main() -> None:
+    """Entry point of the fresh process: JSON request on stdin, JSON measurements on stdout."""
+    request = json.loads(sys.stdin.read())
+    print(json.dumps(probe(Path(request["index"]), request["queries"])))
+
+
+def probe(index_dir: Path, queries: list[str]) -> dict:
+    """Open the index as a server would, then search: load time, resident memory, latency, ANN recall."""
+    embedder = HashedBagOfWords()
+    started = time.perf_counter()
+    searcher = Searcher(Index.open(index_dir), embedder)
+    load_s = time.perf_counter() - started
+    rss_mb = _resident_mb()
+    index = searcher.index
+    documents, passages = index.store.counts()
+    embedder.encode(["warm up"])  # the stand-in's hash table, so latencies below exclude building it
+    latencies = []
+    for query in queries:
+        began = time.perf_counter()
+        searcher.search(SearchRequest(query, k=10, mode="hybrid"))
+        latencies.append((time.perf_counter() - began) * 1000)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    recalls, ann_ms = [], []
+    for vector in embedder.encode(queries):
+        began = time.perf_counter()
+        approximate, _ = index.vectors.search(vector, 10)
+        ann_ms.append((time.perf_counter() - began) * 1000)
+        exact, _ = index.vectors.search(vector, 10, exact=True)
+        recalls.append(len(set(approximate.tolist()) & set(exact.tolist())) / max(1, len(exact)))
+    return {
+        "documents": documents,
+        "indexed_passages_after_updates": passages,
+        "segments": len(index.store.segments()),
+        "load_s": load_s,
+        "rss_mb": rss_mb,
+        "rss_after_search_mb": _resident_mb(),
+        "search_p50_ms": cuts[49],
+        "search_p99_ms": cuts[98],
+        "search_mean_ms": statistics.fmean(latencies),
+        "ann_only_p50_ms": statistics.median(ann_ms),
+        "ann_recall_at_10": statistics.fmean(recalls),
+        "queries": len(queries),
+    }
+
+
+def _resident_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

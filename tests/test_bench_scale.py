@@ -1,0 +1,42 @@
+"""``semsearch bench scale``: every figure is present, numeric and plausible on a small synthetic index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+FIELDS = (
+    "passages", "files", "documents", "segments", "build_s", "add_one_s", "delete_one_s", "unchanged_rerun_s",
+    "compact_s", "load_s", "rss_mb", "disk_mb", "search_p50_ms", "search_p99_ms", "ann_recall_at_10",
+)
+
+
+def _semsearch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "semsearch_cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+@pytest.mark.slow
+def test_bench_scale_reports_every_figure() -> None:
+    completed = _semsearch("bench", "scale", "--passages", "5000", "--json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    for name in FIELDS:
+        assert isinstance(result[name], (int, float)) and result[name] >= 0, name
+    assert result["passages"] == result["indexed_passages"] == 5000
+    assert result["files"] == 500 and result["documents"] == 500  # one added, one deleted
+    assert result["embedding"].startswith("excluded")
+    assert 0 < result["ann_recall_at_10"] <= 1
+    assert result["search_p50_ms"] <= result["search_p99_ms"]
+    assert 10 < result["rss_mb"] < 3000 and result["disk_mb"] > 0
+    assert result["segments"] == 1  # compaction merged the added document's segment
+
+
+def test_bench_scale_refuses_an_empty_collection() -> None:
+    completed = _semsearch("bench", "scale", "--passages", "0")
+    assert completed.returncode == 1
+    assert completed.stderr.strip().startswith("semsearch: error: --passages must be between 1")
