@@ -27,3 +27,9 @@ class InvalidQuery(SemsearchError):
 
 class SemanticUnavailable(SemsearchError):
     """The embedding model failed on a query that can only be answered semantically."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type name), for one-line user messages and logs."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

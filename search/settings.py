@@ -3,10 +3,11 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+QUANTIZATIONS = ("int8",)
 
 
 class Settings(BaseSettings):
@@ -17,6 +18,8 @@ class Settings(BaseSettings):
     docs: Path = Path("seeds")
     index: Path = Path("indexes/default")
     model: str = DEFAULT_MODEL
+    quantize: str | None = None
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "semsearch")
     chunk_tokens: int = Field(default=192, ge=16, le=8192)
     overlap_sentences: int = Field(default=1, ge=0, le=8)
     max_file_bytes: int = Field(default=10_000_000, ge=1)
@@ -27,6 +30,16 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64_000, ge=1024)
     watch: bool = False
+
+    @field_validator("quantize", mode="before")
+    @classmethod
+    def _known_quantization(cls, value: str | None) -> str | None:
+        """Empty and "none" mean full precision, so the variable can be set to switch int8 off."""
+        if value is None or str(value).strip().lower() in ("", "none"):
+            return None
+        if value not in QUANTIZATIONS:
+            raise ValueError(f"quantize must be one of {QUANTIZATIONS} or empty, not {value!r}")
+        return value
 
 
 @lru_cache

@@ -1,0 +1,194 @@
+"""ONNX Runtime copies of sentence-transformers models: exported once, verified, cached, reopened fast.
+
+Only the transformer is exported (token ids in, last hidden state out); pooling stays in numpy
+(``search.pooling``). Each export is checked against the PyTorch model before it is kept, and the
+outcome is stored beside it, so a model that does not survive export is tried once, not at every start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from search.errors import first_line
+from search.pooling import pool, pooling_mode_of
+
+logger = logging.getLogger(__name__)
+
+# Part of every cache key: change it whenever the export recipe changes, so old exports are not reused.
+_RECIPE = "semsearch-onnx-1"
+_MIN_COSINE = {None: 0.9999, "int8": 0.98}
+# Lengths from a few tokens to a long passage, so shapes unlike the traced example are checked too.
+_CHECK_TEXTS = (
+    "Hello.",
+    "How do I rotate the API keys of a running server?",
+    "The Roman aqueducts carried water over long distances using only gravity and careful surveying.",
+    "Vector search finds passages by meaning rather than by shared words; "
+    "the index stores one unit vector per passage and ranks them by inner product with the query. " * 4,
+)
+
+Tokenize = Callable[[list[str]], dict[str, np.ndarray]]
+
+
+class ExportFailed(Exception):
+    """The model could not be exported, or its export does not reproduce the PyTorch vectors."""
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """A verified export on disk and how far its vectors are from PyTorch's on the check texts."""
+
+    path: Path
+    min_cosine: float
+
+    def session(self, spin: bool):
+        """A new session on the export. ``spin=False`` keeps idle worker threads from busy-waiting on
+        cores that another session (queries, while a bulk build runs) needs."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+
+def load_export(model, location: str, quantize: str | None, cache_dir: Path, tokenize: Tokenize) -> OnnxExport:
+    """The cached export of ``model``, made and verified first if it is missing or damaged.
+
+    Raises ``ExportFailed`` (or ``UnsupportedModel``) with a one-line reason.
+    """
+    mode = pooling_mode_of(model)
+    stem = _cache_stem(model, location, quantize)
+    path, record_path = cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json"
+    record = _read_record(record_path, path)
+    if record is None:
+        record = _export(model, quantize, mode, tokenize, cache_dir, path, record_path)
+    if not record["passed"]:
+        raise ExportFailed(f"export differs from PyTorch (min cosine {record['min_cosine']:.5f})")
+    export = OnnxExport(path, record["min_cosine"])
+    try:
+        export.session(spin=False)
+    except Exception:  # noqa: BLE001 - a file that will not open is replaced like a missing one
+        logger.warning("cached ONNX export %s does not open; exporting again", path.name)
+        record = _export(model, quantize, mode, tokenize, cache_dir, path, record_path)
+        export = OnnxExport(path, record["min_cosine"])
+    return export
+
+
+def run_session(session, features: dict[str, np.ndarray]) -> np.ndarray:
+    """Token vectors (batch, seq, hidden) for tokenizer output, feeding the inputs the export takes."""
+    names = [node.name for node in session.get_inputs()]
+    return session.run(None, {name: features[name].astype(np.int64) for name in names})[0]
+
+
+def _cache_stem(model, location: str, quantize: str | None) -> str:
+    """A file stem unique to the model's weights, its location, the quantization and the recipe.
+
+    The weights are hashed from the loaded tensors rather than from files, so a model given by hub name
+    (whose files live wherever the hub cache put them) is keyed the same way as a local folder.
+    """
+    import torch
+
+    digest = hashlib.sha256(f"{_RECIPE}\0{location}\0{quantize}".encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(location).name or location)[:60]
+    return f"{readable}-{quantize or 'fp32'}-{digest.hexdigest()[:20]}"
+
+
+def _read_record(record_path: Path, path: Path) -> dict | None:
+    """The stored verification outcome, or None when it or a passed export is missing or truncated."""
+    try:
+        record = json.loads(record_path.read_text())
+        if record["passed"] and path.stat().st_size != record["bytes"]:
+            return None
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _export(model, quantize, mode, tokenize, cache_dir, path, record_path) -> dict:
+    """Export, quantize if asked, verify, then move into place; the record is written last."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".export-") as work:
+            fp32 = Path(work) / "model.onnx"
+            _export_transformer(model, tokenize, fp32)
+            final = fp32
+            if quantize == "int8":
+                final = Path(work) / "int8.onnx"
+                _quantize_int8(fp32, final)
+            min_cosine = _min_cosine(model, OnnxExport(final, 0.0), mode, tokenize)
+            passed = min_cosine >= _MIN_COSINE[quantize]
+            if passed:
+                os.replace(final, path)
+            record = {"passed": passed, "min_cosine": min_cosine, "bytes": path.stat().st_size if passed else 0}
+            record_file = Path(work) / "record.json"
+            record_file.write_text(json.dumps(record, indent=2))
+            os.replace(record_file, record_path)
+    except Exception as exc:  # noqa: BLE001 - torch and onnx raise many kinds; all mean "no export"
+        raise ExportFailed(first_line(exc)) from exc
+    logger.info("exported %s (min cosine to PyTorch %.6f)", path.name, min_cosine)
+    return record
+
+
+def _export_transformer(model, tokenize: Tokenize, path: Path) -> None:
+    """Trace the transformer with dynamic batch and sequence axes, feeding only the inputs it takes."""
+    import torch
+
+    transformer = model[0].auto_model.eval()
+    example = tokenize(["an example to trace", "a second, longer example to trace the padding"])
+    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, *inputs):
+            return self.transformer(**dict(zip(names, inputs, strict=True)), return_dict=True).last_hidden_state
+
+    axes = {0: "batch", 1: "sequence"}
+    # The tracer warns about shape checks it freezes; the verification step is what tells if they matter.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            HiddenStates(),
+            tuple(torch.from_numpy(example[name].astype(np.int64)) for name in names),
+            str(path),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: axes for name in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 weights for the matrix products only, per output channel: on MiniLM this keeps the
+    cosine to fp32 near 0.99, where quantizing every op type drops short texts to 0.96."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source), str(target), weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True,
+    )
+
+
+def _min_cosine(model, export: OnnxExport, mode: str, tokenize: Tokenize) -> float:
+    """The lowest cosine between export and PyTorch vectors over the check texts."""
+    texts = list(_CHECK_TEXTS)
+    features = tokenize(texts)
+    vectors = pool(run_session(export.session(spin=False), features), features["attention_mask"], mode)
+    reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    return float(np.min(np.sum(vectors * reference, axis=1)))

@@ -1,0 +1,189 @@
+"""The embedder: ONNX Runtime export and cache, int8, PyTorch fallback, batched queries and span vectors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from sentence_transformers import SentenceTransformer
+
+from search.embedding import Embedder, resolve_model_location
+from search.query_batcher import QueryBatcher
+from search.settings import DEFAULT_MODEL, Settings
+
+TEXTS = [
+    "How do I rotate the API keys of a running server?",
+    "x",
+    "  Leading and trailing spaces  ",
+    "A longer passage about aqueducts: the Romans carried water over long distances with gravity alone. " * 6,
+    "Ünïcödé and CamelCase words, numbers 12345 and punctuation!?",
+]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)
+
+
+@pytest.fixture(scope="session")
+def reference() -> np.ndarray:
+    """The vectors sentence-transformers itself makes for TEXTS with PyTorch."""
+    model = SentenceTransformer(resolve_model_location(DEFAULT_MODEL), device="cpu")
+    return model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(cache_dir: Path) -> Embedder:
+    return Embedder(DEFAULT_MODEL, cache_dir=cache_dir)
+
+
+def test_onnx_vectors_match_pytorch(onnx_embedder: Embedder, reference: np.ndarray) -> None:
+    assert onnx_embedder.encoder == "onnx"
+    vectors = onnx_embedder.encode(TEXTS, batch_size=2)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), onnx_embedder.dimension)
+    assert cosines(vectors, reference).min() >= 0.9999
+    assert onnx_embedder.encode([]).shape == (0, onnx_embedder.dimension)
+
+
+def test_export_is_verified_and_reused(onnx_embedder: Embedder, cache_dir: Path) -> None:
+    (export,) = cache_dir.glob("*-fp32-*.onnx")
+    record = json.loads(export.with_suffix(".json").read_text())
+    assert record["passed"] and record["min_cosine"] >= 0.9999
+    written = export.stat().st_mtime_ns
+    again = Embedder(DEFAULT_MODEL, cache_dir=cache_dir)
+    assert again.encoder == "onnx"
+    assert export.stat().st_mtime_ns == written
+
+
+def test_damaged_export_is_replaced(onnx_embedder: Embedder, cache_dir: Path, tmp_path: Path, reference: np.ndarray) -> None:
+    for file in cache_dir.glob("*-fp32-*"):
+        shutil.copy(file, tmp_path / file.name)
+    (export,) = tmp_path.glob("*.onnx")
+    export.write_bytes(b"\0" * export.stat().st_size)
+    repaired = Embedder(DEFAULT_MODEL, cache_dir=tmp_path)
+    assert repaired.encoder == "onnx"
+    assert export.read_bytes()[:64] != b"\0" * 64
+    assert cosines(repaired.encode(TEXTS), reference).min() >= 0.9999
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_int8_export_stays_close(cache_dir: Path, reference: np.ndarray) -> None:
+    int8 = Embedder(DEFAULT_MODEL, quantize="int8", cache_dir=cache_dir)
+    assert int8.encoder == "onnx-int8"
+    (record,) = cache_dir.glob("*-int8-*.json")
+    assert json.loads(record.read_text())["min_cosine"] >= 0.98
+    assert cosines(int8.encode(TEXTS), reference).min() >= 0.98
+
+
+def test_unwritable_cache_falls_back_to_pytorch(tmp_path: Path, reference: np.ndarray, caplog) -> None:
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    embedder = Embedder(DEFAULT_MODEL, cache_dir=not_a_folder)
+    assert embedder.encoder == "torch"
+    assert "PyTorch" in caplog.text
+    assert cosines(embedder.encode(TEXTS), reference).min() >= 0.9999
+    assert cosines(embedder.encode_query(TEXTS[0])[None], reference[:1])[0] >= 0.9999
+
+
+def test_unsupported_pooling_falls_back_to_pytorch(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(resolve_model_location(DEFAULT_MODEL), model_dir)
+    pooling = model_dir / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config["pooling_mode_mean_tokens"] = False
+    config["pooling_mode_mean_sqrt_len_tokens"] = True
+    pooling.write_text(json.dumps(config))
+    embedder = Embedder(str(model_dir), cache_dir=tmp_path / "cache")
+    assert embedder.encoder == "torch"
+    assert not list(tmp_path.rglob("*.onnx"))
+    with pytest.raises(ValueError):
+        embedder.encode_with_spans(["One. Two."], [[(0, 4)]])
+
+
+def test_concurrent_queries_share_passes_and_get_their_own_vectors(onnx_embedder: Embedder) -> None:
+    queries = [f"question {number}: where does {word} come from?" for number, word in enumerate("abcdefghijklmnop")]
+    expected = onnx_embedder.encode(queries)
+    results: dict[int, np.ndarray] = {}
+    start = threading.Barrier(len(queries))
+
+    def ask(number: int) -> None:
+        start.wait()
+        results[number] = onnx_embedder.encode_query(queries[number])
+
+    passes_before = onnx_embedder.queries.passes
+    threads = [threading.Thread(target=ask, args=(number,)) for number in range(len(queries))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = np.stack([results[number] for number in range(len(queries))])
+    assert cosines(got, expected).min() >= 0.9999
+    assert onnx_embedder.queries.passes - passes_before < len(queries)
+
+
+def test_an_error_in_a_pass_reaches_each_of_its_callers(onnx_embedder: Embedder) -> None:
+    def embed(texts: list[str]) -> np.ndarray:
+        if "boom" in texts:
+            raise RuntimeError("forward pass failed")
+        return onnx_embedder.encode(texts)
+
+    batcher = QueryBatcher(embed)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        start.wait()
+        try:
+            batcher.submit("boom")
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 8
+    assert batcher.submit("fine").shape == (onnx_embedder.dimension,)
+
+
+def test_queries_do_not_wait_for_bulk_embedding(onnx_embedder: Embedder) -> None:
+    bulk = threading.Thread(target=onnx_embedder.encode, args=([f"{TEXTS[3]} {n}" for n in range(600)],))
+    bulk.start()
+    try:
+        onnx_embedder.encode_query("asked while a build runs")
+        assert bulk.is_alive()
+    finally:
+        bulk.join()
+
+
+def test_span_vectors_come_from_one_pass_and_stay_close(onnx_embedder: Embedder) -> None:
+    first, second = "The aqueduct carried water to the city.", "Its arches still stand in the valley today."
+    texts = [f"{first} {second}", TEXTS[0]]
+    spans = [[(0, len(first)), (len(first) + 1, len(texts[0]))], []]
+    text_vectors, span_vectors = onnx_embedder.encode_with_spans(texts, spans)
+    assert text_vectors.shape == (2, onnx_embedder.dimension)
+    assert span_vectors.shape == (2, onnx_embedder.dimension)
+    assert cosines(text_vectors, onnx_embedder.encode(texts)).min() >= 0.9999
+    similarity = span_vectors @ onnx_embedder.encode([first, second]).T
+    assert similarity[0, 0] > similarity[0, 1] and similarity[1, 1] > similarity[1, 0]
+    assert np.diag(similarity).min() >= 0.7
+
+
+def test_quantize_setting_accepts_only_known_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEMSEARCH_QUANTIZE", "int8")
+    assert Settings().quantize == "int8"
+    monkeypatch.setenv("SEMSEARCH_QUANTIZE", "none")
+    assert Settings().quantize is None
+    monkeypatch.setenv("SEMSEARCH_QUANTIZE", "int4")
+    with pytest.raises(ValidationError, match="int8"):
+        Settings()
