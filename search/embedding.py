@@ -210,7 +210,12 @@ def _load_sentence_transformer(name: str, location: str):
         raise ModelLoadError(f"cannot load embedding model {name!r}: {first_line(exc)}") from None
 
 
-@lru_cache(maxsize=4)
 def load_embedder(name: str, quantize: str | None = None) -> Embedder:
+    """The model ``name`` at the asked quantization, or the configured one (``SEMSEARCH_QUANTIZE``)."""
+    return _cached_embedder(name, quantize or get_settings().quantize)
+
+
+@lru_cache(maxsize=4)
+def _cached_embedder(name: str, quantize: str | None) -> Embedder:
     """Models are large and slow to load: one instance per name, quantization and process."""
     return Embedder(name, quantize)

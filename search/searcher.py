@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, InvalidQuery, SemanticUnavailable
-from search.feedback import KEYWORD_FEEDBACK_PASSAGES, VECTOR_FEEDBACK_PASSAGES, expanded_terms, moved_query_vector
-from search.fusion import FusedCandidate, Ranking, fuse_normalized
+from search.feedback import VECTOR_FEEDBACK_PASSAGES, moved_query_vector
+from search.fusion import FusedCandidate, Ranking, document_ranking_as_passages, fuse_min_max, rerank, semantic_scores
 from search.highlight import PassageVectors, best_sentence, highlights, highlights_by_terms, load_vectors
 from search.index import Index
 from search.index_format import FIX_HINT
@@ -28,8 +29,8 @@ from search.store import StoredPassage
 
 # Passages of one region that share more than this fraction of the shorter one's text are the same answer.
 _DUPLICATE_OVERLAP = 0.5
-# Candidates taken from each ranking before fusion; fewer costs recall (measured on Cranfield).
-_MIN_DEPTH = 100
+# Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
+_MIN_DEPTH = 200
 # Grouping by document needs deeper candidate lists: several passages of one document collapse into one.
 _GROUPING_DEPTH_FACTOR = 4
 # How often a searcher looks for commits by a writer (a cheap query on the store).
@@ -108,16 +109,17 @@ class Searcher:
         notices: list[str] = []
         query_vector = self._embed_query(query, request.mode, notices)
         depth = self._depth(request)
-        terms = {term: 1.0 for term in self.index.settings.analyzer.terms(query)}
+        # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
+        terms = dict(Counter(self.index.settings.analyzer.terms(query)))
         candidates = _Candidates({}, {})
         semantic = keyword = _NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
             semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates)
         if request.mode != "semantic":
-            keyword = self.index.passage_terms.search(terms, depth, allowed_documents)
+            keyword = self._keyword_ranking(terms, request.group_by_document, depth, allowed_documents)
+        ranked = fuse_min_max(semantic, keyword)
         if request.mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
-            semantic, keyword = self._with_feedback(query, query_vector, semantic, keyword, depth, allowed_documents, allowed_passages, candidates)
-        ranked = _rank(semantic, keyword, request.mode)
+            ranked = fuse_min_max(self._feedback_ranking(query_vector, ranked, depth, allowed_passages, candidates), keyword)
         self._read(candidates, [c.row for c in ranked])
         ranked = self._shape(ranked, candidates, request)
         page = ranked[request.offset:request.offset + request.k]
@@ -127,6 +129,8 @@ class Searcher:
             self._hit(request.offset + i, c, candidates, texts[c.row], titles, query_vector, query)
             for i, c in enumerate(page, start=1)
         ]
+        if request.explain:
+            hits = [replace(hit, explain=self._explain(c, candidates, hit.text, terms, query_vector)) for hit, c in zip(hits, page)]
         return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
 
     def _depth(self, request: SearchRequest) -> int:
@@ -137,7 +141,7 @@ class Searcher:
     def _embed_query(self, query: str, mode: str, notices: list[str]) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
         try:
-            return self.embedder.encode([query])[0]
+            return self.embedder.encode_query(query)
         except Exception as exc:  # noqa: BLE001 - whatever broke inside the model, keyword ranking still works
             reason = f"the embedding model failed ({type(exc).__name__}: {exc})"
             if mode == "semantic":
@@ -173,35 +177,29 @@ class Searcher:
         kept = [(pid, cosine) for pid, cosine in zip(ids.tolist(), cosines.tolist()) if pid in candidates.vectors]
         if not kept:
             return _NO_RANKING
-        scores = np.array([(cosine + best_sentence(candidates.vectors[pid], query_vector)) / 2 for pid, cosine in kept], dtype=np.float32)
         rows = np.array([pid for pid, _ in kept], dtype=np.int64)
-        order = np.lexsort((rows, -scores))
-        return rows[order], scores[order]
+        best = np.array([best_sentence(candidates.vectors[pid], query_vector) for pid, _ in kept])
+        return rerank(rows, semantic_scores(np.array([cosine for _, cosine in kept]), best))
 
-    def _with_feedback(
-        self,
-        query: str,
-        query_vector: np.ndarray,
-        semantic: Ranking,
-        keyword: Ranking,
-        depth: int,
-        allowed_documents: list[int] | None,
-        allowed_passages: np.ndarray | None,
-        candidates: _Candidates,
-    ) -> tuple[Ranking, Ranking]:
-        """Second-pass rankings: the query vector moved towards the first fused results (the sentence
-        part keeps the original question), and the keyword query expanded with RM3."""
-        first = fuse_normalized(semantic, keyword)
+    def _keyword_ranking(self, terms: dict[str, float], documents: bool, depth: int, allowed: list[int] | None) -> Ranking:
+        """Passages by passage BM25; when documents are ranked, passages by their whole document's BM25.
+
+        Scoring a document by its best passage alone throws away the terms its other passages hold.
+        """
+        if not documents:
+            return self.index.passage_terms.search(terms, depth, allowed)
+        keys, scores = self.index.document_terms.search(terms, depth // _GROUPING_DEPTH_FACTOR, allowed)
+        return document_ranking_as_passages((keys, scores), self.index.store.passage_ids_by_document(keys.tolist()))
+
+    def _feedback_ranking(
+        self, query_vector: np.ndarray, first: list[FusedCandidate], depth: int, allowed: np.ndarray | None, candidates: _Candidates
+    ) -> Ranking:
+        """Rocchio: a second semantic ranking from the query moved towards the first fused results (the
+        sentence part keeps the original question)."""
         seeds = [candidate.row for candidate in first[:VECTOR_FEEDBACK_PASSAGES]]
         self._read(candidates, seeds)
         moved = moved_query_vector(query_vector, np.array([candidates.vectors[s].passage for s in seeds if s in candidates.vectors]))
-        rows, scores = keyword[0][:KEYWORD_FEEDBACK_PASSAGES], keyword[1][:KEYWORD_FEEDBACK_PASSAGES]
-        texts = self.index.store.passage_texts(rows.tolist())
-        weights = expanded_terms(query, [texts.get(int(row), "") for row in rows], scores, self.index.settings.analyzer)
-        return (
-            self._semantic_ranking(moved, query_vector, depth, allowed_passages, candidates),
-            self.index.passage_terms.search(weights, depth, allowed_documents),
-        )
+        return self._semantic_ranking(moved, query_vector, depth, allowed, candidates)
 
     def _read(self, candidates: _Candidates, ids) -> None:
         """Load rows and vectors of passages not read yet; ids deleted since the segments were opened drop out."""
@@ -227,6 +225,21 @@ class Searcher:
             seen.append(passage)
             kept.append(candidate)
         return kept
+
+    def _explain(
+        self, candidate: FusedCandidate, candidates: _Candidates, text: str, terms: dict[str, float], query_vector: np.ndarray | None
+    ) -> dict:
+        """Why a hit ranks where it does: the fusion inputs, the best sentence's cosine and the query terms it holds."""
+        vectors = candidates.vectors.get(candidate.row)
+        return {
+            "fused_score": candidate.score,
+            "fusion": "mean over the rankings that returned candidates of each one's min-max scaled score",
+            "fused_from": list(candidate.sources),
+            "semantic": candidate.semantic,
+            "keyword": candidate.keyword,
+            "best_sentence": None if query_vector is None or vectors is None else round(best_sentence(vectors, query_vector), 6),
+            "matched_terms": sorted(set(terms) & set(self.index.settings.analyzer.terms(text))),
+        }
 
     def _hit(
         self,
@@ -261,18 +274,6 @@ class Searcher:
             scores={"semantic": candidate.semantic, "keyword": candidate.keyword},
             highlights=spans,
         )
-
-
-def _rank(semantic: Ranking, keyword: Ranking, mode: str) -> list[FusedCandidate]:
-    """One ranking of candidates; a single mode keeps its own scores, hybrid fuses both."""
-    if mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
-        return fuse_normalized(semantic, keyword)
-    rows, scores = semantic if len(semantic[0]) else keyword
-    from_semantic = rows is semantic[0]
-    return [
-        FusedCandidate(int(row), float(score), float(score) if from_semantic else None, None if from_semantic else float(score))
-        for row, score in zip(rows, scores)
-    ]
 
 
 def _normalize_query(query: str) -> str:

@@ -237,6 +237,15 @@ class Store:
                          self.query(f"SELECT key, title, date FROM documents WHERE key IN ({marks})", chunk))
         return found
 
+    def passage_ids_by_document(self, keys: Iterable[int]) -> dict[int, list[int]]:
+        keys = list(keys)
+        found: dict[int, list[int]] = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            for key, pid in self.query(f"SELECT document, id FROM passages WHERE document IN ({marks}) ORDER BY id", chunk):
+                found.setdefault(key, []).append(pid)
+        return found
+
     def passage_ids_of_documents(self, keys: Iterable[int]) -> list[int]:
         keys = list(keys)
         ids: list[int] = []

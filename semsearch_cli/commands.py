@@ -14,7 +14,7 @@ from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.errors import SemsearchError
 from search.index_format import index_exists
-from search.rules import DEFAULT_MODE, MODES, SearchRequest
+from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MODES, SearchRequest, validate_request
 from search.searcher import Searcher
 from search.settings import Settings, get_settings
 
@@ -33,10 +33,30 @@ def index(
     index: IndexOption = None,
     model: ModelOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
 ) -> None:
-    """Build or update the index: only new or changed documents are embedded."""
+    """Build or update the index: only files whose size or time changed are read, only new content embedded."""
     settings = _settings(docs=docs, index=index, model=model)
-    _build(settings, full=full)
+    _build(settings, full=full, verbose=verbose)
+
+
+@app.command()
+def compact(
+    index: IndexOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Merge every small segment and drop every tombstone.")] = True,
+) -> None:
+    """Merge small vector segments and drop deleted passages' vectors; searches go on meanwhile."""
+    from indexer.compaction import compact as compact_index
+    from search.index import Index
+    from search.index_format import hold_writer_lock
+
+    settings = _settings(index=index)
+    with hold_writer_lock(settings.index):
+        report = compact_index(Index.open(settings.index), force=force)
+    typer.echo(
+        f"merged {report.merged_segments} segments, dropped {report.dropped_tombstones} deleted vectors; "
+        f"{report.segments_after} segments now"
+    )
 
 
 def _settings(**overrides: object) -> Settings:
@@ -44,7 +64,7 @@ def _settings(**overrides: object) -> Settings:
     return get_settings().model_copy(update={name: value for name, value in overrides.items() if value is not None})
 
 
-def _build(settings: Settings, full: bool = False) -> None:
+def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
     report = build_index(
         settings.docs,
         settings.index,
@@ -54,16 +74,17 @@ def _build(settings: Settings, full: bool = False) -> None:
         max_file_bytes=settings.max_file_bytes,
         show_progress=sys.stderr.isatty(),
     )
-    print_build_report(report, settings.index)
+    print_build_report(report, settings.index, verbose)
 
 
-def print_build_report(report: BuildReport, index_dir: Path) -> None:
+def print_build_report(report: BuildReport, index_dir: Path, verbose: bool = False) -> None:
+    """A summary line; per-file lines only with ``--verbose`` (a large folder would print thousands)."""
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if report.full_rebuild_reason:
         typer.echo(f"full rebuild: {report.full_rebuild_reason}")
     for label, ids in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
-        for doc_id in ids:
+        for doc_id in ids if verbose else ():
             typer.echo(f"{label}: {doc_id}")
     state = "written" if report.written else "unchanged"
     typer.echo(
@@ -77,14 +98,28 @@ def print_build_report(report: BuildReport, index_dir: Path) -> None:
 def search(
     question: Annotated[str, typer.Argument(help="The question, in plain language.")],
     index: IndexOption = None,
-    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="How many passages.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k", help=f"How many passages (1..{MAX_K}).")] = 5,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many results (paging).")] = 0,
     mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {', '.join(MODES)}.")] = DEFAULT_MODE,
+    doc_id: Annotated[Optional[list[str]], typer.Option("--doc-id", help="Only this document (repeatable).")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--date-from", help="Only documents dated on or after (YYYY-MM-DD).")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--date-to", help="Only documents dated on or before (YYYY-MM-DD).")] = None,
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="'document': at most one passage per document.")] = None,
+    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show matched terms, best sentence and fusion inputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Print the passages that best answer QUESTION."""
+    """Print the passages that best answer QUESTION; the same filters as the API, checked by the same rules."""
+    if group_by is not None and group_by not in GROUP_BY_VALUES:
+        raise UserError(f"unknown --group-by {group_by!r}; choose {', '.join(GROUP_BY_VALUES)}")
+    request = SearchRequest(
+        question, k=k, offset=offset, doc_ids=tuple(doc_id or ()), date_from=date_from, date_to=date_to,
+        group_by_document=group_by is not None, min_score=min_score, mode=mode, explain=explain,
+    )
+    validate_request(request)
     settings = get_settings()
     searcher = Searcher.open(index or settings.index)
-    result = searcher.search(SearchRequest(question, k=k, mode=mode))
+    result = searcher.search(request)
     for notice in result.notices:
         typer.echo(f"notice: {notice}", err=True)
     if as_json:
@@ -100,8 +135,12 @@ def search(
     if not result.hits:
         typer.echo("no results")
     for hit in result.hits:
-        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title}  ({hit.doc_id} {hit.start}-{hit.end})")
-        typer.echo(f"   {' '.join(hit.text.split())}\n")
+        where = "".join(part for part in (f" p. {hit.page}" if hit.page else "", f" § {hit.section}" if hit.section else ""))
+        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title}  ({hit.doc_id} {hit.start}-{hit.end}{where})")
+        typer.echo(f"   {' '.join(hit.text.split())}")
+        if hit.explain:
+            typer.echo(f"   explain: {json.dumps(hit.explain, ensure_ascii=False)}")
+        typer.echo("")
 
 
 @app.command()
@@ -110,13 +149,14 @@ def serve(
     index: IndexOption = None,
     host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
     port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
+    watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
 
-    settings = _settings(docs=docs, index=index, host=host, port=port)
+    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch)
     if not index_exists(settings.index):
         typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
         _build(settings)

@@ -43,6 +43,7 @@ def run_search(params: SearchParams, searcher: Searcher) -> SearchResponse:
         date_to=params.date_to.isoformat() if params.date_to else None,
         group_by_document=params.group_by == "document",
         min_score=params.min_score,
+        explain=params.explain,
         **({"mode": params.mode} if params.mode else {}),
     )
     result = searcher.search(request)

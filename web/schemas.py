@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from search.errors import InvalidQuery
 from search.records import Hit
-from search.rules import MAX_K
+from search.rules import GROUP_BY_VALUES, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
 
-MAX_QUERY_CHARS = 1000
-MAX_OFFSET = 10_000
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
 # the same whitespace (U+3000 is the last such character), so clients and fuzzers know a blank query is invalid.
 _NOT_BLANK = "[^" + "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(code).isspace()) + "]"
@@ -19,14 +18,13 @@ _NOT_BLANK = "[^" + "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(co
 
 def _day_from_text(value: object) -> date:
     # JSON has no date type, so a day is text in the query string and in JSON alike; pydantic alone would also
-    # take a number (0 as 1970-01-01) and other ISO 8601 forms. Only ``YYYY-MM-DD`` text is a day.
-    try:
-        day = date.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        day = None
-    if day is None or day.isoformat() != value:
+    # take a number (0 as 1970-01-01) and other ISO 8601 forms. The rule itself lives in search.rules.
+    if not isinstance(value, str):
         raise ValueError("must be a date like 2025-01-31")
-    return day
+    try:
+        return parse_day(value, "the date")
+    except InvalidQuery:
+        raise ValueError("must be a date like 2025-01-31") from None
 
 
 Day = Annotated[date, BeforeValidator(_day_from_text)]
@@ -45,12 +43,16 @@ class SearchParams(BaseModel):
     )
     k: int = Field(10, ge=1, le=MAX_K, description="How many results.")
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="How many results to skip (paging).")
-    mode: Literal["hybrid", "semantic", "keyword"] | None = Field(None, description="Ranking mode; hybrid by default.")
-    doc_id: list[str] = Field(default_factory=list, max_length=1000, description="Only these documents.")
+    mode: Literal[MODES] | None = Field(None, description="Ranking mode; hybrid by default.")
+    doc_id: list[str] = Field(default_factory=list, max_length=MAX_DOC_IDS, description="Only these documents.")
     date_from: Day | None = Field(None, description="Only documents dated on or after this day.")
     date_to: Day | None = Field(None, description="Only documents dated on or before this day.")
-    group_by: Literal["document"] | None = Field(None, description="At most one passage per document.")
-    min_score: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False, description="Drop results scoring lower.")
+    group_by: Literal[GROUP_BY_VALUES] | None = Field(None, description="At most one passage per document.")
+    min_score: float | None = Field(
+        None, ge=-1e6, le=1e6, allow_inf_nan=False,
+        description="Drop results whose score (0..1 in every mode: 1 is first in every ranking used) is lower.",
+    )
+    explain: bool = Field(False, description="Add per hit the matched terms, the best sentence's cosine and the fusion inputs.")
 
 
 class SearchBody(SearchParams):
