@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from search.rules import SearchRequest
+from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SearchRequest
 from search.searcher import Searcher
 from web.dependencies import current_searcher
 from web.schemas import ErrorResponse, SearchBody, SearchParams, SearchResponse
@@ -16,6 +16,19 @@ router = APIRouter(tags=["search"])
 _ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
 # A body that is not UTF-8 or that json cannot take (e.g. nested too deep) is answered 400 by FastAPI itself.
 _BODY_ERRORS = {**_ERRORS, 400: {"model": ErrorResponse}}
+
+
+@router.get("/search/rules")
+def search_rules() -> dict:
+    """The limits and choices of a search, as the core defines them: the page reads them from here."""
+    return {
+        "modes": list(MODES),
+        "default_mode": DEFAULT_MODE,
+        "max_k": MAX_K,
+        "max_offset": MAX_OFFSET,
+        "max_query_chars": MAX_QUERY_CHARS,
+        "group_by": list(GROUP_BY_VALUES),
+    }
 
 
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)

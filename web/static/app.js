@@ -191,6 +191,9 @@ function resultItem(hit, query, best) {
   const date = dateElement(hit.date);
   if (date) meta.append(date);
   if (hit.title && hit.title !== hit.doc_id) meta.append(element("span", "result-source", hit.doc_id));
+  const where = pagesText(hit.page, hit.page_end);
+  if (where) meta.append(element("span", "result-page", where));
+  if (typeof hit.section === "string" && hit.section) meta.append(element("span", "result-section", hit.section));
   const score = scoreElement(hit.score, best);
   if (score) meta.append(score);
 
@@ -199,6 +202,11 @@ function resultItem(hit, query, best) {
 
   item.append(heading, meta, passage);
   return item;
+}
+
+function pagesText(page, pageEnd) {
+  if (!Number.isInteger(page)) return "";
+  return Number.isInteger(pageEnd) && pageEnd > page ? `pp. ${page}–${pageEnd}` : `p. ${page}`;
 }
 
 function scoreElement(score, best) {
@@ -283,24 +291,40 @@ async function showDocument(docId, passage, query, signal) {
   if (doc.title && doc.title !== doc.doc_id) els.documentMeta.append(element("span", "result-source", doc.doc_id));
 
   const text = String(doc.text || "");
-  const mark = appendPassage(els.documentText, text, passage);
+  const pages = Array.isArray(doc.pages) ? doc.pages.filter((start) => Number.isInteger(start)) : [];
+  const mark = appendPassage(els.documentText, text, passage, pages);
   if (!restoreScroll()) {
     if (mark) mark.scrollIntoView({ block: "center" });
     else window.scrollTo(0, 0);
   }
 }
 
-function appendPassage(parent, text, passage) {
+function appendPassage(parent, text, passage, pages) {
+  // The text is cut at page starts (each marked "p. N") and at the passage's ends (marked, possibly
+  // across a page boundary); every character is appended exactly once, as text.
   const start = passage ? Math.max(0, Math.min(passage.start, text.length)) : 0;
   const end = passage ? Math.max(start, Math.min(passage.end, text.length)) : 0;
-  if (start === end) {
-    parent.append(document.createTextNode(text));
-    return null;
+  const pageStarts = new Map(pages.map((offset, index) => [Math.max(0, Math.min(offset, text.length)), index + 1]));
+  const cuts = [...new Set([0, text.length, start, end, ...pageStarts.keys()])].sort((a, b) => a - b);
+  let first = null;
+  for (let i = 0; i < cuts.length; i += 1) {
+    const from = cuts[i];
+    if (pageStarts.has(from) && pages.length > 1) parent.append(element("span", "page-break", `p. ${pageStarts.get(from)}`));
+    const to = i + 1 < cuts.length ? cuts[i + 1] : from;
+    if (to <= from) continue;
+    const slice = text.slice(from, to);
+    if (from >= start && to <= end && start < end) {
+      const mark = element("mark", "passage-mark", slice);
+      if (!first) {
+        mark.id = "passage-mark";
+        first = mark;
+      }
+      parent.append(mark);
+    } else {
+      parent.append(document.createTextNode(slice));
+    }
   }
-  const mark = element("mark", "passage-mark", text.slice(start, end));
-  mark.id = "passage-mark";
-  parent.append(document.createTextNode(text.slice(0, start)), mark, document.createTextNode(text.slice(end)));
-  return mark;
+  return first;
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -367,6 +391,14 @@ document.addEventListener("keydown", (event) => {
 });
 
 window.addEventListener("popstate", render);
+
+// Limits are the core's (search.rules), not copied here: the input takes its length from the API.
+fetch("/search/rules")
+  .then((response) => (response.ok ? response.json() : null))
+  .then((rules) => {
+    if (rules && Number.isInteger(rules.max_query_chars)) els.input.maxLength = rules.max_query_chars;
+  })
+  .catch(() => {});
 
 history.scrollRestoration = "manual";
 els.input.focus({ preventScroll: true });
