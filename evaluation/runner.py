@@ -16,8 +16,15 @@ from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
 from indexer.documents import Document, read_documents
 from search.errors import SemsearchError
+from search.fusion import RRF_K
+from search.records import Hit
 from search.rules import MAX_K, SearchRequest
 from search.searcher import Searcher
+
+
+# Besides the modes, every evaluation reports plain reciprocal-rank fusion of the two single modes.
+RRF_REFERENCE = "rrf-reference"
+RRF_PARTS = {"semantic", "keyword"}
 
 
 @dataclass(frozen=True)
@@ -37,14 +44,20 @@ def evaluate_beir(folder: Path, modes: list[str], model: str, params: ChunkingPa
     collection = load_beir(folder)
     documents = [_beir_document(doc_id, doc.title, doc.text) for doc_id, doc in collection.corpus.items()]
     queries = {qid: text for qid, text in collection.queries.items() if qid in collection.qrels and text.strip()}
-    results = {}
+    results, rankings = {}, {}
     with _temporary_searcher(documents, model, params, show_progress) as searcher:
         for mode in modes:
             run = {}
             for query_id, text in queries.items():
                 request = SearchRequest(text, k=MAX_K, group_by_document=True, mode=mode)
                 run[query_id] = {hit.doc_id: hit.score for hit in searcher.search(request).hits}
-            results[mode] = score_run(run, collection.qrels)
+            results[mode], rankings[mode] = score_run(run, collection.qrels), run
+    if RRF_PARTS <= rankings.keys():
+        fused = {
+            query_id: _reciprocal_rank([sorted(rankings[m][query_id], key=rankings[m][query_id].get, reverse=True) for m in RRF_PARTS])
+            for query_id in queries
+        }
+        results[RRF_REFERENCE] = score_run({q: {doc: -rank for rank, doc in enumerate(docs)} for q, docs in fused.items()}, collection.qrels)
     return EvalReport(folder.name, len(queries), results, time.perf_counter() - started)
 
 
@@ -56,13 +69,30 @@ def evaluate_questions(
     questions = load_questions(questions_file)
     documents = read_documents(docs_dir, max_file_bytes).documents
     results = {}
+    by_id = {d.doc_id: d for d in documents}
     with _temporary_searcher(documents, model, params, show_progress=False) as searcher:
-        for mode in modes:
-            scores = score_questions(
-                questions, lambda q, mode=mode: searcher.search(SearchRequest(q, k=10, mode=mode)).hits, {d.doc_id: d for d in documents}
-            )
+
+        def rank(question: str, mode: str) -> list[Hit]:
+            if mode == RRF_REFERENCE:
+                lists = [rank(question, part) for part in RRF_PARTS]
+                hits = {hit.passage_id: hit for hits in lists for hit in hits}
+                return [hits[pid] for pid in _reciprocal_rank([[hit.passage_id for hit in hits] for hits in lists])]
+            return searcher.search(SearchRequest(question, k=10, mode=mode)).hits
+
+        evaluated = [*modes, RRF_REFERENCE] if RRF_PARTS <= set(modes) else modes
+        for mode in evaluated:
+            scores = score_questions(questions, lambda q, mode=mode: rank(q, mode), by_id)
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
     return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started)
+
+
+def _reciprocal_rank(rankings: list[list[str]]) -> list[str]:
+    """Plain reciprocal-rank fusion (Cormack et al. 2009, k=60): the reference the default must not lose to."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1 / (RRF_K + rank)
+    return sorted(scores, key=lambda key: (-scores[key], key))
 
 
 @contextmanager

@@ -95,7 +95,8 @@ def test_unknown_and_escaping_document_ids_are_404(client, path):
 def test_health_reports_ready_with_counts(client):
     body = client.get("/health").json()
     assert body["status"] == "ready" and body["documents"] == 6 and body["passages"] > 100
-    assert body["model"] == "all-MiniLM-L6-v2" and body["index_version"].startswith("v-")
+    assert body["model"] == "all-MiniLM-L6-v2" and body["index_version"].startswith("i-")
+    assert body["encoder"] in ("onnx", "onnx-int8", "torch")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ import pytest
 
 from evaluation.runner import evaluate_beir, evaluate_questions
 from indexer.chunking import ChunkingParams
-from search.searcher import MODES
+from evaluation.runner import RRF_REFERENCE
+from search.rules import MODES
 from search.settings import Settings
 from tests.conftest import SEEDS, SHARED_EVAL
 
@@ -19,14 +20,15 @@ def test_seed_questions_default_mode_meets_its_targets():
     )
     hybrid = report.modes["hybrid"]
     assert report.queries == 12
-    assert hybrid["hit@1"] >= 0.80 and hybrid["hit@5"] >= 0.95
-    assert hybrid["mrr@10"] >= max(report.modes["semantic"]["mrr@10"], report.modes["keyword"]["mrr@10"])
+    assert hybrid["hit@1"] >= 0.80 and hybrid["hit@5"] == 1.0
+    for other in ("semantic", "keyword", RRF_REFERENCE):
+        assert hybrid["mrr@10"] >= report.modes[other]["mrr@10"], other
 
 
 @pytest.mark.slow
-def test_cranfield_hybrid_beats_each_single_mode_and_the_rrf_reference():
+def test_cranfield_default_beats_each_single_mode_and_plain_rrf():
     report = evaluate_beir(SHARED_EVAL / "cranfield", list(MODES), SETTINGS.model, DEFAULT_PARAMS)
     ndcg = {mode: values["ndcg@10"] for mode, values in report.modes.items()}
     assert report.queries == 225
-    assert ndcg["hybrid"] > max(ndcg["semantic"], ndcg["keyword"])
-    assert ndcg["hybrid"] >= 0.408, "plain reciprocal-rank fusion reaches 0.408 on this model"
+    assert ndcg["hybrid"] > max(ndcg["semantic"], ndcg["keyword"], ndcg[RRF_REFERENCE])
+    assert ndcg["hybrid"] >= 0.40

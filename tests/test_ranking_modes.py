@@ -92,6 +92,9 @@ class _BrokenEmbedder:
     def encode(self, texts, **_kwargs):
         raise RuntimeError("simulated model failure")
 
+    def encode_query(self, text):
+        raise RuntimeError("simulated model failure")
+
 
 def test_hybrid_degrades_to_keyword_ranking_when_the_model_fails(searcher):
     broken = Searcher(searcher.index, _BrokenEmbedder(searcher.embedder))
@@ -101,6 +104,42 @@ def test_hybrid_degrades_to_keyword_ranking_when_the_model_fails(searcher):
     assert result.hits[0].highlights, "highlights fall back to matching words"
     with pytest.raises(SemanticUnavailable, match="mode=keyword"):
         broken.search(SearchRequest("error 5521", mode="semantic"))
+
+
+def _scores(searcher, query, mode, **options):
+    return [hit.score for hit in searcher.search(SearchRequest(query, k=6, mode=mode, **options)).hits]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_scores_are_on_one_0_to_1_scale_in_every_mode(searcher, mode):
+    for query in ("error 5521", "What makes an airplane rise into the sky?", "simmer tomatoes"):
+        scores = _scores(searcher, query, mode)
+        assert scores and all(0.0 <= s <= 1.0 for s in scores) and scores[0] == pytest.approx(1.0), (query, scores)
+
+
+def test_hybrid_scores_stay_0_to_1_without_keyword_matches_and_without_the_model(searcher):
+    no_terms = searcher.search(SearchRequest("sky rise airplane zzzunknown", k=6))
+    assert no_terms.hits and all(hit.scores["keyword"] is None for hit in no_terms.hits)
+    assert all(0.0 <= hit.score <= 1.0 for hit in no_terms.hits) and no_terms.hits[0].score == 1.0
+    broken = Searcher(searcher.index, _BrokenEmbedder(searcher.embedder))
+    fallback = broken.search(SearchRequest("error 5521", k=6))
+    assert fallback.hits and all(0.0 <= hit.score <= 1.0 for hit in fallback.hits)
+    assert all(hit.scores["semantic"] is None for hit in fallback.hits)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_min_score_drops_exactly_the_hits_below_it_in_every_mode(searcher, mode):
+    everything = _scores(searcher, "error code meaning", mode)
+    floor = 0.5
+    kept = _scores(searcher, "error code meaning", mode, min_score=floor)
+    assert kept == [s for s in everything if s >= floor]
+
+
+def test_explain_names_the_inputs_of_each_hit(searcher):
+    hit = searcher.search(SearchRequest("error 5521", k=1, explain=True)).hits[0]
+    assert hit.explain["matched_terms"] == ["5521", "error"]
+    assert set(hit.explain["fused_from"]) == {"semantic", "keyword"}
+    assert hit.explain["keyword"] == hit.scores["keyword"] and 0 < hit.explain["best_sentence"] <= 1
 
 
 def test_unknown_mode_lists_the_choices(searcher):

@@ -22,7 +22,7 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
     searcher = engine.searcher
     if searcher is None:
         body = HealthResponse(
-            status="unavailable", reason=engine.unavailable_reason, model=None, index_version=None, documents=0, passages=0
+            status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None, documents=0, passages=0
         )
         return JSONResponse(body.model_dump(), status_code=503)
     index = searcher.index
@@ -31,6 +31,7 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
         status="ready",
         reason=None,
         model=index.settings.model,
+        encoder=searcher.embedder.encoder,
         index_version=f"{index.folder.name}/{index.generation}",
         documents=documents,
         passages=passages,

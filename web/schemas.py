@@ -95,6 +95,7 @@ class HealthResponse(BaseModel):
     status: Literal["ready", "unavailable"]
     reason: str | None
     model: str | None
+    encoder: str | None = Field(None, description="What embeds queries: onnx, onnx-int8 or torch.")
     index_version: str | None
     documents: int
     passages: int
