@@ -83,6 +83,9 @@ class HashedBagOfWords:
         self.seconds += time.perf_counter() - started
         return out
 
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         cleaned = [text.lower().replace(".", " ") for text in texts]
         words = " ".join(cleaned).split()

@@ -79,26 +79,22 @@ def document_ranking_as_passages(documents: Ranking, rows_by_document: dict[int,
 
 def fuse_min_max(semantic: Ranking, keyword: Ranking) -> list[FusedCandidate]:
     """The default fusion: the mean over available rankings of each candidate's min-max score."""
-    return _combine(semantic, keyword, [_min_max(*semantic), _min_max(*keyword)])
+    return _combine(semantic, keyword, [_min_max(scores) for _, scores in (semantic, keyword)])
 
 
 def fuse_reciprocal_rank(semantic: Ranking, keyword: Ranking, k: int = RRF_K) -> list[FusedCandidate]:
     """Reciprocal-rank fusion (Cormack et al. 2009), divided by its best possible value so it is 0..1."""
     if k < 0:
         raise ValueError(f"k must be 0 or more, not {k}")
-    parts = [
-        dict(zip(rows.tolist(), ((k + 1) / (k + np.arange(1, len(rows) + 1))).tolist())) for rows, _ in (semantic, keyword)
-    ]
-    return _combine(semantic, keyword, parts)
+    return _combine(semantic, keyword, [(k + 1) / (k + np.arange(1, len(rows) + 1)) for rows, _ in (semantic, keyword)])
 
 
-def _min_max(rows: np.ndarray, scores: np.ndarray) -> dict[int, float]:
-    if len(rows) == 0:
-        return {}
+def _min_max(scores: np.ndarray) -> np.ndarray:
     values = np.asarray(scores, dtype=np.float64)
+    if len(values) == 0:
+        return values
     low, high = float(values.min()), float(values.max())
-    scaled = (values - low) / (high - low) if high > low else np.ones_like(values)
-    return dict(zip(np.asarray(rows).tolist(), scaled.tolist()))
+    return (values - low) / (high - low) if high > low else np.ones_like(values)
 
 
 def _best_first(rows: np.ndarray, scores: np.ndarray) -> Ranking:
@@ -106,19 +102,30 @@ def _best_first(rows: np.ndarray, scores: np.ndarray) -> Ranking:
     return rows[order], np.asarray(scores, dtype=np.float64)[order]
 
 
-def _combine(semantic: Ranking, keyword: Ranking, parts: list[dict[int, float]]) -> list[FusedCandidate]:
-    available = [part for part in parts if part] or [{}]
-    originals = [
-        dict(zip(np.asarray(rows).tolist(), np.asarray(scores, dtype=np.float64).tolist())) for rows, scores in (semantic, keyword)
-    ]
-    candidates = [
+def _combine(semantic: Ranking, keyword: Ranking, parts: list[np.ndarray]) -> list[FusedCandidate]:
+    """Candidates of both rankings with the mean of their parts over the rankings that returned any (arrays, not
+    dicts: this runs twice per query over a few hundred candidates)."""
+    rankings = [(np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)) for rows, scores in (semantic, keyword)]
+    rows, inverse = np.unique(np.concatenate([r for r, _ in rankings]), return_inverse=True)
+    positions = np.split(inverse, [len(rankings[0][0])])
+    fused = np.zeros(len(rows))
+    originals, present = [], []
+    for (_, scores), part, where in zip(rankings, parts, positions):
+        fused[where] += part
+        original = np.full(len(rows), np.nan)
+        original[where] = scores
+        originals.append(original)
+        present.append(np.isin(np.arange(len(rows)), where))
+    fused = np.clip(fused / max(1, sum(len(part) > 0 for part in parts)), 0.0, 1.0)
+    order = np.lexsort((rows, -fused))
+    names = (SEMANTIC, KEYWORD)
+    return [
         FusedCandidate(
-            row=row,
-            score=min(1.0, max(0.0, sum(part.get(row, 0.0) for part in available) / len(available))),
-            semantic=originals[0].get(row),
-            keyword=originals[1].get(row),
-            sources=tuple(name for name, part in ((SEMANTIC, parts[0]), (KEYWORD, parts[1])) if row in part),
+            row=int(rows[i]),
+            score=float(fused[i]),
+            semantic=None if np.isnan(originals[0][i]) else float(originals[0][i]),
+            keyword=None if np.isnan(originals[1][i]) else float(originals[1][i]),
+            sources=tuple(name for name, mask in zip(names, present) if mask[i]),
         )
-        for row in parts[0].keys() | parts[1].keys()
+        for i in order.tolist()
     ]
-    return sorted(candidates, key=lambda candidate: (-candidate.score, candidate.row))

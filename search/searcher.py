@@ -23,7 +23,7 @@ from search.fusion import FusedCandidate, Ranking, document_ranking_as_passages,
 from search.highlight import PassageVectors, best_sentence, highlights, highlights_by_terms, load_vectors
 from search.index import Index
 from search.index_format import FIX_HINT
-from search.records import Hit, PassageRecord
+from search.records import Hit
 from search.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.store import StoredPassage
 
@@ -120,9 +120,9 @@ class Searcher:
         ranked = fuse_min_max(semantic, keyword)
         if request.mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
             ranked = fuse_min_max(self._feedback_ranking(query_vector, ranked, depth, allowed_passages, candidates), keyword)
-        self._read(candidates, [c.row for c in ranked])
-        ranked = self._shape(ranked, candidates, request)
+        ranked = self._shape(ranked, request)
         page = ranked[request.offset:request.offset + request.k]
+        self._read(candidates, [c.row for c in page])
         texts = self.index.store.passage_texts(c.row for c in page)
         titles = self.index.store.document_titles({candidates.stored[c.row].document_key for c in page})
         hits = [
@@ -210,19 +210,25 @@ class Searcher:
         candidates.stored.update(stored)
         candidates.vectors.update(load_vectors(self.index.vector_files, stored))
 
-    def _shape(self, ranked: list[FusedCandidate], candidates: _Candidates, request: SearchRequest) -> list[FusedCandidate]:
-        """Drop deleted and near-duplicate passages, keep one per document if asked, and apply the score floor."""
+    def _shape(self, ranked: list[FusedCandidate], request: SearchRequest) -> list[FusedCandidate]:
+        """Drop deleted and near-duplicate passages, keep one per document if asked, and apply the score floor.
+
+        Only each candidate's document and offsets are read here; vectors and text only for the page shown.
+        """
+        if request.min_score is not None:
+            ranked = [candidate for candidate in ranked if candidate.score >= request.min_score]
+        spans = self.index.store.spans(candidate.row for candidate in ranked)
         kept: list[FusedCandidate] = []
-        spans_by_doc: dict[str, list[PassageRecord]] = {}
+        spans_by_doc: dict[str, list[tuple[int, int]]] = {}
         for candidate in ranked:
-            stored = candidates.stored.get(candidate.row)
-            if stored is None or (request.min_score is not None and candidate.score < request.min_score):
+            span = spans.get(candidate.row)
+            if span is None:
                 continue
-            passage = stored.record
-            seen = spans_by_doc.setdefault(passage.doc_id, [])
-            if (request.group_by_document and seen) or any(_mostly_overlaps(passage, other) for other in seen):
+            doc_id, start, end = span
+            seen = spans_by_doc.setdefault(doc_id, [])
+            if (request.group_by_document and seen) or any(_mostly_overlaps((start, end), other) for other in seen):
                 continue
-            seen.append(passage)
+            seen.append((start, end))
             kept.append(candidate)
         return kept
 
@@ -281,9 +287,9 @@ def _normalize_query(query: str) -> str:
     return _DETACHED_END.sub("", query.strip()) or query.strip()
 
 
-def _mostly_overlaps(a: PassageRecord, b: PassageRecord) -> bool:
-    overlap = min(a.end, b.end) - max(a.start, b.start)
-    return overlap > _DUPLICATE_OVERLAP * min(a.end - a.start, b.end - b.start)
+def _mostly_overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    return overlap > _DUPLICATE_OVERLAP * min(a[1] - a[0], b[1] - b[0])
 
 
 __all__ = ["DEFAULT_MODE", "SearchRequest", "SearchResult", "Searcher"]

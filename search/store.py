@@ -217,6 +217,17 @@ class Store:
                 found[row[0]] = _passage(row)
         return found
 
+    def spans(self, ids: Iterable[int]) -> dict[int, tuple[str, int, int]]:
+        """(doc_id, start, end) by passage id: all that shaping a result list needs, without vectors or sentences."""
+        ids = [int(i) for i in ids]
+        found: dict[int, tuple[str, int, int]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            found.update((pid, (doc_id, start, end)) for pid, doc_id, start, end in self.query(
+                f"SELECT p.id, d.doc_id, p.start, p.end FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
+                chunk))
+        return found
+
     def passage_texts(self, ids: Iterable[int]) -> dict[int, str]:
         """The text of each passage, cut from its document inside SQLite so whole documents are never loaded."""
         ids = [int(i) for i in ids]

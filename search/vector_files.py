@@ -32,9 +32,9 @@ class VectorFiles:
             self._names = dict(names)
             self._open = {key: value for key, value in self._open.items() if key in names}
 
-    def rows(self, file_id: int, first: int, count: int) -> np.ndarray:
-        """``count`` rows from ``first`` as float32."""
-        return np.asarray(self._file(file_id)[first:first + count], dtype=np.float32)
+    def gather(self, file_id: int, rows: np.ndarray) -> np.ndarray:
+        """The given rows of one file as float32; only their pages are read."""
+        return np.asarray(self._file(file_id)[rows], dtype=np.float32)
 
     def _file(self, file_id: int) -> np.ndarray:
         matrix = self._open.get(file_id)
