@@ -6,8 +6,8 @@ Pure functions: the token counter is passed in, so tests can check every propert
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 
 from search.sentences import Segment, split_sentences
 
@@ -35,29 +35,52 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Unit:
-    """A sentence, or a piece of one too long for the budget: what passages are packed from and highlights pick."""
+    """A sentence, or a piece of one too long for the budget: what passages are packed from and highlights pick.
+
+    ``opens_section`` marks the first unit at or after a section start: passages always break before it.
+    """
 
     start: int
     end: int
     opens_paragraph: bool
     tokens: int
+    opens_section: bool = False
 
 
-def chunk_text(text: str, count_tokens: TokenCounter, params: ChunkingParams) -> list[Chunk]:
+def chunk_text(
+    text: str, count_tokens: TokenCounter, params: ChunkingParams, section_starts: Sequence[int] = ()
+) -> list[Chunk]:
     """Passages of at most ``params.max_tokens`` tokens covering every non-blank character of ``text``."""
-    return pack_passages(text, sentence_units(text, count_tokens, params.max_tokens), count_tokens, params)
+    units = sentence_units(text, count_tokens, params.max_tokens, section_starts)
+    return pack_passages(text, units, count_tokens, params)
 
 
-def sentence_units(text: str, count_tokens: TokenCounter, budget: int) -> list[Unit]:
-    """Sentences, with any sentence over the budget cut at word boundaries."""
+def sentence_units(
+    text: str, count_tokens: TokenCounter, budget: int, section_starts: Sequence[int] = ()
+) -> list[Unit]:
+    """Sentences, with any sentence over the budget cut at word boundaries.
+
+    A unit opens a section when it is the first to end after a section start (a heading mid-sentence
+    marks the sentence that holds it).
+    """
     segments = split_sentences(text)
     counts = count_tokens([text[s.start:s.end] for s in segments])
+    pending = sorted(section_starts)
+    next_start = 0
     units: list[Unit] = []
     for segment, tokens in zip(segments, counts):
-        if tokens <= budget:
-            units.append(Unit(segment.start, segment.end, segment.opens_paragraph, tokens))
-        else:
-            units.extend(_split_long(text, segment, count_tokens, budget))
+        opens_section = False
+        while next_start < len(pending) and pending[next_start] < segment.end:
+            opens_section = True
+            next_start += 1
+        pieces = (
+            [Unit(segment.start, segment.end, segment.opens_paragraph, tokens)]
+            if tokens <= budget
+            else _split_long(text, segment, count_tokens, budget)
+        )
+        if opens_section:
+            pieces[0] = replace(pieces[0], opens_section=True)
+        units.extend(pieces)
     return units
 
 
@@ -99,7 +122,7 @@ def _fit_word(text: str, word: tuple[int, int], count_tokens: TokenCounter, budg
 
 
 def pack_passages(text: str, units: list[Unit], count_tokens: TokenCounter, params: ChunkingParams) -> list[Chunk]:
-    """Greedy packing of whole units, preferring to break where a paragraph starts."""
+    """Greedy packing of whole units, always breaking where a section starts, preferably where a paragraph does."""
     budget = params.max_tokens
     chunks: list[Chunk] = []
     first = 0
@@ -107,7 +130,11 @@ def pack_passages(text: str, units: list[Unit], count_tokens: TokenCounter, para
         last, total = first, units[first].tokens
         while last + 1 < len(units):
             following = units[last + 1]
-            if total + following.tokens > budget or (following.opens_paragraph and total >= budget // 2):
+            if (
+                following.opens_section
+                or total + following.tokens > budget
+                or (following.opens_paragraph and total >= budget // 2)
+            ):
                 break
             last += 1
             total += following.tokens
@@ -121,9 +148,9 @@ def pack_passages(text: str, units: list[Unit], count_tokens: TokenCounter, para
 
 
 def _next_first(units: list[Unit], first: int, last: int, params: ChunkingParams) -> int:
-    """Repeat up to ``overlap_sentences`` trailing sentences, never across a paragraph start, always moving on."""
+    """Repeat up to ``overlap_sentences`` trailing sentences, never across a paragraph or section start."""
     following = last + 1
-    if following >= len(units) or units[following].opens_paragraph:
+    if following >= len(units) or units[following].opens_paragraph or units[following].opens_section:
         return following
     back = min(params.overlap_sentences, last - first)
     while back > 0 and sum(u.tokens for u in units[following - back:following + 1]) > params.max_tokens // 2:

@@ -1,4 +1,8 @@
-"""Finding and reading the documents of a folder, skipping what cannot be indexed with a warning."""
+"""Finding and reading the documents of a folder, skipping what cannot be indexed with a warning.
+
+Listing (``list_files``: path, size, mtime) and loading (``load_document``) are separate so an
+indexer can compare the cheap stat with what it stored and read only the files that changed.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.metadata import extract_date, extract_title
+from indexer.readers import SUPPORTED_SUFFIXES, Section, UnreadableDocument, extract
 from search.errors import SemsearchError
-
-DOCUMENT_SUFFIXES = (".txt", ".md")
-_BINARY_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
 class Document:
-    """A readable document: ``doc_id`` is its path relative to the documents folder."""
+    """A readable document: ``doc_id`` is its path relative to the documents folder, ``sha256`` hashes its bytes.
+
+    ``pages`` and ``sections`` locate offsets of ``text`` (see ``indexer.structure.locate``); ``size`` and
+    ``mtime_ns`` are the file's stat when it was read.
+    """
 
     doc_id: str
     title: str
@@ -26,14 +32,14 @@ class Document:
     text: str
     sha256: str
     pages: tuple[int, ...] = ()
-    sections: tuple = ()
+    sections: tuple[Section, ...] = ()
     size: int = 0
     mtime_ns: int = 0
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A candidate file with the stat that change detection compares before reading it."""
+    """A supported file found in the folder, with the stat an indexer compares against the last run."""
 
     doc_id: str
     path: Path
@@ -48,41 +54,61 @@ class ReadResult:
 
 
 def read_documents(folder: Path, max_bytes: int) -> ReadResult:
-    """Every ``.txt`` and ``.md`` file under ``folder``; a bad file is reported, never fatal."""
+    """Every supported file under ``folder``; a bad file is reported, never fatal."""
     require_folder(folder)
     result = ReadResult()
-    for path in sorted(_candidate_files(folder, result.warnings)):
-        doc_id = path.relative_to(folder).as_posix()
-        document = _read_document(path, doc_id, max_bytes, result.warnings)
+    for entry in list_files(folder, result.warnings):
+        document = load_document(entry, max_bytes, result.warnings)
         if document is not None:
             result.documents.append(document)
     return result
-
-
-def list_files(folder: Path, warnings: list[str]) -> list[FileEntry]:
-    """Every supported file under ``folder`` with its size and modification time, sorted by id."""
-    entries = []
-    for path in _candidate_files(folder, warnings):
-        try:
-            info = path.stat()
-        except OSError as exc:
-            warnings.append(f"skipped {path}: {exc.strerror or exc}")
-            continue
-        entries.append(FileEntry(path.relative_to(folder).as_posix(), path, info.st_size, info.st_mtime_ns))
-    return sorted(entries, key=lambda entry: entry.doc_id)
-
-
-def load_document(entry: FileEntry, max_bytes: int, warnings: list[str]) -> Document | None:
-    document = _read_document(entry.path, entry.doc_id, max_bytes, warnings)
-    if document is None:
-        return None
-    return Document(document.doc_id, document.title, document.date, document.text, document.sha256, size=entry.size, mtime_ns=entry.mtime_ns)
 
 
 def require_folder(folder: Path) -> None:
     """Fail before anything is written when the documents folder is wrong."""
     if not folder.is_dir():
         raise SemsearchError(f"documents folder {folder} does not exist or is not a folder")
+
+
+def list_files(folder: Path, warnings: list[str]) -> list[FileEntry]:
+    """Supported files under ``folder`` sorted by ``doc_id``, with size and mtime; nothing is read yet."""
+    entries = []
+    for path in _candidate_files(folder, warnings):
+        doc_id = path.relative_to(folder).as_posix()
+        try:
+            info = path.stat()
+        except OSError as exc:
+            warnings.append(f"skipped {doc_id}: {exc.strerror or exc}")
+            continue
+        entries.append(FileEntry(doc_id, path, info.st_size, info.st_mtime_ns))
+    return sorted(entries, key=lambda entry: entry.doc_id)
+
+
+def load_document(entry: FileEntry, max_bytes: int, warnings: list[str]) -> Document | None:
+    """The document in ``entry``'s file, or ``None`` with a warning ``skipped <doc_id>: <reason>``."""
+    raw = _read_bytes(entry, max_bytes, warnings)
+    if raw is None:
+        return None
+    try:
+        extracted = extract(raw, entry.path.name)
+    except UnreadableDocument as exc:
+        warnings.append(f"skipped {entry.doc_id}: {exc}")
+        return None
+    warnings.extend(f"{entry.doc_id}: {note}" for note in extracted.notes)
+    if not extracted.text.strip():
+        warnings.append(f"skipped {entry.doc_id}: empty")
+        return None
+    return Document(
+        doc_id=entry.doc_id,
+        title=extracted.title or extract_title(extracted.text, fallback=entry.path.name),
+        date=extract_date(extracted.text),
+        text=extracted.text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        pages=extracted.pages,
+        sections=extracted.sections,
+        size=entry.size,
+        mtime_ns=entry.mtime_ns,
+    )
 
 
 def _candidate_files(folder: Path, warnings: list[str]) -> Iterator[Path]:
@@ -106,48 +132,35 @@ def _candidate_files(folder: Path, warnings: list[str]) -> Iterator[Path]:
             try:
                 if entry.is_dir():
                     pending.append(path)
-                elif entry.name.lower().endswith(DOCUMENT_SUFFIXES):
+                elif entry.name.lower().endswith(SUPPORTED_SUFFIXES):
                     yield path
             except OSError as exc:
                 warnings.append(f"skipped {path}: {exc.strerror or exc}")
 
 
-def _read_document(path: Path, doc_id: str, max_bytes: int, warnings: list[str]) -> Document | None:
+def _read_bytes(entry: FileEntry, max_bytes: int, warnings: list[str]) -> bytes | None:
+    """The file's bytes, provided its stat before and after reading is the one listed."""
+    listed = (entry.size, entry.mtime_ns)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            warnings.append(f"skipped {doc_id}: not a regular file")
-            return None
-        if info.st_size > max_bytes:
-            warnings.append(f"skipped {doc_id}: {info.st_size} bytes is over the {max_bytes}-byte limit")
-            return None
-        with path.open("rb") as handle:
+        # Non-blocking, so opening a FIFO cannot wait forever for a writer; regular files read as usual.
+        with open(os.open(entry.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+            before = os.fstat(handle.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                warnings.append(f"skipped {entry.doc_id}: not a regular file")
+                return None
+            if before.st_size > max_bytes:
+                warnings.append(f"skipped {entry.doc_id}: {before.st_size} bytes is over the {max_bytes}-byte limit")
+                return None
             raw = handle.read(max_bytes + 1)
+        after = entry.path.stat()
     except OSError as exc:
-        warnings.append(f"skipped {doc_id}: {exc.strerror or exc}")
+        warnings.append(f"skipped {entry.doc_id}: {exc.strerror or exc}")
         return None
     if len(raw) > max_bytes:
-        warnings.append(f"skipped {doc_id}: over the {max_bytes}-byte limit")
+        warnings.append(f"skipped {entry.doc_id}: over the {max_bytes}-byte limit")
         return None
-    if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
-        warnings.append(f"skipped {doc_id}: binary content")
+    observed = {(before.st_size, before.st_mtime_ns), (after.st_size, after.st_mtime_ns), (len(raw), after.st_mtime_ns)}
+    if observed != {listed}:
+        warnings.append(f"skipped {entry.doc_id}: changed while being read; it will be read on the next run")
         return None
-    text = _decode(raw, doc_id, warnings)
-    if not text.strip():
-        warnings.append(f"skipped {doc_id}: empty")
-        return None
-    return Document(
-        doc_id=doc_id,
-        title=extract_title(text, fallback=path.name),
-        date=extract_date(text),
-        text=text,
-        sha256=hashlib.sha256(raw).hexdigest(),
-    )
-
-
-def _decode(raw: bytes, doc_id: str, warnings: list[str]) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        warnings.append(f"{doc_id}: not valid UTF-8; undecodable bytes replaced with U+FFFD")
-        return raw.decode("utf-8-sig", errors="replace")
+    return raw

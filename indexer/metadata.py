@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from search.sentences import split_sentences
+
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*?)\s*#*\s*$", re.MULTILINE)
 _MAX_TITLE_CHARS = 120
+_SHORT_TITLE_CHARS = 80
 _DATE_WINDOW = 400
 _MONTHS = {
     name: number
@@ -27,15 +30,25 @@ _DATE_PATTERNS = [
 
 
 def extract_title(text: str, fallback: str) -> str:
-    """First Markdown heading, else a short first line, else ``fallback`` (the file name)."""
+    """First Markdown heading, else a short first line, else that line's first sentence, else ``fallback``.
+
+    A first sentence over ``_SHORT_TITLE_CHARS`` is cut at a word boundary and ends with "…"; the file
+    name is the last resort because it tells a reader nothing about the document.
+    """
     heading = _HEADING.search(text)
     if heading:
         return heading.group(1).strip()
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line if len(line) <= _MAX_TITLE_CHARS else fallback
-    return fallback
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not line:
+        return fallback
+    if len(line) <= _MAX_TITLE_CHARS:
+        return line
+    first = split_sentences(line)[0]
+    sentence = line[first.start:first.end]
+    if len(sentence) <= _SHORT_TITLE_CHARS:
+        return sentence
+    cut = sentence.rfind(" ", 0, _SHORT_TITLE_CHARS)
+    return sentence[:cut].rstrip(" ,;:—–-") + "…" if cut > 0 else fallback
 
 
 def extract_date(text: str) -> str | None:

@@ -1,25 +1,35 @@
-"""Where a passage sits in its document: the pages it spans and the heading path above it."""
+"""Where a span of a document sits: its page range and the heading path in force."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Protocol
+
+from indexer.readers.base import Section
+
+
+class Structured(Protocol):
+    pages: tuple[int, ...]
+    sections: tuple[Section, ...]
 
 
 @dataclass(frozen=True)
 class Location:
+    """1-based ``page`` and ``page_end`` (None without pages); ``section`` like "Report > Details"."""
+
     page: int | None
     page_end: int | None
     section: str | None
 
 
-def locate(document, start: int, end: int) -> Location:
-    """1-based first and last page of ``[start, end)`` (None without pages) and the section path at ``start``."""
-    pages = getattr(document, "pages", ())
-    page = bisect_right(pages, start) if pages else None
-    page_end = bisect_right(pages, max(start, end - 1)) if pages else None
-    sections = getattr(document, "sections", ())
-    starts = [section.start for section in sections]
-    at = bisect_right(starts, start) - 1
-    section = " > ".join(sections[at].path) if at >= 0 and sections[at].path else None
-    return Location(page, page_end, section)
+def locate(document: Structured, start: int, end: int) -> Location:
+    """The location of ``text[start:end]``: the section is the one in force where the span starts."""
+    page = page_end = None
+    if document.pages:
+        page = bisect_right(document.pages, start)
+        page_end = max(page, bisect_right(document.pages, max(start, end - 1)))
+    starts = [section.start for section in document.sections]
+    index = bisect_right(starts, start) - 1
+    path = document.sections[index].path if index >= 0 else ()
+    return Location(page, page_end, " > ".join(path) if path else None)

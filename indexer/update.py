@@ -165,7 +165,8 @@ def _terms(analyzer, text: str) -> str:
 def _chunk(documents: list[Document], keys: dict[str, int], embedder: Embedder, params: ChunkingParams) -> list[_NewPassage]:
     passages = []
     for document in documents:
-        units = sentence_units(document.text, embedder.count_tokens, params.max_tokens)
+        section_starts = tuple(section.start for section in document.sections)
+        units = sentence_units(document.text, embedder.count_tokens, params.max_tokens, section_starts=section_starts)
         for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
             where = locate(document, chunk.start, chunk.end)
             sentences = [(u.start, u.end) for u in units if chunk.start <= u.start and u.end <= chunk.end]

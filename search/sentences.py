@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st vs etc e.g i.e jr sr no fig cf approx gen col lt sgt gov sen rep inc ltd co mt ft".split()
+    "mr mrs ms dr prof st vs etc e.g i.e jr sr no nos fig cf approx gen col lt sgt gov sen rep inc ltd co mt ft "
+    "jan feb mar apr jun jul aug sep sept oct nov dec vol pp ch sec art para est dept univ".split()
 )
 _LAST_WORD = re.compile(r"(\S+)$")
 

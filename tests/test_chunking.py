@@ -97,3 +97,38 @@ def test_sentences_keep_abbreviations_and_split_on_end_punctuation():
         "Next paragraph.",
     ]
     assert [s.opens_paragraph for s in split_sentences(text)] == [True, False, False, False, True, True]
+
+
+def _sectioned_text() -> tuple[str, list[int]]:
+    parts, starts, offset = [], [], 0
+    for number in range(6):
+        body = " ".join(f"Section {number} sentence {i} says something." for i in range(number % 3 + 1))
+        block = f"Heading {number}\n{body}\n\n"
+        starts.append(offset)
+        parts.append(block)
+        offset += len(block)
+    return "".join(parts), starts
+
+
+@pytest.mark.parametrize("overlap", [0, 1, 2])
+def test_passages_never_cross_a_section_start_nor_repeat_sentences_across_one(embedder, overlap):
+    text, starts = _sectioned_text()
+    chunks = chunk_text(text, embedder.count_tokens, ChunkingParams(128, overlap), section_starts=starts)
+    _check_properties(text, chunks, embedder, 128)
+    for chunk in chunks:
+        assert not any(chunk.start < start < chunk.end for start in starts)
+    assert [c.start for c in chunks] == starts, "small sections: one passage each, no overlap carried in"
+
+
+def test_without_section_starts_short_sections_are_packed_together(embedder):
+    text, _ = _sectioned_text()
+    assert len(chunk_text(text, embedder.count_tokens, ChunkingParams(128, 1))) < 6
+
+
+def test_a_section_longer_than_a_passage_is_still_split_and_covered(embedder):
+    intro = "Intro line here.\n"
+    body = " ".join(f"Long section sentence {i} goes on." for i in range(80))
+    text = intro + "Big heading\n" + body
+    chunks = chunk_text(text, embedder.count_tokens, ChunkingParams(48, 1), section_starts=[0, len(intro)])
+    _check_properties(text, chunks, embedder, 48)
+    assert chunks[0].end == len(intro) - 1 and chunks[1].start == len(intro)

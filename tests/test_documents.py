@@ -2,14 +2,14 @@ import os
 
 import pytest
 
-from indexer.documents import read_documents
+from indexer.documents import list_files, load_document, read_documents
 from tests.conftest import write
 
 
 def test_reads_txt_and_md_recursively_with_relative_ids(tmp_path):
     write(tmp_path, "a.txt", "Alpha text.")
     write(tmp_path, "sub/deeper/b.md", "# Bee\n\nBody.")
-    write(tmp_path, "ignored.pdf", "not a document")
+    write(tmp_path, "ignored.xlsx", "not a supported format")
     result = read_documents(tmp_path, 1000)
     assert [d.doc_id for d in result.documents] == ["a.txt", "sub/deeper/b.md"]
     assert result.documents[1].title == "Bee"
@@ -56,10 +56,11 @@ def test_symlink_loops_and_deep_folders_do_not_stop_the_run(tmp_path):
 
 
 def test_a_missing_file_between_listing_and_reading_is_a_warning(tmp_path):
-    from indexer.documents import _read_document
-
+    write(tmp_path, "vanished.txt", "Here when listed.")
     warnings = []
-    assert _read_document(tmp_path / "vanished.txt", "vanished.txt", 1000, warnings) is None
+    [entry] = list_files(tmp_path, warnings)
+    entry.path.unlink()
+    assert load_document(entry, 1000, warnings) is None
     assert warnings and "vanished.txt" in warnings[0]
 
 
@@ -99,3 +100,40 @@ def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tm
     for name in ("binary.txt", "latin1.md", "empty.txt", "one-line-50mb.txt", "dangling.txt", "fifo.txt", "loop"):
         assert name in warnings, name
     assert len(index.documents) == len(seeds) + 2
+
+
+def test_a_folder_mixing_formats_and_bad_files_reads_every_good_one(tmp_path):
+    from tests.test_readers import HTML_PAGE, make_docx, make_pdf
+
+    write(tmp_path, "good.pdf", make_pdf(2))
+    write(tmp_path, "good.docx", make_docx())
+    write(tmp_path, "good.html", HTML_PAGE)
+    write(tmp_path, "good.markdown", "# Notes\n\nSome notes.")
+    write(tmp_path, "locked.pdf", make_pdf(1, encrypt="secret"))
+    write(tmp_path, "half.pdf", make_pdf(30)[:2000])
+    write(tmp_path, "text.pdf", "I am text in disguise.")
+    write(tmp_path, "notzip.docx", "Neither zip nor Word.")
+    write(tmp_path, "pdf.docx", make_pdf(1))
+    result = read_documents(tmp_path, 10_000_000)
+    documents = {d.doc_id: d for d in result.documents}
+    assert sorted(documents) == ["good.docx", "good.html", "good.markdown", "good.pdf", "pdf.docx"]
+    assert documents["good.pdf"].pages == (0, documents["good.pdf"].text.index("page 2 marker"))
+    assert documents["good.docx"].sections[0].path == ("Annual report",)
+    warnings = "\n".join(result.warnings)
+    for name, reason in [
+        ("locked.pdf", "encrypted PDF"), ("half.pdf", "damaged PDF"), ("text.pdf", "not a PDF"),
+        ("notzip.docx", "not a DOCX (not a zip file)"), ("pdf.docx", "content is PDF"),
+    ]:
+        assert f"{name}: {reason}" in warnings or f"skipped {name}: {reason}" in warnings, name
+
+
+def test_a_file_that_changes_after_it_was_listed_is_skipped_until_the_next_run(tmp_path):
+    path = write(tmp_path, "moving.txt", "First version.")
+    warnings = []
+    [entry] = list_files(tmp_path, warnings)
+    os.utime(path, ns=(entry.mtime_ns + 1_000_000_000, entry.mtime_ns + 1_000_000_000))
+    assert load_document(entry, 1000, warnings) is None
+    assert warnings == ["skipped moving.txt: changed while being read; it will be read on the next run"]
+    [fresh] = list_files(tmp_path, [])
+    document = load_document(fresh, 1000, warnings)
+    assert (document.size, document.mtime_ns) == (fresh.size, fresh.mtime_ns)

@@ -41,3 +41,30 @@ def test_seed_metadata():
     assert documents["004_7d52d8e344289e91.txt"].title == "Are peace negotiations the right way to go for Russia?"
     for document in documents.values():
         assert document.text == (SEEDS / document.doc_id).read_text(encoding="utf-8")
+
+
+def test_a_long_first_paragraph_gives_its_first_sentence_cut_at_a_word():
+    assert extract_title("A short sentence opens it. " + "Then many words follow " * 20, "f.txt") == (
+        "A short sentence opens it."
+    )
+    title = extract_title("word " * 100 + "end.", "f.txt")
+    assert title.endswith("…") and len(title) <= 81 and not title[:-1].endswith(" ")
+
+
+def test_seed_titles_are_sentences_not_file_names():
+    documents = {d.doc_id: d for d in read_documents(SEEDS, 10_000_000).documents}
+    assert documents["002_af525910a62c27f0.txt"].title == (
+        "We’ve covered secret negotiations between Washington and Moscow at least a…"
+    )
+    for document in documents.values():
+        assert not document.title.endswith(".txt")
+
+
+def test_reader_titles_win_over_the_text(tmp_path):
+    from tests.conftest import write
+    from tests.test_readers import HTML_PAGE, make_docx
+
+    write(tmp_path, "page.html", HTML_PAGE)
+    write(tmp_path, "report.docx", make_docx())
+    titles = {d.doc_id: d.title for d in read_documents(tmp_path, 10_000_000).documents}
+    assert titles == {"page.html": "Talks resume", "report.docx": "Annual report"}

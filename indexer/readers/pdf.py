@@ -1,0 +1,69 @@
+"""PDF through pdfium (BSD/Apache, unlike the AGPL PyMuPDF): text page by page, each page closed at once."""
+
+from __future__ import annotations
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from indexer.readers.base import Extracted, UnreadableDocument
+
+MAX_PAGES = 20_000
+PAGE_BREAK = "\n\n"
+_REASONS = {
+    pdfium_c.FPDF_ERR_PASSWORD: "encrypted PDF (needs a password)",
+    pdfium_c.FPDF_ERR_SECURITY: "encrypted PDF (unsupported security handler)",
+    pdfium_c.FPDF_ERR_FORMAT: "damaged PDF",
+    pdfium_c.FPDF_ERR_FILE: "damaged PDF",
+}
+
+
+class PdfReader:
+    """Pages joined with a blank line; ``pages`` holds where each starts; the metadata title when it is sensible."""
+
+    def read(self, data: bytes, name: str) -> Extracted:
+        if b"%PDF-" not in data[:1024]:
+            raise UnreadableDocument("not a PDF (no %PDF- header)")
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise UnreadableDocument(_REASONS.get(getattr(exc, "err_code", None), "damaged PDF")) from None
+        try:
+            if len(document) > MAX_PAGES:
+                raise UnreadableDocument(f"PDF has {len(document)} pages, over the {MAX_PAGES}-page limit")
+            texts = [_page_text(document, index) for index in range(len(document))]
+            title = _sensible_title(document.get_metadata_value("Title"))
+        finally:
+            document.close()
+        if not any(text.strip() for text in texts):
+            raise UnreadableDocument("no text layer (scanned or image-only PDF)")
+        starts, offset = [], 0
+        for text in texts:
+            starts.append(offset)
+            offset += len(text) + len(PAGE_BREAK)
+        return Extracted(text=PAGE_BREAK.join(texts), title=title, pages=tuple(starts))
+
+
+def _page_text(document: pdfium.PdfDocument, index: int) -> str:
+    try:
+        page = document[index]
+    except pdfium.PdfiumError:
+        raise UnreadableDocument(f"damaged PDF (page {index + 1} cannot be read)") from None
+    try:
+        textpage = page.get_textpage()
+        try:
+            text = textpage.get_text_bounded()
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+
+
+def _sensible_title(title: str) -> str | None:
+    """Producers often write a file name or "Untitled" here; only a short phrase with letters counts."""
+    title = " ".join(title.split())
+    if not title or len(title) > 200 or title.lower() in {"untitled", "untitled document"}:
+        return None
+    if title.lower().endswith((".doc", ".docx", ".pdf", ".txt", ".tex", ".indd")) or not any(c.isalpha() for c in title):
+        return None
+    return title

@@ -1,0 +1,215 @@
+import io
+import time
+import zipfile
+
+import docx
+import pytest
+from reportlab.pdfgen import canvas
+
+from indexer.readers import UnreadableDocument, extract, reader_for
+from indexer.readers.html import HtmlReader
+from indexer.readers.pdf import PdfReader
+from indexer.structure import locate
+
+
+def make_pdf(pages: int, **options) -> bytes:
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, **options)
+    for number in range(1, pages + 1):
+        pdf.drawString(72, 720, f"page {number} marker")
+        pdf.drawString(72, 700, "The negotiations continued through the night.")
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def make_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("Annual report", 1)
+    document.add_paragraph("Opening words.")
+    document.add_heading("Figures", 2)
+    table = document.add_table(rows=2, cols=2)
+    for row, values in zip(table.rows, [("region", "sales"), ("north", "42")]):
+        for cell, value in zip(row.cells, values):
+            cell.text = value
+    document.add_paragraph("After the table.")
+    document.add_heading("Outlook", 1)
+    document.add_paragraph("Closing words.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def unreadable_reason(data: bytes, name: str) -> str:
+    with pytest.raises(UnreadableDocument) as caught:
+        extract(data, name)
+    return str(caught.value)
+
+
+def test_pdf_pages_are_located_for_offsets_on_every_page():
+    extracted = extract(make_pdf(5), "five.pdf")
+    assert len(extracted.pages) == 5 and extracted.pages[0] == 0
+    for number in range(1, 6):
+        start = extracted.text.index(f"page {number} marker")
+        assert locate(extracted, start, start + 5).page == number
+    last = extracted.text.index("page 5 marker")
+    assert locate(extracted, extracted.text.index("page 2 marker"), last + 3) == locate(extracted, 0, 1).__class__(2, 5, None)
+
+
+def test_a_300_page_pdf_extracts_quickly():
+    data = make_pdf(300)
+    started = time.perf_counter()
+    extracted = extract(data, "long.pdf")
+    elapsed = time.perf_counter() - started
+    print(f"300-page PDF: {elapsed:.2f} s")
+    assert len(extracted.pages) == 300 and elapsed < 30
+
+
+@pytest.mark.slow
+def test_a_3000_page_pdf_is_read_in_bounded_time():
+    data = make_pdf(3000)
+    started = time.perf_counter()
+    extracted = extract(data, "huge.pdf")
+    print(f"3000-page PDF: {time.perf_counter() - started:.2f} s")
+    assert len(extracted.pages) == 3000 and "page 3000 marker" in extracted.text
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (make_pdf(2, encrypt="secret"), "encrypted PDF"),
+        (make_pdf(40)[: len(make_pdf(40)) // 2], "damaged PDF"),
+        (b"%PDF-1.4\n" + b"garbage " * 100, "damaged PDF"),
+    ],
+    ids=["encrypted", "truncated", "garbage"],
+)
+def test_bad_pdfs_have_a_short_reason(data, reason):
+    assert reason in unreadable_reason(data, "bad.pdf")
+
+
+def test_an_image_only_pdf_has_no_text_layer():
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.rect(72, 72, 200, 200, fill=1)
+    pdf.showPage()
+    pdf.save()
+    assert unreadable_reason(buffer.getvalue(), "scan.pdf") == "no text layer (scanned or image-only PDF)"
+
+
+def test_pdf_metadata_title_is_used_only_when_sensible():
+    assert extract(make_pdf(1), "a.pdf").title is None  # reportlab writes "untitled"
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.setTitle("Ceasefire terms")
+    pdf.drawString(72, 720, "text")
+    pdf.save()
+    assert extract(buffer.getvalue(), "a.pdf").title == "Ceasefire terms"
+
+
+HTML_PAGE = b"""<!doctype html><html><head><title>Talks resume</title><style>p {color: red}</style></head>
+<body><header>Site name</header><nav><a href="/">Home</a> <a href="/about">About</a></nav>
+<main><h1>Talks resume in Geneva</h1><p>The delegations met <b>on Monday</b>.</p>
+<h2>Positions</h2><p>Both sides restated\n their positions.</p>
+<table><tr><th>Side</th><th>Demand</th></tr><tr><td>North</td><td>Ceasefire</td></tr></table>
+<h1>Next steps</h1><p>Another round is planned.</p></main>
+<script>track()</script><footer>Copyright footer</footer></body></html>"""
+
+
+def test_html_keeps_the_main_text_headings_and_tables_and_drops_boilerplate():
+    extracted = extract(HTML_PAGE, "page.html")
+    assert extracted.title == "Talks resume"
+    assert extracted.text.splitlines() == [
+        "Talks resume in Geneva",
+        "The delegations met on Monday.",
+        "Positions",
+        "Both sides restated their positions.",
+        "Side | Demand",
+        "North | Ceasefire",
+        "Next steps",
+        "Another round is planned.",
+    ]
+    assert [s.path for s in extracted.sections] == [
+        ("Talks resume in Geneva",), ("Talks resume in Geneva", "Positions"), ("Next steps",)
+    ]
+    for section in extracted.sections:
+        assert extracted.text[section.start:].startswith(section.path[-1])
+    offset = extracted.text.index("North")
+    assert locate(extracted, offset, offset + 5).section == "Talks resume in Geneva > Positions"
+
+
+@pytest.mark.slow
+def test_a_50_mb_html_page_is_read_in_bounded_time():
+    block = b"<div><h2>Part</h2><p>Some paragraph text with <a href='#'>a link</a> and more words.</p></div>"
+    data = b"<html><body>" + block * (50_000_000 // len(block)) + b"</body></html>"
+    started = time.perf_counter()
+    extracted = HtmlReader().read(data, "big.html")
+    print(f"50 MB HTML: {time.perf_counter() - started:.1f} s")
+    assert extracted.text.startswith("Part\nSome paragraph text with a link and more words.")
+
+
+def test_100000_nested_tags_are_refused_quickly_not_parsed_for_minutes():
+    data = b"<div>" * 100_000 + b"deep text" + b"</div>" * 100_000
+    started = time.perf_counter()
+    assert "nested deeper than" in unreadable_reason(data, "deep.html")
+    assert time.perf_counter() - started < 10
+
+
+def test_moderately_nested_and_sloppy_html_is_read():
+    data = b"<div>" * 500 + b"<p>deep text" * 3000 + b"<span>unclosed" * 50
+    assert "deep text" in extract(data, "sloppy.htm").text
+
+
+def test_docx_paragraphs_tables_and_headings_in_document_order():
+    extracted = extract(make_docx(), "report.docx")
+    assert extracted.text.splitlines() == [
+        "Annual report", "Opening words.", "Figures", "region | sales", "north | 42", "After the table.",
+        "Outlook", "Closing words.",
+    ]
+    assert extracted.title == "Annual report"
+    assert [s.path for s in extracted.sections] == [("Annual report",), ("Annual report", "Figures"), ("Outlook",)]
+    offset = extracted.text.index("north")
+    assert locate(extracted, offset, offset + 3).section == "Annual report > Figures"
+
+
+def test_a_docx_zip_bomb_is_refused_before_it_is_inflated():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as entry:
+            for _ in range(300):
+                entry.write(b" " * 1_000_000)
+    assert len(buffer.getvalue()) < 1_000_000
+    assert unreadable_reason(buffer.getvalue(), "bomb.docx") == "DOCX expands past the size limit"
+
+
+def test_files_named_for_the_wrong_format():
+    assert unreadable_reason(b"just some text", "notes.docx") == "not a DOCX (not a zip file)"
+    assert "not a PDF" in unreadable_reason(b"<html><p>hello</p></html>", "page.pdf")
+    assert "not a PDF" in unreadable_reason(b"plain text really", "notes.pdf")
+    sniffed = extract(make_pdf(1), "really-a-pdf.docx")
+    assert "page 1 marker" in sniffed.text and any("content is PDF" in note for note in sniffed.notes)
+
+
+def test_the_table_picks_by_content_type_before_extension():
+    assert reader_for("x.txt", "text/html; charset=utf-8") is reader_for("x.html")
+    assert reader_for("x.pdf", "application/octet-stream") is reader_for("y.pdf")
+    with pytest.raises(UnreadableDocument, match="unsupported format"):
+        reader_for("sheet.xlsx")
+
+
+def test_markdown_headings_outside_code_fences_become_sections():
+    source = "# Guide\n\nIntro.\n\n```\n# not a heading\n```\n\n## Install\n\nSteps.\n\nUsage\n-----\n\n# Appendix\n"
+    extracted = extract(source.encode(), "guide.md")
+    assert extracted.text == source
+    assert extracted.title == "Guide"
+    assert [(source[s.start:].split("\n")[0], s.path) for s in extracted.sections] == [
+        ("# Guide", ("Guide",)),
+        ("## Install", ("Guide", "Install")),
+        ("Usage", ("Guide", "Usage")),
+        ("# Appendix", ("Appendix",)),
+    ]
+
+
+def test_text_with_a_bom_and_binary_text():
+    assert extract("\ufeffhello".encode(), "a.txt").text == "hello"
+    assert unreadable_reason(b"abc\x00def", "a.txt") == "binary content"
