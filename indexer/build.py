@@ -10,12 +10,13 @@ from indexer.chunking import ChunkingParams
 from indexer.compaction import compact
 from indexer.documents import Document, FileEntry, list_files, load_document, require_folder
 from indexer.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
-from indexer.update import apply_change, replay_keyword_journal
+from indexer.update import apply_change, remove_unnamed_files
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexNotFound
 from search.index import Index, IndexSettings
 from search.index_format import hold_writer_lock, live_folder, new_folder, publish, remove_stale_folders
 from search.keyword import Analyzer
+from search.settings import Settings
 from search.store import FileState
 
 
@@ -66,6 +67,22 @@ def build_index(
             _write(index_dir, index, embedder, params, changed, touched, report, show_progress, report_stage)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def build_from_settings(
+    settings: Settings, *, full: bool = False, show_progress: bool = False, report_stage: StageReporter = quiet
+) -> BuildReport:
+    """``build_index`` with everything an operator configured: the one call the CLI, the server and the watcher make."""
+    return build_index(
+        settings.docs,
+        settings.index,
+        settings.model,
+        ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
+        full=full,
+        max_file_bytes=settings.max_file_bytes,
+        show_progress=show_progress,
+        report_stage=report_stage,
+    )
 
 
 def index_documents(
@@ -129,7 +146,8 @@ def _reusable_index(index_dir: Path, model: str, params: ChunkingParams, full: b
         return None, f"the model changed from {index.settings.model} to {model}"
     if index.settings.chunking != params.as_dict():
         return None, "the chunking parameters changed"
-    replay_keyword_journal(index)
+    index.replay_keyword_journal()
+    remove_unnamed_files(index)
     return index, None
 
 

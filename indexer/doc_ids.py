@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import PurePosixPath
 
-from indexer.documents import DOCUMENT_SUFFIXES
+from indexer.readers import SUPPORTED_SUFFIXES
 from search.errors import SemsearchError
 
 MAX_COMPONENT_CHARS = 255
@@ -41,8 +41,8 @@ def validate_doc_id(doc_id: str) -> PurePosixPath:
             raise InvalidDocumentId(f"the document id has a hidden component {part!r}")
         if len(part) > MAX_COMPONENT_CHARS:
             raise InvalidDocumentId(f"a component of the document id is over {MAX_COMPONENT_CHARS} characters")
-    if not parts[-1].lower().endswith(DOCUMENT_SUFFIXES):
+    if not parts[-1].lower().endswith(SUPPORTED_SUFFIXES):
         raise InvalidDocumentId(
-            f"the document id must end with a supported extension: {', '.join(DOCUMENT_SUFFIXES)}"
+            f"the document id must end with a supported extension: {', '.join(SUPPORTED_SUFFIXES)}"
         )
     return PurePosixPath(doc_id)

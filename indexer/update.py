@@ -4,7 +4,7 @@ Order of a change, chosen so that a crash at any point leaves the previous or th
 new vectors go to fresh files (invisible until named), one store transaction names them, inserts
 and deletes the rows, tombstones the old vectors and journals the keyword work; then the keyword
 indexes are brought in step and the journal entry cleared. A journal entry left by a crash is
-replayed by the next writer or reader (``replay_keyword_journal``). Nothing here reads, rewrites or
+replayed by the next writer or reader (``Index.replay_keyword_journal``). Nothing here reads, rewrites or
 re-scores what did not change.
 """
 
@@ -22,6 +22,7 @@ from indexer.structure import locate
 from search.embedding import Embedder
 from search.index import Index
 from search.index_format import SEGMENTS_DIR, VECTORS_DIR
+from search.keyword import with_context
 from search.store import Store
 from search.vector_files import write_vector_file
 
@@ -110,38 +111,26 @@ def apply_change(
         Store.set_meta(db, {"generation": generation, "next_document": next_document + len(new_documents),
                             "next_passage": next_passage + len(passages)})
     reach(STORE_COMMITTED, report)
-    replay_keyword_journal(index)
+    index.replay_keyword_journal()
     reach(KEYWORD_COMMITTED, report)
-    remove_unused_vector_files(index)
+    _remove_unused_vector_files(index)
     index.refresh()
     result.embedded_passages, result.removed_passages = len(passages), len(old_passages)
     result.stat_updates, result.generation = len(touched or []), generation
     return result
 
 
-def replay_keyword_journal(index: Index) -> int:
-    """Bring the keyword indexes in step with the store; safe to repeat (the caller holds the writer lock)."""
-    entries = index.store.journal()
-    for entry in entries:
-        passages = index.store.passages(entry.added_passages)
-        texts = index.store.document_texts({p.document_key for p in passages.values()} | set(entry.added_documents))
-        analyzer = index.settings.analyzer
-        index.passage_terms.apply(
-            [(pid, p.document_key, _terms(analyzer, _with_context(p.record.section, texts[p.document_key][1][p.record.start:p.record.end])))
-             for pid, p in passages.items()],
-            entry.removed_passages,
-        )
-        index.document_terms.apply(
-            [(key, key, _terms(analyzer, texts[key][1])) for key in entry.added_documents if key in texts],
-            entry.removed_documents,
-        )
-    if entries:
-        index.store.clear_journal([entry.generation for entry in entries])
-    return len(entries)
+def remove_unnamed_files(index: Index) -> None:
+    """Files a crash left behind: segments and vector files the store does not name, and vector files no
+    live passage points at any more. The caller holds the writer lock."""
+    _remove_unused_vector_files(index)
+    for folder, named in ((SEGMENTS_DIR, {s.file for s in index.store.segments()}), (VECTORS_DIR, set(index.store.vector_files().values()))):
+        for path in (index.folder / folder).iterdir():
+            if path.name not in named:
+                path.unlink(missing_ok=True)
 
 
-def remove_unused_vector_files(index: Index) -> None:
-    """Vector files no live passage points at any more (all their documents replaced or removed)."""
+def _remove_unused_vector_files(index: Index) -> None:
     unused = index.store.query(
         "SELECT v.id, v.file FROM vector_files v WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.vector_file = v.id)"
     )
@@ -151,15 +140,6 @@ def remove_unused_vector_files(index: Index) -> None:
         db.executemany("DELETE FROM vector_files WHERE id = ?", [(file_id,) for file_id, _ in unused])
     for _, name in unused:
         (index.folder / VECTORS_DIR / name).unlink(missing_ok=True)
-
-
-def _with_context(section: str | None, text: str) -> str:
-    """The heading path is context for ranking; the stored passage text and offsets stay exact."""
-    return f"{section}\n{text}" if section else text
-
-
-def _terms(analyzer, text: str) -> str:
-    return " ".join(analyzer.terms(text))
 
 
 def _chunk(documents: list[Document], keys: dict[str, int], embedder: Embedder, params: ChunkingParams) -> list[_NewPassage]:
@@ -177,7 +157,7 @@ def _chunk(documents: list[Document], keys: dict[str, int], embedder: Embedder, 
 
 def _embed(passages: list[_NewPassage], texts: dict[int, str], embedder: Embedder, show_progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """float16 rows (each passage, then its sentences) and the float32 passage vectors for the segment."""
-    passage_texts = [_with_context(p.section, texts[p.document][p.start:p.end]) for p in passages]
+    passage_texts = [with_context(p.section, texts[p.document][p.start:p.end]) for p in passages]
     sentence_texts = [texts[p.document][a:b] for p in passages for a, b in p.sentences]
     passage_vectors = embedder.encode(passage_texts, progress=show_progress)
     sentence_vectors = embedder.encode(sentence_texts, progress=show_progress)

@@ -13,12 +13,8 @@ from pathlib import Path
 
 from indexer.doc_ids import InvalidDocumentId, validate_doc_id
 from indexer.documents import FileEntry, load_document, require_folder
-from search.errors import SemsearchError
+from indexer.readers import UnreadableDocument
 from search.index_format import fsync_dir
-
-
-class UnreadableDocument(SemsearchError):
-    """The uploaded bytes are not a document the reader for its extension can index."""
 
 
 def place_document(docs_dir: Path, doc_id: str, body: bytes, max_bytes: int) -> bool:

@@ -25,7 +25,7 @@ from search.index_format import (
     VECTORS_DIR,
     live_folder,
 )
-from search.keyword import Analyzer, TermIndex
+from search.keyword import Analyzer, TermIndex, with_context
 from search.store import Store
 from search.vector_files import VectorFiles
 from search.vector_store import VectorStore
@@ -101,6 +101,30 @@ class Index:
         finally:
             self._refresh_lock.release()
         return True
+
+    def replay_keyword_journal(self) -> int:
+        """Bring the keyword indexes in step with the store after a writer died between the two commits.
+
+        Safe to repeat (every added key is deleted first); the caller holds the writer lock.
+        """
+        entries = self.store.journal()
+        analyzer = self.settings.analyzer
+        for entry in entries:
+            passages = self.store.passages(entry.added_passages)
+            texts = self.store.document_texts({p.document_key for p in passages.values()} | set(entry.added_documents))
+            self.passage_terms.apply(
+                [(pid, p.document_key, " ".join(analyzer.terms(with_context(p.record.section, texts[p.document_key][1][p.record.start:p.record.end]))))
+                 for pid, p in passages.items()],
+                entry.removed_passages,
+            )
+            self.document_terms.apply(
+                [(key, key, " ".join(analyzer.terms(texts[key][1]))) for key in entry.added_documents if key in texts],
+                entry.removed_documents,
+            )
+        if entries:
+            self.store.clear_journal([entry.generation for entry in entries])
+            self.refresh()
+        return len(entries)
 
     def close(self) -> None:
         self.store.close()

@@ -61,6 +61,11 @@ class Analyzer:
         return cls(settings["pattern"], tuple(settings["stopwords"]), settings["stemmer"])
 
 
+def with_context(section: str | None, text: str) -> str:
+    """The heading path is context for ranking; the stored passage text and offsets stay exact."""
+    return f"{section}\n{text}" if section else text
+
+
 class TermIndex:
     """One tantivy index of analyzed texts under integer keys, each tagged with its document's key for filters."""
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from search.embedding import Embedder, load_embedder
-from search.errors import IndexFormatError, InvalidQuery, SemanticUnavailable
+from search.errors import IndexFormatError, IndexLocked, SemanticUnavailable
 from search.feedback import VECTOR_FEEDBACK_PASSAGES, moved_query_vector
 from search.fusion import FusedCandidate, Ranking, document_ranking_as_passages, fuse_min_max, rerank, semantic_scores
 from search.highlight import PassageVectors, best_sentence, highlights, highlights_by_terms, load_vectors
 from search.index import Index
-from search.index_format import FIX_HINT
+from search.index_format import FIX_HINT, hold_writer_lock
 from search.records import Hit
 from search.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.store import StoredPassage
@@ -73,6 +73,7 @@ class Searcher:
     def open(cls, index_dir: Path, model: str | None = None) -> "Searcher":
         """Open an index with its own model; a differing ``model`` is refused rather than giving nonsense."""
         index = Index.open(index_dir)
+        _recover(index_dir, index)
         if model is not None and model != index.settings.model:
             raise IndexFormatError(
                 f"index at {index_dir} was built with model {index.settings.model!r}, not {model!r}; "
@@ -280,6 +281,18 @@ class Searcher:
             scores={"semantic": candidate.semantic, "keyword": candidate.keyword},
             highlights=spans,
         )
+
+
+def _recover(index_dir: Path, index: Index) -> None:
+    """A writer killed between its store and keyword commits left a journal: replay it unless a writer is busy
+    (that writer replays it itself)."""
+    if not index.keyword_pending():
+        return
+    try:
+        with hold_writer_lock(index_dir):
+            index.replay_keyword_journal()
+    except IndexLocked:
+        pass
 
 
 def _normalize_query(query: str) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from indexer.build import BuildReport, build_index
+from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
 from search.errors import SemsearchError
 from search.index_format import index_exists
@@ -47,12 +47,16 @@ def compact(
 ) -> None:
     """Merge small vector segments and drop deleted passages' vectors; searches go on meanwhile."""
     from indexer.compaction import compact as compact_index
+    from indexer.update import remove_unnamed_files
     from search.index import Index
     from search.index_format import hold_writer_lock
 
     settings = _settings(index=index)
     with hold_writer_lock(settings.index):
-        report = compact_index(Index.open(settings.index), force=force)
+        live = Index.open(settings.index)
+        live.replay_keyword_journal()
+        remove_unnamed_files(live)
+        report = compact_index(live, force=force)
     typer.echo(
         f"merged {report.merged_segments} segments, dropped {report.dropped_tombstones} deleted vectors; "
         f"{report.segments_after} segments now"
@@ -65,15 +69,7 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
-    report = build_index(
-        settings.docs,
-        settings.index,
-        settings.model,
-        ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
-        full=full,
-        max_file_bytes=settings.max_file_bytes,
-        show_progress=sys.stderr.isatty(),
-    )
+    report = build_from_settings(settings, full=full, show_progress=sys.stderr.isatty())
     print_build_report(report, settings.index, verbose)
 
 

@@ -8,8 +8,7 @@ from datetime import datetime
 
 import typer
 
-from indexer.build import BuildReport, build_index
-from indexer.chunking import ChunkingParams
+from indexer.build import BuildReport, build_from_settings
 from indexer.watch import sync_summary, watch_folder
 from semsearch_cli.commands import DocsOption, IndexOption, app, _settings
 
@@ -18,11 +17,10 @@ from semsearch_cli.commands import DocsOption, IndexOption, app, _settings
 def watch(docs: DocsOption = None, index: IndexOption = None) -> None:
     """Update the index whenever documents are added, changed, renamed or deleted; one line per change."""
     settings = _settings(docs=docs, index=index)
-    params = ChunkingParams(settings.chunk_tokens, settings.overlap_sentences)
     logging.basicConfig(format="semsearch: %(message)s", level=logging.WARNING)
 
     def sync() -> BuildReport:
-        return build_index(settings.docs, settings.index, settings.model, params, max_file_bytes=settings.max_file_bytes)
+        return build_from_settings(settings)
 
     def show(report: BuildReport) -> None:
         typer.echo(f"{datetime.now():%H:%M:%S} {sync_summary(report)}")

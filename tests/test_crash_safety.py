@@ -129,29 +129,6 @@ TRIALS = [Trial(kind, stage) for kind, stages in STAGES.items() for stage in sta
     Trial("job", stage) for stage in JOB_STAGES
 ]
 
-# Engine defects these trials find (reported; xfailed until fixed, then the trial fails until removed here).
-_ORPHAN_NEW_FILES = ("a writer killed after writing its segment and vector files but before the store names them "
-                     "leaves both files, and no later run removes them")
-_ORPHAN_COMPACTED = "a compaction killed before its commit leaves the compacted segment file, and no later run removes it"
-_ORPHAN_MERGED = ("a compaction killed after its commit leaves the merged segments' files, no longer named by the store, "
-                  "and no later run removes them")
-_KEYWORD_LAG = ("a writer killed after the store commit but before the keyword journal is replayed leaves the keyword "
-                "index at the old documents while the store and the vectors hold the new ones; readers (Searcher.open, "
-                "the server) do not replay the journal, so keyword results mix the two states until the next writer runs")
-KNOWN_DEFECTS = {
-    Trial("add", SEGMENT_WRITTEN): _ORPHAN_NEW_FILES,
-    Trial("update", SEGMENT_WRITTEN): _ORPHAN_NEW_FILES,
-    Trial("add", STORE_COMMITTED): _KEYWORD_LAG,
-    Trial("update", STORE_COMMITTED): _KEYWORD_LAG,
-    Trial("job", STORE_COMMITTED): _KEYWORD_LAG,
-    Trial("delete", COMPACTION_WRITTEN): _ORPHAN_COMPACTED,
-    Trial("compaction", COMPACTION_WRITTEN): _ORPHAN_COMPACTED,
-    Trial("delete", COMPACTION_COMMITTED): _ORPHAN_MERGED,
-    Trial("compaction", COMPACTION_COMMITTED): _ORPHAN_MERGED,
-    Trial("job", COMPACTION_COMMITTED): _ORPHAN_MERGED,
-}
-
-
 @dataclass(frozen=True)
 class Answers:
     """What an index says: its documents with passage counts, and its top passages for fixed queries."""
@@ -389,11 +366,7 @@ def test_sigkilled_writer_leaves_the_old_or_the_new_index(trial, folders, writer
     outcome.left_after_run = leftovers(writer.index)
     if outcome.left_after_run:
         defects.append(f"the next run leaves {outcome.left_after_run}")
-    known = KNOWN_DEFECTS.get(trial)
-    if defects and known:
-        pytest.xfail(f"{known}: {'; '.join(defects)}")
     assert not defects, f"{trial}: {'; '.join(defects)}"
-    assert known is None, f"{trial} no longer shows the defect {known!r}: remove it from KNOWN_DEFECTS"
 
 
 def test_trials_name_every_stage_each_write_reaches(folders, embedder, tmp_path):

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from indexer.doc_ids import InvalidDocumentId
-from indexer.uploads import UnreadableDocument, place_document, remove_document
+from indexer.readers import UnreadableDocument
+from indexer.uploads import place_document, remove_document
 from web.dependencies import get_jobs, require_admin
 from web.engine import Engine
 from web.jobs import IndexJobs

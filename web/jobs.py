@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from indexer.build import BuildReport, build_index
-from indexer.chunking import ChunkingParams
+from indexer.build import BuildReport, build_from_settings
 from indexer.stages import StageReporter, quiet
 from indexer.watch import watch_folder
 from search.errors import IndexLocked, SemsearchError
@@ -108,14 +107,7 @@ class IndexJobs:
 
     def _update(self, report_stage: StageReporter = quiet) -> BuildReport:
         """Incremental build, then make the live searcher see it; the caller holds the writer."""
-        report = build_index(
-            self.settings.docs,
-            self.settings.index,
-            self.settings.model,
-            ChunkingParams(self.settings.chunk_tokens, self.settings.overlap_sentences),
-            max_file_bytes=self.settings.max_file_bytes,
-            report_stage=report_stage,
-        )
+        report = build_from_settings(self.settings, report_stage=report_stage)
         searcher = self.engine.searcher
         if searcher is None or report.full_rebuild_reason:
             report_stage("loading new index")

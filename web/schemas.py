@@ -66,6 +66,14 @@ class SearchBody(SearchParams):
             raise ValueError("must be a JSON number")
         return value
 
+    @field_validator("explain", mode="before")
+    @classmethod
+    def _json_booleans_only(cls, value: object) -> object:
+        # pydantic alone would also take 0, 1 and "yes" as booleans in JSON.
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
 
 class SearchResponse(BaseModel):
     query: str
