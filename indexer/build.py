@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.chunking import ChunkingParams
 from indexer.compaction import compact
-from indexer.documents import Document, FileEntry, list_files, load_document, require_folder
+from indexer.documents import Document, FileEntry, list_files, list_named_files, load_document, require_folder
 from indexer.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
 from indexer.update import apply_change, remove_unnamed_files
 from search.embedding import Embedder, load_embedder
@@ -48,8 +49,13 @@ def build_index(
     show_progress: bool = False,
     report_stage: StageReporter = quiet,
     embedder: Embedder | None = None,
+    only: Sequence[str] | None = None,
 ) -> BuildReport:
-    """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed."""
+    """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed.
+
+    ``only`` names the documents known to have changed (an upload, a watcher event): then nothing else is
+    even listed, so the cost is that of the change, not of the folder.
+    """
     require_folder(docs_dir)
     started = time.perf_counter()
     report = BuildReport()
@@ -57,8 +63,10 @@ def build_index(
         remove_stale_folders(index_dir)
         index, report.full_rebuild_reason = _reusable_index(index_dir, model, params, full)
         reach(READING, report_stage)
-        entries = list_files(docs_dir, report.warnings)
-        known = index.store.file_states() if index else {}
+        if only is None or index is None:
+            entries, known = list_files(docs_dir, report.warnings), index.store.file_states() if index else {}
+        else:
+            entries, known = list_named_files(docs_dir, only, report.warnings), index.store.file_states(only)
         changed, touched = _changed_documents(entries, known, max_file_bytes, report)
         if index is not None and not (changed or report.removed or touched):
             report.total_passages = index.store.counts()[1]
@@ -70,7 +78,12 @@ def build_index(
 
 
 def build_from_settings(
-    settings: Settings, *, full: bool = False, show_progress: bool = False, report_stage: StageReporter = quiet
+    settings: Settings,
+    *,
+    full: bool = False,
+    show_progress: bool = False,
+    report_stage: StageReporter = quiet,
+    only: Sequence[str] | None = None,
 ) -> BuildReport:
     """``build_index`` with everything an operator configured: the one call the CLI, the server and the watcher make."""
     return build_index(
@@ -82,6 +95,7 @@ def build_from_settings(
         max_file_bytes=settings.max_file_bytes,
         show_progress=show_progress,
         report_stage=report_stage,
+        only=only,
     )
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.doc_ids import validate_doc_id
 from indexer.metadata import extract_date, extract_title
 from indexer.readers import SUPPORTED_SUFFIXES, Section, UnreadableDocument, extract
 from search.errors import SemsearchError
@@ -82,6 +83,23 @@ def list_files(folder: Path, warnings: list[str]) -> list[FileEntry]:
             continue
         entries.append(FileEntry(doc_id, path, info.st_size, info.st_mtime_ns))
     return sorted(entries, key=lambda entry: entry.doc_id)
+
+
+def list_named_files(folder: Path, doc_ids: Sequence[str], warnings: list[str]) -> list[FileEntry]:
+    """Like ``list_files``, for the named documents only; a name with no regular file behind it is absent."""
+    entries = []
+    for doc_id in sorted(set(doc_ids)):
+        path = folder.joinpath(*validate_doc_id(doc_id).parts)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            warnings.append(f"skipped {doc_id}: {exc.strerror or exc}")
+            continue
+        if stat.S_ISREG(info.st_mode):
+            entries.append(FileEntry(doc_id, path, info.st_size, info.st_mtime_ns))
+    return entries
 
 
 def load_document(entry: FileEntry, max_bytes: int, warnings: list[str]) -> Document | None:

@@ -167,9 +167,15 @@ class Store:
 
     # --- documents ----------------------------------------------------------------------------
 
-    def file_states(self) -> dict[str, FileState]:
-        return {doc_id: FileState(key, size, mtime, sha) for doc_id, key, size, mtime, sha in
-                self.query("SELECT doc_id, key, size, mtime_ns, sha256 FROM documents")}
+    def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
+        """Stat and hash of every document, or of the named ones."""
+        sql = "SELECT doc_id, key, size, mtime_ns, sha256 FROM documents"
+        if doc_ids is None:
+            rows = self.query(sql)
+        else:
+            ids = list(doc_ids)
+            rows = [row for chunk in _chunks(ids) for row in self.query(f"{sql} WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk)]
+        return {doc_id: FileState(key, size, mtime, sha) for doc_id, key, size, mtime, sha in rows}
 
     def document(self, doc_id: str) -> DocumentRecord | None:
         rows = self.query("SELECT doc_id, title, date, text, sha256, pages FROM documents WHERE doc_id = ?", (doc_id,))

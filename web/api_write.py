@@ -45,7 +45,7 @@ async def put_document(doc_id: str, request: Request, jobs: Annotated[IndexJobs,
     settings = jobs.settings
     with _as_422():
         created, _report = await run_in_threadpool(
-            jobs.change_documents, lambda: place_document(settings.docs, doc_id, body, settings.max_file_bytes)
+            jobs.change_documents, lambda: place_document(settings.docs, doc_id, body, settings.max_file_bytes), [doc_id]
         )
     written = DocumentWritten(doc_id=doc_id, state="searchable", passages=_passages(jobs.engine, doc_id) or 0, took_ms=_ms(started))
     return JSONResponse(written.model_dump(), status_code=201 if created else 200)
@@ -56,7 +56,7 @@ async def delete_document(doc_id: str, jobs: Annotated[IndexJobs, Depends(get_jo
     """Remove a document from the folder and the index (a document indexed but already gone from the folder too)."""
     indexed = _passages(jobs.engine, doc_id) is not None
     with _as_422():
-        removed, _report = await run_in_threadpool(jobs.change_documents, lambda: remove_document(jobs.settings.docs, doc_id))
+        removed, _report = await run_in_threadpool(jobs.change_documents, lambda: remove_document(jobs.settings.docs, doc_id), [doc_id])
     if not (removed or indexed):
         raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the folder or the index")
     return Response(status_code=204)

@@ -70,11 +70,14 @@ class IndexJobs:
         with self._writing(wait=0):
             return self._update()
 
-    def change_documents(self, change: Callable[[], T], wait: float = UPLOAD_WAIT_SECONDS) -> tuple[T, BuildReport]:
-        """Apply ``change`` to the documents folder and index it; returns once the live searcher sees it."""
+    def change_documents(
+        self, change: Callable[[], T], doc_ids: list[str], wait: float = UPLOAD_WAIT_SECONDS
+    ) -> tuple[T, BuildReport]:
+        """Apply ``change`` to the named documents in the folder and index just those; returns once the live
+        searcher sees it."""
         with self._writing(wait):
             outcome = change()
-            return outcome, self._update()
+            return outcome, self._update(only=doc_ids)
 
     def watch_in_background(self, stop: threading.Event) -> threading.Thread:
         """Keep the index in step with the documents folder until ``stop`` is set (``serve --watch``)."""
@@ -105,9 +108,9 @@ class IndexJobs:
         finally:
             self._writer.release()
 
-    def _update(self, report_stage: StageReporter = quiet) -> BuildReport:
+    def _update(self, report_stage: StageReporter = quiet, only: list[str] | None = None) -> BuildReport:
         """Incremental build, then make the live searcher see it; the caller holds the writer."""
-        report = build_from_settings(self.settings, report_stage=report_stage)
+        report = build_from_settings(self.settings, report_stage=report_stage, only=only)
         searcher = self.engine.searcher
         if searcher is None or report.full_rebuild_reason:
             report_stage("loading new index")
