@@ -46,7 +46,12 @@ def free_port() -> int:
 
 
 def launch(docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 240) -> ServerProcess:
-    """Start a server and wait (bounded) until ``/health`` answers 200 (or any answer if not ``wait_ready``)."""
+    """Start a server and wait (bounded) until ``/health`` answers 200 (or any answer if not ``wait_ready``).
+
+    ``docs`` and ``index`` are resolved against the caller's current folder: the server runs from the project
+    folder, where a relative path would name another place.
+    """
+    docs, index = Path(docs).resolve(), Path(index).resolve()
     port = free_port()
     environment = {**os.environ, "SEMSEARCH_DOCS": str(docs), "SEMSEARCH_INDEX": str(index), **(env or {})}
     started = time.perf_counter()
