@@ -1,4 +1,5 @@
-"""Speed and memory of a real server on loopback: start-up, sequential latency, and a bounded soak.
+"""Speed and memory of a real server on loopback: start-up, sequential latency, throughput at several client
+counts, a fresh build, searches during a ``POST /index`` job, and a bounded soak.
 
 Measured, never asserted in tests: the machines are noisy.
 """
@@ -6,19 +7,31 @@ Measured, never asserted in tests: the machines are noisy.
 from __future__ import annotations
 
 import itertools
+import random
+import secrets
+import shutil
 import statistics
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
 
+from indexer.build import build_index
+from indexer.chunking import ChunkingParams
+from search.embedding import Embedder
 from search.index import Index
+from search.settings import Settings
 from web.launcher import ServerProcess, launch
 
 _WINDOWS = (6, 8, 11)
+THROUGHPUT_CLIENTS = (1, 8, 16)
+DURING_INDEX_CLIENTS = 2
+# A POST /index job gets this long plus a second per new document before the bench gives up on it.
+JOB_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,40 @@ class LatencySummary:
 
 
 @dataclass(frozen=True)
+class Throughput:
+    """``clients`` threads searching back to back for a bounded time."""
+
+    clients: int
+    searches_per_second: float
+    latency: LatencySummary
+
+
+@dataclass(frozen=True)
+class BuildTiming:
+    """A fresh ``build_index`` of the documents folder into an empty index folder."""
+
+    encoder: str
+    model_load_seconds: float
+    build_seconds: float
+    documents: int
+    passages: int
+    passages_per_second: float
+
+
+@dataclass(frozen=True)
+class DuringIndex:
+    """Searches while a ``POST /index`` job embeds ``documents`` new documents."""
+
+    encoder: str | None
+    documents: int
+    job_state: str
+    job_seconds: float
+    embedded_passages: int
+    clients: int
+    latency: LatencySummary
+
+
+@dataclass(frozen=True)
 class BenchReport:
     startup_seconds: float
     sequential: LatencySummary
@@ -40,6 +87,10 @@ class BenchReport:
     rss_launch_mb: float
     rss_warm_mb: float
     rss_end_mb: float
+    encoder: str | None
+    throughput: list[Throughput]
+    build: BuildTiming
+    during_index: DuringIndex | None
 
     @property
     def growth_after_warmup(self) -> float:
@@ -67,21 +118,113 @@ def distinct_questions(index_dir: Path) -> Iterator[str]:
         yield f"question number {number} about {words[number % len(words)]}"
 
 
-def run_bench(docs: Path, index_dir: Path, queries: int, clients: int, soak_seconds: float) -> BenchReport:
-    """Start ``semsearch serve``, time it to the first healthy answer, then measure searches."""
-    supply = distinct_questions(index_dir)
-    server = launch(docs, index_dir)
+def run_bench(
+    settings: Settings,
+    queries: int,
+    clients: int,
+    soak_seconds: float,
+    clients_seconds: float = 10.0,
+    during_index: int = 0,
+) -> BenchReport:
+    """Time a fresh build of a copy of the documents, then start ``semsearch serve`` on ``settings.index`` and measure searches; with
+    ``during_index``, a second server on a private copy of the documents is searched while it re-indexes."""
+    with tempfile.TemporaryDirectory(prefix="semsearch-bench-") as scratch:
+        copy = Path(scratch) / "docs"
+        shutil.copytree(settings.docs, copy)
+        timing = time_fresh_build(settings, copy, Path(scratch) / "index")
+        report = _serve_and_measure(settings, queries, clients, soak_seconds, clients_seconds, timing)
+        if during_index:
+            report = replace(report, during_index=search_during_index(copy, Path(scratch) / "index", during_index))
+    return report
+
+
+def time_fresh_build(settings: Settings, docs: Path, index_dir: Path) -> BuildTiming:
+    """Load the model afresh (not the process's cached one), then build ``docs`` into the empty ``index_dir``."""
+    started = time.perf_counter()
+    embedder = Embedder(settings.model, settings.quantize)
+    loaded = time.perf_counter()
+    report = build_index(
+        docs, index_dir, settings.model, ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
+        max_file_bytes=settings.max_file_bytes, embedder=embedder,
+    )
+    seconds = time.perf_counter() - loaded
+    return BuildTiming(
+        embedder.encoder, round(loaded - started, 2), round(seconds, 2), len(report.added),
+        report.total_passages, round(report.total_passages / seconds, 1) if seconds else 0.0,
+    )
+
+
+def search_during_index(docs: Path, index_dir: Path, documents: int) -> DuringIndex:
+    """Add ``documents`` generated documents to ``docs`` (the bench's own copy), serve it with an admin token,
+    and search with a few clients from ``POST /index`` until the job ends (bounded)."""
+    write_generated_documents(docs, documents)
+    token = secrets.token_urlsafe(24)
+    server = launch(docs, index_dir, env={"SEMSEARCH_ADMIN_TOKEN": token})
+    try:
+        encoder = _encoder(server)
+        supply = distinct_questions(index_dir)
+        status: dict = {"state": "running"}
+        job_started = time.perf_counter()
+        deadline = time.monotonic() + JOB_TIMEOUT_SECONDS + documents
+
+        def job_running() -> bool:
+            nonlocal status
+            if time.monotonic() > deadline:
+                status = {"state": "timed out"}
+                return False
+            try:
+                status = httpx.get(f"{server.url}/index/status", timeout=10).json()
+            except httpx.HTTPError:
+                return True  # a busy server; the deadline still bounds the wait
+            return status["state"] == "running"
+
+        started = httpx.post(f"{server.url}/index", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        started.raise_for_status()
+        latency = _concurrent(server, supply, DURING_INDEX_CLIENTS, _polled(job_running, every=0.25))
+        job_seconds = time.perf_counter() - job_started
+    finally:
+        server.stop()
+    embedded = (status.get("report") or {}).get("embedded_passages", 0)
+    return DuringIndex(encoder, documents, status["state"], round(job_seconds, 2), embedded, DURING_INDEX_CLIENTS, latency)
+
+
+def write_generated_documents(folder: Path, count: int) -> None:
+    """``count`` one-paragraph documents of distinct generated sentences, in a subfolder of ``folder``."""
+    words = ("index", "passage", "river", "model", "budget", "harbour", "query", "engine", "winter", "garden",
+             "contract", "signal", "library", "bridge", "sensor", "market", "theory", "voyage", "ledger", "cluster")
+    rng = random.Random(20240601)
+    target = folder / "bench-generated"
+    target.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        sentences = (
+            f"Note {number} {sentence} describes the {' '.join(rng.choices(words, k=rng.randint(6, 12)))}."
+            for sentence in range(rng.randint(5, 8))
+        )
+        (target / f"generated-{number:05d}.txt").write_text(" ".join(sentences) + "\n", encoding="utf-8")
+
+
+def _serve_and_measure(
+    settings: Settings, queries: int, clients: int, soak_seconds: float, clients_seconds: float, build: BuildTiming
+) -> BenchReport:
+    supply = distinct_questions(settings.index)
+    server = launch(settings.docs, settings.index)
     startup = time.perf_counter() - server.started_at
     try:
+        encoder = _encoder(server)
         rss_launch = server.resident_bytes()
         sequential = _sequential(server, [next(supply) for _ in range(queries)])
         rss_warm = server.resident_bytes()
-        soak = _soak(server, supply, clients, soak_seconds) if soak_seconds > 0 and clients > 0 else None
+        throughput = [_throughput(server, supply, count, clients_seconds) for count in THROUGHPUT_CLIENTS] if clients_seconds > 0 else []
+        soak = _concurrent(server, supply, clients, _for_seconds(soak_seconds)) if soak_seconds > 0 and clients > 0 else None
         rss_end = server.resident_bytes()
     finally:
         server.stop()
     megabytes = [value / 2**20 for value in (rss_launch, rss_warm, rss_end)]
-    return BenchReport(startup, sequential, soak, clients if soak else 0, *megabytes)
+    return BenchReport(startup, sequential, soak, clients if soak else 0, *megabytes, encoder, throughput, build, None)
+
+
+def _encoder(server: ServerProcess) -> str | None:
+    return httpx.get(f"{server.url}/health", timeout=10).json().get("encoder")
 
 
 def _sequential(server: ServerProcess, questions: list[str]) -> LatencySummary:
@@ -95,12 +238,37 @@ def _sequential(server: ServerProcess, questions: list[str]) -> LatencySummary:
     return _summarize(latencies, errors, time.perf_counter() - started)
 
 
-def _soak(server: ServerProcess, supply: Iterator[str], clients: int, seconds: float) -> LatencySummary:
-    """``clients`` threads searching distinct questions until ``seconds`` have passed; stops by itself."""
+def _throughput(server: ServerProcess, supply: Iterator[str], clients: int, seconds: float) -> Throughput:
+    latency = _concurrent(server, supply, clients, _for_seconds(seconds))
+    rate = (latency.requests - latency.errors) / latency.seconds if latency.seconds else 0.0
+    return Throughput(clients, round(rate, 1), latency)
+
+
+def _for_seconds(seconds: float) -> Callable[[], bool]:
+    deadline = time.monotonic() + seconds
+    return lambda: time.monotonic() < deadline
+
+
+def _polled(check: Callable[[], bool], every: float) -> Callable[[], bool]:
+    """``check`` asked at most every ``every`` seconds, however many clients ask; the last answer in between."""
+    lock = threading.Lock()
+    last = [0.0, True]
+
+    def keep_going() -> bool:
+        with lock:
+            if time.monotonic() - last[0] >= every:
+                last[:] = [time.monotonic(), check()]
+            return last[1]
+
+    return keep_going
+
+
+def _concurrent(server: ServerProcess, supply: Iterator[str], clients: int, keep_going: Callable[[], bool]) -> LatencySummary:
+    """``clients`` threads searching distinct questions while ``keep_going()`` holds (the caller bounds it)."""
     lock = threading.Lock()
     latencies: list[float] = []
     errors = [0]
-    deadline = time.monotonic() + seconds
+    stop = threading.Event()
 
     def next_question() -> str:
         with lock:
@@ -108,7 +276,10 @@ def _soak(server: ServerProcess, supply: Iterator[str], clients: int, seconds: f
 
     def client_loop() -> None:
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            while time.monotonic() < deadline:
+            while not stop.is_set():
+                if not keep_going():
+                    stop.set()
+                    return
                 elapsed, ok = _timed_search(client, next_question())
                 with lock:
                     latencies.append(elapsed)
@@ -119,7 +290,7 @@ def _soak(server: ServerProcess, supply: Iterator[str], clients: int, seconds: f
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=seconds + 60)
+        thread.join()
     return _summarize(latencies, errors[0], time.perf_counter() - started)
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from search.index_format import index_exists
 from semsearch_cli.commands import DocsOption, IndexOption, _build, _settings
+
+if TYPE_CHECKING:
+    from evaluation.speed import BenchReport, LatencySummary
 
 bench_app = typer.Typer(add_completion=False, help="Measure speed and memory.")
 
@@ -23,32 +26,58 @@ def bench(
     docs: DocsOption = None,
     index: IndexOption = None,
     queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Sequential distinct questions.")] = 200,
+    clients_seconds: Annotated[float, typer.Option("--clients-seconds", min=0, max=3600, help="Throughput run length at each of 1, 8 and 16 clients; 0 skips them.")] = 10,
+    during_index: Annotated[int, typer.Option("--during-index", min=0, max=100_000, help="Search while a POST /index job embeds this many new documents (in a temporary copy); 0 skips it.")] = 0,
     clients: Annotated[int, typer.Option("--clients", min=0, max=256, help="Concurrent clients for the soak.")] = 16,
     soak_seconds: Annotated[float, typer.Option("--soak-seconds", min=0, max=3600, help="Soak length; 0 skips it.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Measure a real server on loopback: start-up time, search latency, optionally a soak."""
+    """Measure a real server on loopback: start-up, latency, throughput, a fresh build, optionally searches
+    during a re-index and a soak. Relative paths are taken from the current folder."""
     if context.invoked_subcommand is not None:
         return
     from evaluation.speed import run_bench
 
     settings = _settings(docs=docs, index=index)
+    settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": settings.index.resolve()})
     if not index_exists(settings.index):
         _build(settings)
-    report = run_bench(settings.docs, settings.index, queries, clients, soak_seconds)
+    report = run_bench(settings, queries, clients, soak_seconds, clients_seconds, during_index)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
+    _print_report(report)
+
+
+def _print_report(report: BenchReport) -> None:
+    build = report.build
+    typer.echo(f"server encoder: {report.encoder}")
     typer.echo(f"start-up to first healthy /health: {report.startup_seconds:.2f} s")
-    for label, summary in (("sequential", report.sequential), (f"soak, {report.soak_clients} clients", report.soak)):
-        if summary is not None:
-            typer.echo(
-                f"{label}: {summary.requests} requests in {summary.seconds:.1f} s, {summary.errors} errors; "
-                f"p50 {summary.p50_ms:.1f} ms, p95 {summary.p95_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms"
-            )
+    typer.echo(_latency_line("sequential", report.sequential))
+    for run in report.throughput:
+        typer.echo(_latency_line(f"{run.clients} clients, {run.searches_per_second:.1f} searches/s", run.latency))
+    if report.soak is not None:
+        typer.echo(_latency_line(f"soak, {report.soak_clients} clients", report.soak))
+    typer.echo(
+        f"fresh build ({build.encoder}): model load {build.model_load_seconds:.2f} s, then {build.documents} documents, "
+        f"{build.passages} passages in {build.build_seconds:.2f} s ({build.passages_per_second:.1f} passages/s)"
+    )
+    if (during := report.during_index) is not None:
+        typer.echo(
+            f"during a POST /index of {during.documents} new documents ({during.encoder}): job {during.job_state} in "
+            f"{during.job_seconds:.1f} s, {during.embedded_passages} passages embedded"
+        )
+        typer.echo(_latency_line(f"  searches meanwhile, {during.clients} clients", during.latency))
     typer.echo(
         f"server resident memory: {report.rss_launch_mb:.0f} MB at launch, {report.rss_warm_mb:.0f} MB after the "
         f"sequential run, {report.rss_end_mb:.0f} MB at the end ({100 * report.growth_after_warmup:+.1f}% after warm-up)"
+    )
+
+
+def _latency_line(label: str, summary: LatencySummary) -> str:
+    return (
+        f"{label}: {summary.requests} requests in {summary.seconds:.1f} s, {summary.errors} errors; "
+        f"p50 {summary.p50_ms:.1f} ms, p95 {summary.p95_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms"
     )
 
 
