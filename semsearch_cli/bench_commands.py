@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from indexer.build import build_from_settings
 from search.index_format import index_exists
-from semsearch_cli.commands import DocsOption, IndexOption, _build, _settings
+from semsearch_cli.commands import DocsOption, IndexOption, _settings
 
 if TYPE_CHECKING:
     from evaluation.speed import BenchReport, LatencySummary
@@ -41,7 +42,9 @@ def bench(
     settings = _settings(docs=docs, index=index)
     settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": settings.index.resolve()})
     if not index_exists(settings.index):
-        _build(settings)
+        built = build_from_settings(settings)
+        # Standard error: with --json, standard output is the report alone.
+        typer.echo(f"bench: built {settings.index}: {built.total_passages} passages in {built.seconds:.1f}s", err=True)
     report = run_bench(settings, queries, clients, soak_seconds, clients_seconds, during_index)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
