@@ -126,8 +126,8 @@ def run_bench(
     clients_seconds: float = 10.0,
     during_index: int = 0,
 ) -> BenchReport:
-    """Time a fresh build of a copy of the documents, then start ``semsearch serve`` on ``settings.index`` and measure searches; with
-    ``during_index``, a second server on a private copy of the documents is searched while it re-indexes."""
+    """Time a fresh build of a copy of the documents, then start ``semsearch serve`` on ``settings.index`` and
+    measure searches; with ``during_index``, a second server on that copy is searched while it re-indexes."""
     with tempfile.TemporaryDirectory(prefix="semsearch-bench-") as scratch:
         copy = Path(scratch) / "docs"
         shutil.copytree(settings.docs, copy)
