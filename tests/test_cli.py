@@ -43,7 +43,7 @@ def test_index_then_search_json(docs_copy, tmp_path):
     [
         (("search", "   ", "--index", "{index}"), "the query is empty"),
         (("search", "question", "--index", "{missing}"), "no index at"),
-        (("search", "question", "-k", "0"), "-k"),
+        (("search", "question", "-k", "0"), "k must be between 1 and 100"),
         (("search", "question", "-k", "abc"), "-k"),
         (("search",), "Missing argument"),
         (("frobnicate",), "No such command"),
