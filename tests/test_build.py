@@ -101,3 +101,29 @@ def test_leftovers_of_interrupted_builds_are_removed(docs_copy, tmp_path, embedd
     _build(docs_copy, index_dir, embedder)
     names = sorted(p.name for p in index_dir.iterdir())
     assert names == [".lock", "CURRENT", Index.open(index_dir).folder.name]
+
+
+def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
+    import re
+
+    from indexer.chunking import ChunkingParams
+    from tests.test_readers import make_pdf
+
+    docs = tmp_path / "docs"
+    write(docs, "report.pdf", make_pdf(12))
+    write(docs, "guide.md", "# Guide\n\n## Installing\n\nRun the installer.\n\n## Removing\n\nDelete the folder.\n")
+    index_dir = tmp_path / "index"
+    build_index(docs, index_dir, DEFAULT_MODEL, ChunkingParams(32, 0), embedder=embedder)
+    index = Index.open(index_dir)
+    text = index.store.document("report.pdf").text
+    rows = index.store.query("SELECT p.start, p.end, p.page, p.page_end FROM passages p JOIN documents d ON d.key = p.document "
+                             "WHERE d.doc_id = 'report.pdf'")
+    assert len(rows) > 1
+    seen = set()
+    for start, end, page, page_end in rows:
+        numbers = [int(n) for n in re.findall(r"page (\d+) marker", text[start:end])]
+        assert numbers and all(page <= n <= page_end for n in numbers), (page, page_end, numbers)
+        seen.update(numbers)
+    assert seen == set(range(1, 13))
+    sections = index.store.query("SELECT p.section FROM passages p JOIN documents d ON d.key = p.document WHERE d.doc_id = 'guide.md'")
+    assert {"Guide > Installing", "Guide > Removing"} <= {section for (section,) in sections}

@@ -212,3 +212,34 @@ def test_phone_sized_screen_has_no_horizontal_scroll(page: Page) -> None:
     page.locator(".result-link").first.click()
     expect(page.locator("mark.passage-mark")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+@pytest.fixture(scope="module")
+def structured_server(tmp_path_factory):
+    """A real server over a generated three-page PDF and a Markdown file with sections."""
+    from tests.conftest import start_server, stop_server, write
+    from tests.test_readers import make_pdf
+
+    docs = tmp_path_factory.mktemp("structured-docs")
+    write(docs, "report.pdf", make_pdf(3))
+    write(docs, "guide.md", "# Guide\n\n## Installing\n\nRun the installer twice on Tuesdays.\n\n## Removing\n\nDelete the folder.\n")
+    server = start_server(docs, tmp_path_factory.mktemp("structured-index") / "index")
+    yield server
+    stop_server(server)
+
+
+def test_results_show_the_page_and_the_section_and_the_document_marks_pages(browser: Browser, structured_server):
+    context = browser.new_context(base_url=structured_server.url)
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        search(page, "page 2 marker")
+        first = page.locator(".result").first
+        expect(first.locator(".result-page")).to_have_text(re.compile(r"^pp?\. \d"))
+        search(page, "When should the installer run?")
+        expect(page.locator(".result").first.locator(".result-section")).to_have_text("Guide > Installing")
+        page.goto(f"/?doc={quote('report.pdf')}&q=marker")
+        expect(page.locator(".page-break")).to_have_count(3)
+        expect(page.locator(".page-break").nth(1)).to_have_text("p. 2")
+    finally:
+        context.close()
