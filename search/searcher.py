@@ -31,8 +31,6 @@ from search.store import StoredPassage
 _DUPLICATE_OVERLAP = 0.5
 # Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
 _MIN_DEPTH = 200
-# Grouping by document needs deeper candidate lists: several passages of one document collapse into one.
-_GROUPING_DEPTH_FACTOR = 4
 # How often a searcher looks for commits by a writer (a cheap query on the store).
 _REFRESH_SECONDS = 0.5
 _DETACHED_END = re.compile(r"\s+[.?!]+$")
@@ -136,8 +134,7 @@ class Searcher:
 
     def _depth(self, request: SearchRequest) -> int:
         """Candidates per ranking: enough that de-duplication, and grouping by document, still fill the page."""
-        depth = max(_MIN_DEPTH, 5 * (request.k + request.offset))
-        return depth * _GROUPING_DEPTH_FACTOR if request.group_by_document else depth
+        return max(_MIN_DEPTH, 5 * (request.k + request.offset))
 
     def _embed_query(self, query: str, mode: str, notices: list[str]) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
@@ -189,7 +186,7 @@ class Searcher:
         """
         if not documents:
             return self.index.passage_terms.search(terms, depth, allowed)
-        keys, scores = self.index.document_terms.search(terms, depth // _GROUPING_DEPTH_FACTOR, allowed)
+        keys, scores = self.index.document_terms.search(terms, depth, allowed)
         return document_ranking_as_passages((keys, scores), self.index.store.passage_ids_by_document(keys.tolist()))
 
     def _feedback_ranking(
