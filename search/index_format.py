@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,7 +129,7 @@ def remove_stale_folders(index_dir: Path) -> list[str]:
     return removed
 
 
-def write_durably(path: Path, write: callable) -> None:
+def write_durably(path: Path, write: Callable[[Path], None]) -> None:
     """Write a new file under a temporary name, fsync it and rename it into place."""
     temp = path.with_name(f"{_TEMP_PREFIX}{path.name}")
     write(temp)
@@ -150,6 +150,3 @@ def fsync_dir(path: Path) -> None:
     finally:
         os.close(descriptor)
 
-
-def is_temporary(path: Path) -> bool:
-    return path.name.startswith(_TEMP_PREFIX)
