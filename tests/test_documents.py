@@ -77,7 +77,7 @@ def test_unreadable_files_are_skipped_with_a_warning(tmp_path):
 @pytest.mark.slow
 def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tmp_path):
     from indexer.build import build_index
-    from search.index_format import load_index
+    from search.index import Index
     from search.settings import DEFAULT_MODEL
     from tests.conftest import PARAMS
 
@@ -91,15 +91,16 @@ def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tm
     os.mkfifo(bad / "fifo.txt")
 
     report = build_index(docs_copy, tmp_path / "index", DEFAULT_MODEL, PARAMS)
-    index = load_index(tmp_path / "index")
+    index = Index.open(tmp_path / "index")
+    indexed = {row[0] for row in index.store.document_summaries()}
     seeds = {p.name for p in docs_copy.glob("*.txt")}
-    assert seeds <= set(index.documents)
-    assert "bad/latin1.md" in index.documents and index.documents["bad/latin1.md"].text.count("\ufffd") == 2
-    assert any(doc_id.endswith("deep.md") for doc_id in index.documents)
+    assert seeds <= indexed
+    assert "bad/latin1.md" in indexed and index.store.document("bad/latin1.md").text.count("\ufffd") == 2
+    assert any(doc_id.endswith("deep.md") for doc_id in indexed)
     warnings = "\n".join(report.warnings)
     for name in ("binary.txt", "latin1.md", "empty.txt", "one-line-50mb.txt", "dangling.txt", "fifo.txt", "loop"):
         assert name in warnings, name
-    assert len(index.documents) == len(seeds) + 2
+    assert len(indexed) == len(seeds) + 2
 
 
 def test_a_folder_mixing_formats_and_bad_files_reads_every_good_one(tmp_path):
