@@ -28,7 +28,10 @@ class PassageVectors:
 
 
 def load_vectors(files: VectorFiles, passages: dict[int, StoredPassage]) -> dict[int, PassageVectors]:
-    """One gather per vector file for all the given passages (slicing row by row costs more than reading)."""
+    """One gather per vector file for all the given passages (slicing row by row costs more than reading).
+
+    Passages whose file is gone (replaced or deleted since the caller's snapshot) have no entry.
+    """
     by_file: dict[int, list[tuple[int, StoredPassage]]] = {}
     for pid, stored in passages.items():
         by_file.setdefault(stored.vector_file, []).append((pid, stored))
@@ -37,6 +40,8 @@ def load_vectors(files: VectorFiles, passages: dict[int, StoredPassage]) -> dict
         lengths = [1 + len(stored.sentences) for _, stored in members]
         rows = np.concatenate([np.arange(stored.vector_row, stored.vector_row + n) for (_, stored), n in zip(members, lengths)])
         matrix = files.gather(file_id, rows)
+        if matrix is None:
+            continue  # the file went with its documents after this query's snapshot began
         for (pid, _), block in zip(members, np.split(matrix, np.cumsum(lengths)[:-1])):
             vectors[pid] = PassageVectors(block[0], block[1:])
     return vectors

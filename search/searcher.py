@@ -101,6 +101,12 @@ class Searcher:
             request = SearchRequest(request, k=k or 10)
         validate_request(request)
         self.follow_writer()
+        # One read snapshot of the store for the whole query: a writer committing meanwhile must not
+        # remove a passage between the moment it is ranked and the moment its text is read.
+        with self.index.store.snapshot():
+            return self._search(request)
+
+    def _search(self, request: SearchRequest) -> SearchResult:
         allowed_documents, allowed_passages = self._allowed(request)
         if allowed_documents is not None and not allowed_documents:
             return SearchResult(total=0, hits=[], mode=request.mode)
@@ -258,8 +264,9 @@ class Searcher:
         stored = candidates.stored[candidate.row]
         passage = stored.record
         title, date = titles[stored.document_key]
-        if query_vector is not None:
-            spans = highlights(stored, candidates.vectors[candidate.row], query_vector)
+        vectors = candidates.vectors.get(candidate.row)
+        if query_vector is not None and vectors is not None:
+            spans = highlights(stored, vectors, query_vector)
         else:
             spans = highlights_by_terms(stored, text, query, self.index.settings.analyzer)
         return Hit(

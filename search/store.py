@@ -144,6 +144,16 @@ class Store:
             raise
         db.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the same committed state (a WAL read transaction); writers are not blocked."""
+        db = self._connection()
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+
     def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[tuple]:
         try:
             return self._connection().execute(sql, tuple(parameters)).fetchall()

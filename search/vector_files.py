@@ -28,26 +28,33 @@ class VectorFiles:
         self._lock = threading.Lock()
 
     def update_names(self, names: dict[int, str]) -> None:
+        """Follow the store's list; a newly named file that is not on disk is damage, named with the fix."""
+        for file_id, name in names.items():
+            if file_id not in self._names and not (self._folder / name).is_file():
+                raise IndexFormatError(f"vector file {self._folder / name} is missing; {FIX_HINT}")
         with self._lock:
             self._names = dict(names)
             self._open = {key: value for key, value in self._open.items() if key in names}
 
-    def gather(self, file_id: int, rows: np.ndarray) -> np.ndarray:
-        """The given rows of one file as float32; only their pages are read."""
-        return np.asarray(self._file(file_id)[rows], dtype=np.float32)
+    def gather(self, file_id: int, rows: np.ndarray) -> np.ndarray | None:
+        """The given rows of one file as float32 (only their pages are read); None when a writer removed the
+        file, with the documents it held, after the reader's snapshot was taken."""
+        matrix = self._file(file_id)
+        return None if matrix is None else np.asarray(matrix[rows], dtype=np.float32)
 
-    def _file(self, file_id: int) -> np.ndarray:
+    def _file(self, file_id: int) -> np.ndarray | None:
         matrix = self._open.get(file_id)
         if matrix is not None:
             return matrix
         with self._lock:
             name = self._names.get(file_id)
-        if name is None:
-            raise IndexFormatError(f"vector file {file_id} is not in the index; {FIX_HINT}")
+        path = self._folder / (name or f"vec-{file_id}")
+        if name is None or not path.exists():
+            return None
         try:
-            matrix = np.load(self._folder / name, mmap_mode="r", allow_pickle=False)
+            matrix = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError):
-            raise IndexFormatError(f"vector file {self._folder / name} is missing or damaged; {FIX_HINT}") from None
+            raise IndexFormatError(f"vector file {path} is damaged; {FIX_HINT}") from None
         with self._lock:
             self._open[file_id] = matrix
         return matrix

@@ -1,0 +1,57 @@
+"""Searches while a writer adds, renames and deletes documents: never an error, never a half-applied update."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from indexer.build import build_index
+from search.rules import SearchRequest
+from search.searcher import Searcher
+from search.settings import DEFAULT_MODEL
+from tests.conftest import PARAMS, write
+
+pytestmark = pytest.mark.slow
+SECONDS = 20
+
+
+def test_searches_in_every_mode_never_fail_while_documents_churn(tmp_path, embedder):
+    docs, index_dir = tmp_path / "docs", tmp_path / "index"
+    for number in range(5):
+        write(docs, f"d{number}.md", f"# Doc {number}\n\nnarwhal sonata harbour number {number}. Another sentence.\n")
+    build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    searcher = Searcher.open(index_dir)
+    deadline = time.monotonic() + SECONDS
+    errors: list[str] = []
+    searches = [0]
+
+    def search_loop() -> None:
+        while time.monotonic() < deadline:
+            for mode in ("hybrid", "keyword", "semantic"):
+                try:
+                    result = searcher.search(SearchRequest("narwhal sonata harbour", k=100, mode=mode))
+                    assert all(hit.text for hit in result.hits)
+                    searches[0] += 1
+                except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=search_loop) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    updates = 0
+    while time.monotonic() < deadline:
+        churn = docs / f"t{updates % 3}.md"
+        if churn.exists():
+            churn.rename(docs / f"moved{updates}.md")
+        else:
+            churn.write_text(f"narwhal{updates} sonata trial {updates}\n")
+        for old in sorted(docs.glob("moved*.md"))[:-1]:
+            old.unlink()
+        build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+        updates += 1
+    for thread in threads:
+        thread.join(timeout=60)
+    assert updates > 10 and searches[0] > 30
+    assert not errors, errors[:3]
