@@ -14,7 +14,6 @@ Measured, never asserted: the machines are noisy.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess

@@ -8,7 +8,6 @@ from reportlab.pdfgen import canvas
 
 from indexer.readers import UnreadableDocument, extract, reader_for
 from indexer.readers.html import HtmlReader
-from indexer.readers.pdf import PdfReader
 from indexer.structure import locate
 
 
