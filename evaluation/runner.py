@@ -38,14 +38,16 @@ class EvalReport:
         return {"dataset": self.dataset, "queries": self.queries, "modes": self.modes, "seconds": round(self.seconds, 1)}
 
 
-def evaluate_beir(folder: Path, modes: list[str], model: str, params: ChunkingParams, show_progress: bool = False) -> EvalReport:
+def evaluate_beir(
+    folder: Path, modes: list[str], model: str, params: ChunkingParams, show_progress: bool = False, quantize: str | None = None
+) -> EvalReport:
     """nDCG@10, recall@100 and MRR@10 per mode; a document scores as its best passage."""
     started = time.perf_counter()
     collection = load_beir(folder)
     documents = [_beir_document(doc_id, doc.title, doc.text) for doc_id, doc in collection.corpus.items()]
     queries = {qid: text for qid, text in collection.queries.items() if qid in collection.qrels and text.strip()}
     results, rankings = {}, {}
-    with _temporary_searcher(documents, model, params, show_progress) as searcher:
+    with _temporary_searcher(documents, model, quantize, params, show_progress) as searcher:
         for mode in modes:
             run = {}
             for query_id, text in queries.items():
@@ -62,7 +64,13 @@ def evaluate_beir(folder: Path, modes: list[str], model: str, params: ChunkingPa
 
 
 def evaluate_questions(
-    questions_file: Path, docs_dir: Path, modes: list[str], model: str, params: ChunkingParams, max_file_bytes: int
+    questions_file: Path,
+    docs_dir: Path,
+    modes: list[str],
+    model: str,
+    params: ChunkingParams,
+    max_file_bytes: int,
+    quantize: str | None = None,
 ) -> EvalReport:
     """hit@1, hit@5 and MRR@10 per mode for questions answered by quotes from ``docs_dir``."""
     started = time.perf_counter()
@@ -70,7 +78,7 @@ def evaluate_questions(
     documents = read_documents(docs_dir, max_file_bytes).documents
     results = {}
     by_id = {d.doc_id: d for d in documents}
-    with _temporary_searcher(documents, model, params, show_progress=False) as searcher:
+    with _temporary_searcher(documents, model, quantize, params, show_progress=False) as searcher:
 
         def rank(question: str, mode: str) -> list[Hit]:
             if mode == RRF_REFERENCE:
@@ -96,12 +104,14 @@ def _reciprocal_rank(rankings: list[list[str]]) -> list[str]:
 
 
 @contextmanager
-def _temporary_searcher(documents: list[Document], model: str, params: ChunkingParams, show_progress: bool) -> Iterator[Searcher]:
+def _temporary_searcher(
+    documents: list[Document], model: str, quantize: str | None, params: ChunkingParams, show_progress: bool
+) -> Iterator[Searcher]:
     if not documents:
         raise SemsearchError("the evaluation set has no documents")
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as folder:
         index_dir = Path(folder) / "index"
-        index_documents(documents, index_dir, model, params, show_progress=show_progress)
+        index_documents(documents, index_dir, model, params, show_progress=show_progress, quantize=quantize)
         yield Searcher.open(index_dir)
 
 

@@ -145,7 +145,7 @@ def time_fresh_build(settings: Settings, docs: Path, index_dir: Path) -> BuildTi
     loaded = time.perf_counter()
     report = build_index(
         docs, index_dir, settings.model, ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
-        max_file_bytes=settings.max_file_bytes, embedder=embedder,
+        max_file_bytes=settings.max_file_bytes, embedder=embedder, quantize=settings.quantize,
     )
     seconds = time.perf_counter() - loaded
     return BuildTiming(

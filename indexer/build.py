@@ -50,6 +50,7 @@ def build_index(
     report_stage: StageReporter = quiet,
     embedder: Embedder | None = None,
     only: Sequence[str] | None = None,
+    quantize: str | None = None,
 ) -> BuildReport:
     """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed.
 
@@ -61,7 +62,7 @@ def build_index(
     report = BuildReport()
     with hold_writer_lock(index_dir):
         remove_stale_folders(index_dir)
-        index, report.full_rebuild_reason = _reusable_index(index_dir, model, params, full)
+        index, report.full_rebuild_reason = _reusable_index(index_dir, model, quantize, params, full)
         reach(READING, report_stage)
         if only is None or index is None:
             entries, known = list_files(docs_dir, report.warnings), index.store.file_states() if index else {}
@@ -71,7 +72,7 @@ def build_index(
         if index is not None and not (changed or report.removed or touched):
             report.total_passages = index.store.counts()[1]
         else:
-            embedder = embedder or load_embedder(model)
+            embedder = embedder or load_embedder(model, quantize)
             _write(index_dir, index, embedder, params, changed, touched, report, show_progress, report_stage)
     report.seconds = time.perf_counter() - started
     return report
@@ -96,6 +97,7 @@ def build_from_settings(
         show_progress=show_progress,
         report_stage=report_stage,
         only=only,
+        quantize=settings.quantize,
     )
 
 
@@ -107,13 +109,14 @@ def index_documents(
     *,
     show_progress: bool = False,
     embedder: Embedder | None = None,
+    quantize: str | None = None,
 ) -> BuildReport:
     """A fresh index of exactly ``documents`` (evaluation sets and benchmarks that have no folder)."""
     report = BuildReport(added=[d.doc_id for d in documents], full_rebuild_reason="a fresh index was asked for")
     started = time.perf_counter()
     with hold_writer_lock(index_dir):
         remove_stale_folders(index_dir)
-        _write(index_dir, None, embedder or load_embedder(model), params, documents, [], report, show_progress, quiet)
+        _write(index_dir, None, embedder or load_embedder(model, quantize), params, documents, [], report, show_progress, quiet)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -133,7 +136,7 @@ def _write(
     fitted = _fit_to_model(params, embedder, report)
     fresh = index is None
     if fresh:
-        index = Index.create(new_folder(index_dir), IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer()))
+        index = Index.create(new_folder(index_dir), IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer(), embedder.quantize))
     result = apply_change(index, embedder, fitted, changed, report.removed, touched, show_progress, report_stage)
     report.embedded_passages = result.embedded_passages
     report.compacted_segments = compact(index, report=report_stage).merged_segments
@@ -146,7 +149,9 @@ def _write(
         remove_stale_folders(index_dir)
 
 
-def _reusable_index(index_dir: Path, model: str, params: ChunkingParams, full: bool) -> tuple[Index | None, str | None]:
+def _reusable_index(
+    index_dir: Path, model: str, quantize: str | None, params: ChunkingParams, full: bool
+) -> tuple[Index | None, str | None]:
     """The live index if it can be updated in place, else why everything is rebuilt."""
     if full:
         return None, "--full was requested"
@@ -158,6 +163,8 @@ def _reusable_index(index_dir: Path, model: str, params: ChunkingParams, full: b
         return None, f"the existing index is unusable ({exc})"
     if index.settings.model != model:
         return None, f"the model changed from {index.settings.model} to {model}"
+    if index.settings.quantize != quantize:
+        return None, f"the encoder precision changed from {index.settings.quantize or 'fp32'} to {quantize or 'fp32'}"
     if index.settings.chunking != params.as_dict():
         return None, "the chunking parameters changed"
     index.replay_keyword_journal()

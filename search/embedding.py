@@ -20,7 +20,7 @@ from search.errors import ModelLoadError, first_line
 from search.onnx_encoder import load_export, run_session
 from search.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
 from search.query_batcher import QueryBatcher
-from search.settings import DEFAULT_MODEL, QUANTIZATIONS, get_settings
+from search.settings import DEFAULT_MODEL, get_settings, parse_quantize
 
 # Models come from the package or the local Hugging Face cache; a hub lookup would only hang on retries
 # here. Set HF_HUB_OFFLINE=0 to let sentence-transformers download a model by name.
@@ -92,11 +92,11 @@ class Embedder:
     """
 
     def __init__(self, name: str, quantize: str | None = None, cache_dir: Path | None = None) -> None:
-        if quantize not in (None, *QUANTIZATIONS):
-            raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, not {quantize!r}")
+        quantize = parse_quantize(quantize)
         location = resolve_model_location(name)
         model = _load_sentence_transformer(name, location)
         self.name = name
+        self.quantize = quantize
         self._tokenizer = model.tokenizer
         self._lowercase = bool(getattr(model[0], "do_lower_case", False))
         self._max_length = int(model.max_seq_length)
@@ -211,8 +211,8 @@ def _load_sentence_transformer(name: str, location: str):
 
 
 def load_embedder(name: str, quantize: str | None = None) -> Embedder:
-    """The model ``name`` at the asked quantization, or the configured one (``SEMSEARCH_QUANTIZE``)."""
-    return _cached_embedder(name, quantize or get_settings().quantize)
+    """The model ``name`` at exactly the asked quantization (None: full precision)."""
+    return _cached_embedder(name, quantize)
 
 
 @lru_cache(maxsize=4)

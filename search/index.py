@@ -26,6 +26,7 @@ from search.index_format import (
     live_folder,
 )
 from search.keyword import Analyzer, TermIndex, with_context
+from search.settings import parse_quantize
 from search.store import Store
 from search.vector_files import VectorFiles
 from search.vector_store import VectorStore
@@ -39,6 +40,7 @@ class IndexSettings:
     dimension: int
     chunking: dict[str, Any]
     analyzer: Analyzer
+    quantize: str | None = None
 
     def as_meta(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class IndexSettings:
             "dimension": self.dimension,
             "chunking": self.chunking,
             "analyzer": self.analyzer.as_dict(),
+            "quantize": self.quantize,
         }
 
 
@@ -136,6 +139,9 @@ def _settings_of(meta: dict[str, Any], folder: Path) -> IndexSettings:
             f"index at {folder} has format {meta.get('format_version')}, this version reads {FORMAT_VERSION}; {FIX_HINT}"
         )
     try:
-        return IndexSettings(meta["model"], int(meta["dimension"]), dict(meta["chunking"]), Analyzer.from_dict(meta["analyzer"]))
+        return IndexSettings(
+            meta["model"], int(meta["dimension"]), dict(meta["chunking"]), Analyzer.from_dict(meta["analyzer"]),
+            parse_quantize(meta.get("quantize")),
+        )
     except (KeyError, TypeError, ValueError):
         raise IndexFormatError(f"index store in {folder} has unexpected settings; {FIX_HINT}") from None

@@ -10,6 +10,15 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 QUANTIZATIONS = ("int8",)
 
 
+def parse_quantize(value: object) -> str | None:
+    """The one rule for ``--quantize`` / ``SEMSEARCH_QUANTIZE``: "int8", or empty / "none" for full precision."""
+    if value is None or str(value).strip().lower() in ("", "none", "fp32"):
+        return None
+    if value not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)} or none, not {value!r}")
+    return str(value)
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure; CLI options override these per call."""
 
@@ -33,13 +42,8 @@ class Settings(BaseSettings):
 
     @field_validator("quantize", mode="before")
     @classmethod
-    def _known_quantization(cls, value: str | None) -> str | None:
-        """Empty and "none" mean full precision, so the variable can be set to switch int8 off."""
-        if value is None or str(value).strip().lower() in ("", "none"):
-            return None
-        if value not in QUANTIZATIONS:
-            raise ValueError(f"quantize must be one of {QUANTIZATIONS} or empty, not {value!r}")
-        return value
+    def _known_quantization(cls, value: object) -> str | None:
+        return parse_quantize(value)
 
 
 @lru_cache

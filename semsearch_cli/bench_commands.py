@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from indexer.build import build_from_settings
-from search.index_format import index_exists
-from semsearch_cli.commands import DocsOption, IndexOption, _settings
+from semsearch_cli.commands import DocsOption, IndexOption, QuantizeOption, _settings
 
 if TYPE_CHECKING:
     from evaluation.speed import BenchReport, LatencySummary
@@ -26,6 +25,7 @@ def bench(
     context: typer.Context,
     docs: DocsOption = None,
     index: IndexOption = None,
+    quantize: QuantizeOption = None,
     queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Sequential distinct questions.")] = 200,
     clients_seconds: Annotated[float, typer.Option("--clients-seconds", min=0, max=3600, help="Throughput run length at each of 1, 8 and 16 clients; 0 skips them.")] = 10,
     during_index: Annotated[int, typer.Option("--during-index", min=0, max=100_000, help="Search while a POST /index job embeds this many new documents (in a temporary copy); 0 skips it.")] = 0,
@@ -39,10 +39,10 @@ def bench(
         return
     from evaluation.speed import run_bench
 
-    settings = _settings(docs=docs, index=index)
+    settings = _settings(docs=docs, index=index, quantize=quantize)
     settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": settings.index.resolve()})
-    if not index_exists(settings.index):
-        built = build_from_settings(settings)
+    built = build_from_settings(settings)  # nothing to do unless the documents or the encoder changed
+    if built.written:
         # Standard error: with --json, standard output is the report alone.
         typer.echo(f"bench: built {settings.index}: {built.total_passages} passages in {built.seconds:.1f}s", err=True)
     report = run_bench(settings, queries, clients, soak_seconds, clients_seconds, during_index)

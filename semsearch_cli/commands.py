@@ -16,7 +16,7 @@ from search.errors import SemsearchError
 from search.index_format import index_exists
 from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MODES, SearchRequest, validate_request
 from search.searcher import Searcher
-from search.settings import Settings, get_settings
+from search.settings import Settings, get_settings, parse_quantize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
 
@@ -25,6 +25,10 @@ UserError = SemsearchError
 DocsOption = Annotated[Optional[Path], typer.Option("--docs", help="Documents folder [env SEMSEARCH_DOCS].")]
 IndexOption = Annotated[Optional[Path], typer.Option("--index", help="Index folder [env SEMSEARCH_INDEX].")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers name or path [env SEMSEARCH_MODEL].")]
+QuantizeOption = Annotated[
+    Optional[str],
+    typer.Option("--quantize", help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE]."),
+]
 
 
 @app.command()
@@ -32,11 +36,14 @@ def index(
     docs: DocsOption = None,
     index: IndexOption = None,
     model: ModelOption = None,
+    quantize: QuantizeOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
 ) -> None:
-    """Build or update the index: only files whose size or time changed are read, only new content embedded."""
-    settings = _settings(docs=docs, index=index, model=model)
+    """Build or update the index: only files whose size or time changed are read, only new content embedded.
+
+    The index remembers its model and encoder precision; searches use the same, and changing either rebuilds."""
+    settings = _settings(docs=docs, index=index, model=model, quantize=quantize)
     _build(settings, full=full, verbose=verbose)
 
 
@@ -63,9 +70,15 @@ def compact(
     )
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(quantize: str | None = None, **overrides: object) -> Settings:
     """Environment settings with the options given on the command line taking precedence."""
-    return get_settings().model_copy(update={name: value for name, value in overrides.items() if value is not None})
+    settings = get_settings().model_copy(update={name: value for name, value in overrides.items() if value is not None})
+    if quantize is None:
+        return settings
+    try:
+        return settings.model_copy(update={"quantize": parse_quantize(quantize)})
+    except ValueError as exc:
+        raise UserError(f"--quantize: {exc}") from None
 
 
 def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
@@ -146,13 +159,14 @@ def serve(
     host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
     port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
     watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
+    quantize: QuantizeOption = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
 
-    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch)
+    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize)
     if not index_exists(settings.index):
         typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
         _build(settings)
@@ -173,21 +187,24 @@ def evaluate(
     docs: Annotated[Optional[Path], typer.Option("--docs", help="Documents the questions file is about [default: SEMSEARCH_DOCS].")] = None,
     mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Mode(s) to evaluate; all by default.")] = None,
     model: ModelOption = None,
+    quantize: QuantizeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
     from evaluation.runner import evaluate_beir, evaluate_questions
 
-    settings = _settings(docs=docs, model=model)
+    settings = _settings(docs=docs, model=model, quantize=quantize)
     modes = mode or list(MODES)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise UserError(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
     params = ChunkingParams(settings.chunk_tokens, settings.overlap_sentences)
     if path.is_file():
-        report = evaluate_questions(path, settings.docs, modes, settings.model, params, settings.max_file_bytes)
+        report = evaluate_questions(
+            path, settings.docs, modes, settings.model, params, settings.max_file_bytes, quantize=settings.quantize
+        )
     elif path.is_dir():
-        report = evaluate_beir(path, modes, settings.model, params, show_progress=sys.stderr.isatty())
+        report = evaluate_beir(path, modes, settings.model, params, show_progress=sys.stderr.isatty(), quantize=settings.quantize)
     else:
         raise UserError(f"{path} is neither a BEIR folder nor a questions file")
     if as_json:

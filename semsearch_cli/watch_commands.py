@@ -10,13 +10,13 @@ import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.watch import sync_summary, watch_folder
-from semsearch_cli.commands import DocsOption, IndexOption, app, _settings
+from semsearch_cli.commands import DocsOption, IndexOption, QuantizeOption, app, _settings
 
 
 @app.command()
-def watch(docs: DocsOption = None, index: IndexOption = None) -> None:
+def watch(docs: DocsOption = None, index: IndexOption = None, quantize: QuantizeOption = None) -> None:
     """Update the index whenever documents are added, changed, renamed or deleted; one line per change."""
-    settings = _settings(docs=docs, index=index)
+    settings = _settings(docs=docs, index=index, quantize=quantize)
     logging.basicConfig(format="semsearch: %(message)s", level=logging.WARNING)
 
     def sync() -> BuildReport:

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from search.index import Index
 from tests.conftest import ROOT
 
 
@@ -58,3 +59,28 @@ def test_mistakes_give_one_line_and_non_zero_exit(args, message, seed_index, tmp
     assert completed.stderr.count("\n") == 1, completed.stderr
     assert completed.stderr.startswith("semsearch: error:") and message in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_quantize_option_is_remembered_by_the_index_and_a_change_rebuilds(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "aqueduct.txt").write_text("The aqueduct carried water to the city. Its arches still stand.\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    built = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--quantize", "int8")
+    assert built.returncode == 0, built.stderr
+    found = run_cli("search", "arches of the aqueduct", "--index", str(index_dir), "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["results"][0]["doc_id"] == "aqueduct.txt"
+    index = Index.open(index_dir)
+    assert index.settings.quantize == "int8"
+    index.close()
+
+    unchanged = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--quantize", "int8")
+    assert "0 passages embedded" in unchanged.stdout, unchanged.stdout
+    back = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--quantize", "none")
+    assert back.returncode == 0, back.stderr
+    assert "full rebuild: the encoder precision changed from int8 to fp32" in back.stdout
+
+    wrong = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--quantize", "int4")
+    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1
+    assert wrong.stderr.startswith("semsearch: error: --quantize:") and "int8" in wrong.stderr
