@@ -115,17 +115,20 @@ def _combine(semantic: Ranking, keyword: Ranking, parts: list[np.ndarray]) -> li
         original = np.full(len(rows), np.nan)
         original[where] = scores
         originals.append(original)
-        present.append(np.isin(np.arange(len(rows)), where))
+        mask = np.zeros(len(rows), dtype=bool)
+        mask[where] = True
+        present.append(mask)
     fused = np.clip(fused / max(1, sum(len(part) > 0 for part in parts)), 0.0, 1.0)
     order = np.lexsort((rows, -fused))
-    names = (SEMANTIC, KEYWORD)
+    # Plain lists before the loop: indexing numpy arrays element by element costs more than the fusion itself.
+    columns = [rows[order].tolist(), fused[order].tolist(), *(o[order].tolist() for o in originals), *(m[order].tolist() for m in present)]
     return [
         FusedCandidate(
-            row=int(rows[i]),
-            score=float(fused[i]),
-            semantic=None if np.isnan(originals[0][i]) else float(originals[0][i]),
-            keyword=None if np.isnan(originals[1][i]) else float(originals[1][i]),
-            sources=tuple(name for name, mask in zip(names, present) if mask[i]),
+            row=row,
+            score=score,
+            semantic=None if semantic != semantic else semantic,  # NaN marks "absent from this ranking"
+            keyword=None if keyword != keyword else keyword,
+            sources=(SEMANTIC, KEYWORD) if in_semantic and in_keyword else (SEMANTIC,) if in_semantic else (KEYWORD,),
         )
-        for i in order.tolist()
+        for row, score, semantic, keyword, in_semantic, in_keyword in zip(*columns)
     ]

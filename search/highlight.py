@@ -47,6 +47,40 @@ def load_vectors(files: VectorFiles, passages: dict[int, StoredPassage]) -> dict
     return vectors
 
 
+def best_sentence_cosines(
+    files: VectorFiles, locations: dict[int, tuple[int, int, int]], query_vector: np.ndarray
+) -> dict[int, float]:
+    """Each passage's best sentence cosine with the query (its own cosine when it has no sentence), from
+    ``(vector file, row, sentence count)`` locations: one gather and one product per file, no loop per passage.
+
+    Passages whose file is gone (replaced or deleted since the caller's snapshot) have no entry.
+    """
+    by_file: dict[int, list[tuple[int, int, int]]] = {}
+    for pid, (file_id, row, count) in locations.items():
+        by_file.setdefault(file_id, []).append((pid, row + 1, count) if count else (pid, row, 1))
+    best: dict[int, float] = {}
+    for file_id, members in by_file.items():
+        pids, starts, lengths = (np.array(column, dtype=np.int64) for column in zip(*members))
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        matrix = files.gather(file_id, np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum())))
+        if matrix is not None:
+            best.update(zip(pids.tolist(), np.maximum.reduceat(matrix @ query_vector, offsets).tolist()))
+    return best
+
+
+def passage_vectors(files: VectorFiles, locations: dict[int, tuple[int, int, int]]) -> dict[int, np.ndarray]:
+    """The passages' own vectors (the first row of each), one gather per file."""
+    by_file: dict[int, list[tuple[int, int]]] = {}
+    for pid, (file_id, row, _) in locations.items():
+        by_file.setdefault(file_id, []).append((pid, row))
+    found: dict[int, np.ndarray] = {}
+    for file_id, members in by_file.items():
+        matrix = files.gather(file_id, np.array([row for _, row in members], dtype=np.int64))
+        if matrix is not None:
+            found.update(zip((pid for pid, _ in members), matrix))
+    return found
+
+
 def best_sentence(vectors: PassageVectors, query_vector: np.ndarray) -> float:
     return float((vectors.sentences @ query_vector).max()) if len(vectors.sentences) else float(vectors.passage @ query_vector)
 

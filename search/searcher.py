@@ -7,6 +7,7 @@ candidates from each ranking (vector segments, keyword index) -> semantic scores
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections import Counter
@@ -20,7 +21,15 @@ from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexLocked, SemanticUnavailable
 from search.feedback import VECTOR_FEEDBACK_PASSAGES, moved_query_vector
 from search.fusion import FusedCandidate, Ranking, document_ranking_as_passages, fuse_min_max, rerank, semantic_scores
-from search.highlight import PassageVectors, best_sentence, highlights, highlights_by_terms, load_vectors
+from search.highlight import (
+    PassageVectors,
+    best_sentence,
+    best_sentence_cosines,
+    highlights,
+    highlights_by_terms,
+    load_vectors,
+    passage_vectors,
+)
 from search.index import Index
 from search.index_format import FIX_HINT, hold_writer_lock
 from search.records import Hit
@@ -47,10 +56,13 @@ class SearchResult:
 
 @dataclass
 class _Candidates:
-    """Everything a query has read about its candidate passages."""
+    """What a query has read about its candidate passages: where their vectors lie and their best sentence's
+    cosine with the question (all candidates), full rows and vectors (only the page shown)."""
 
-    stored: dict[int, StoredPassage]
-    vectors: dict[int, PassageVectors]
+    locations: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    best_sentence: dict[int, float] = field(default_factory=dict)
+    stored: dict[int, StoredPassage] = field(default_factory=dict)
+    vectors: dict[int, PassageVectors] = field(default_factory=dict)
 
 
 class Searcher:
@@ -77,7 +89,7 @@ class Searcher:
                 f"index at {index_dir} was built with model {index.settings.model!r}, not {model!r}; "
                 f"rebuild it with `semsearch index --full --model {model}` or use its model"
             )
-        return cls(index, load_embedder(index.settings.model))
+        return cls(index, load_embedder(index.settings.model, index.settings.quantize))
 
     def warm_up(self) -> None:
         """One search before serving, so the first user's query does not pay for first-call allocations."""
@@ -116,7 +128,7 @@ class Searcher:
         depth = self._depth(request)
         # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
         terms = dict(Counter(self.index.settings.analyzer.terms(query)))
-        candidates = _Candidates({}, {})
+        candidates = _Candidates()
         semantic = keyword = _NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
             semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates)
@@ -127,7 +139,7 @@ class Searcher:
             ranked = fuse_min_max(self._feedback_ranking(query_vector, ranked, depth, allowed_passages, candidates), keyword)
         ranked = self._shape(ranked, request)
         page = ranked[request.offset:request.offset + request.k]
-        self._read(candidates, [c.row for c in page])
+        self._read_page(candidates, [c.row for c in page])
         texts = self.index.store.passage_texts(c.row for c in page)
         titles = self.index.store.document_titles({candidates.stored[c.row].document_key for c in page})
         hits = [
@@ -177,13 +189,17 @@ class Searcher:
         Either alone ranks worse (measured on Cranfield and the seed questions).
         """
         ids, cosines = self.index.vectors.search(search_vector, depth, allowed)
-        self._read(candidates, ids)
-        kept = [(pid, cosine) for pid, cosine in zip(ids.tolist(), cosines.tolist()) if pid in candidates.vectors]
-        if not kept:
+        ids = ids.tolist()
+        self._locate(candidates, ids)
+        unseen = [pid for pid in ids if pid in candidates.locations and pid not in candidates.best_sentence]
+        candidates.best_sentence.update(best_sentence_cosines(
+            self.index.vector_files, {pid: candidates.locations[pid] for pid in unseen}, query_vector))
+        kept = np.array([pid in candidates.best_sentence for pid in ids], dtype=bool)
+        if not kept.any():
             return _NO_RANKING
-        rows = np.array([pid for pid, _ in kept], dtype=np.int64)
-        best = np.array([best_sentence(candidates.vectors[pid], query_vector) for pid, _ in kept])
-        return rerank(rows, semantic_scores(np.array([cosine for _, cosine in kept]), best))
+        rows = np.array(ids, dtype=np.int64)[kept]
+        best = np.array([candidates.best_sentence[pid] for pid in rows.tolist()])
+        return rerank(rows, semantic_scores(np.asarray(cosines)[kept], best))
 
     def _keyword_ranking(self, terms: dict[str, float], documents: bool, depth: int, allowed: list[int] | None) -> Ranking:
         """Passages by passage BM25; when documents are ranked, passages by their whole document's BM25.
@@ -201,16 +217,20 @@ class Searcher:
         """Rocchio: a second semantic ranking from the query moved towards the first fused results (the
         sentence part keeps the original question)."""
         seeds = [candidate.row for candidate in first[:VECTOR_FEEDBACK_PASSAGES]]
-        self._read(candidates, seeds)
-        moved = moved_query_vector(query_vector, np.array([candidates.vectors[s].passage for s in seeds if s in candidates.vectors]))
+        self._locate(candidates, seeds)
+        found = passage_vectors(self.index.vector_files, {s: candidates.locations[s] for s in seeds if s in candidates.locations})
+        moved = moved_query_vector(query_vector, np.array([found[s] for s in seeds if s in found]))
         return self._semantic_ranking(moved, query_vector, depth, allowed, candidates)
 
-    def _read(self, candidates: _Candidates, ids) -> None:
-        """Load rows and vectors of passages not read yet; ids deleted since the segments were opened drop out."""
-        missing = [int(pid) for pid in ids if int(pid) not in candidates.stored]
-        if not missing:
-            return
-        stored = self.index.store.passages(missing)
+    def _locate(self, candidates: _Candidates, ids: list[int]) -> None:
+        """Where the vectors of passages not seen yet lie; ids deleted since the segments were opened drop out."""
+        missing = [pid for pid in ids if pid not in candidates.locations]
+        if missing:
+            candidates.locations.update(self.index.store.vector_locations(missing))
+
+    def _read_page(self, candidates: _Candidates, ids: list[int]) -> None:
+        """Full rows and vectors of the passages shown: their sentences are highlighted."""
+        stored = self.index.store.passages(ids)
         candidates.stored.update(stored)
         candidates.vectors.update(load_vectors(self.index.vector_files, stored))
 
@@ -223,16 +243,16 @@ class Searcher:
             ranked = [candidate for candidate in ranked if candidate.score >= request.min_score]
         spans = self.index.store.spans(candidate.row for candidate in ranked)
         kept: list[FusedCandidate] = []
-        spans_by_doc: dict[str, list[tuple[int, int]]] = {}
+        regions: dict[str, _KeptRegions] = {}
         for candidate in ranked:
             span = spans.get(candidate.row)
             if span is None:
                 continue
             doc_id, start, end = span
-            seen = spans_by_doc.setdefault(doc_id, [])
-            if (request.group_by_document and seen) or any(_mostly_overlaps((start, end), other) for other in seen):
+            seen = regions.setdefault(doc_id, _KeptRegions())
+            if (request.group_by_document and seen.starts) or seen.overlaps_mostly(start, end):
                 continue
-            seen.append((start, end))
+            seen.add(start, end)
             kept.append(candidate)
         return kept
 
@@ -285,6 +305,31 @@ class Searcher:
             scores={"semantic": candidate.semantic, "keyword": candidate.keyword},
             highlights=spans,
         )
+
+
+class _KeptRegions:
+    """The spans kept so far in one document, sorted by start: a new span is compared only with those it can
+    overlap, found by bisection, not with every kept span of its document."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self._ends: list[int] = []
+        self._longest = 0
+
+    def overlaps_mostly(self, start: int, end: int) -> bool:
+        # Kept spans starting at or before ``start - longest`` end at or before ``start``: none further back overlaps.
+        position = bisect.bisect_left(self.starts, end) - 1
+        while position >= 0 and self.starts[position] + self._longest > start:
+            if _mostly_overlaps((start, end), (self.starts[position], self._ends[position])):
+                return True
+            position -= 1
+        return False
+
+    def add(self, start: int, end: int) -> None:
+        position = bisect.bisect_left(self.starts, start)
+        self.starts.insert(position, start)
+        self._ends.insert(position, end)
+        self._longest = max(self._longest, end - start)
 
 
 def _recover(index_dir: Path, index: Index) -> None:

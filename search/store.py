@@ -233,6 +233,16 @@ class Store:
                 found[row[0]] = _passage(row)
         return found
 
+    def vector_locations(self, ids: Iterable[int]) -> dict[int, tuple[int, int, int]]:
+        """(vector file, row, sentence count) by passage id: what scoring a candidate needs, without JSON in Python."""
+        ids = [int(i) for i in ids]
+        found: dict[int, tuple[int, int, int]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            found.update((pid, (file, row, count)) for pid, file, row, count in self.query(
+                f"SELECT id, vector_file, vector_row, json_array_length(sentences) FROM passages WHERE id IN ({marks})", chunk))
+        return found
+
     def spans(self, ids: Iterable[int]) -> dict[int, tuple[str, int, int]]:
         """(doc_id, start, end) by passage id: all that shaping a result list needs, without vectors or sentences."""
         ids = [int(i) for i in ids]
