@@ -21,7 +21,9 @@ questions on five long manuals (figures in the commit message).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -42,6 +44,44 @@ class FusedCandidate:
     semantic: float | None
     keyword: float | None
     sources: tuple[str, ...] = ()
+
+
+class FusedRanking(Sequence[FusedCandidate]):
+    """Fused candidates best first, held as arrays: a ``FusedCandidate`` is built only for the ones read one by
+    one (a page), because building hundreds of objects per query cost more than the fusion itself.
+
+    ``semantic`` and ``keyword`` hold each ranking's own score, NaN where the candidate was absent from it.
+    """
+
+    def __init__(self, rows: np.ndarray, scores: np.ndarray, semantic: np.ndarray, keyword: np.ndarray) -> None:
+        self.rows, self.scores, self.semantic, self.keyword = rows, scores, semantic, keyword
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, position: int) -> FusedCandidate: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[FusedCandidate]: ...
+
+    def __getitem__(self, position: int | slice) -> FusedCandidate | list[FusedCandidate]:
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        semantic, keyword = float(self.semantic[position]), float(self.keyword[position])
+        in_semantic, in_keyword = semantic == semantic, keyword == keyword  # NaN is not equal to itself
+        return FusedCandidate(
+            row=int(self.rows[position]),
+            score=float(self.scores[position]),
+            semantic=semantic if in_semantic else None,
+            keyword=keyword if in_keyword else None,
+            sources=tuple(name for name, present in ((SEMANTIC, in_semantic), (KEYWORD, in_keyword)) if present),
+        )
+
+    def select(self, positions: np.ndarray | list[int]) -> FusedRanking:
+        """The candidates at ``positions``, in that order."""
+        keep = np.asarray(positions, dtype=np.int64)
+        return FusedRanking(self.rows[keep], self.scores[keep], self.semantic[keep], self.keyword[keep])
 
 
 def semantic_scores(passage_cosine: np.ndarray, best_sentence: np.ndarray | None) -> np.ndarray:
@@ -77,12 +117,12 @@ def document_ranking_as_passages(documents: Ranking, rows_by_document: dict[int,
     return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 
 
-def fuse_min_max(semantic: Ranking, keyword: Ranking) -> list[FusedCandidate]:
+def fuse_min_max(semantic: Ranking, keyword: Ranking) -> FusedRanking:
     """The default fusion: the mean over available rankings of each candidate's min-max score."""
     return _combine(semantic, keyword, [_min_max(scores) for _, scores in (semantic, keyword)])
 
 
-def fuse_reciprocal_rank(semantic: Ranking, keyword: Ranking, k: int = RRF_K) -> list[FusedCandidate]:
+def fuse_reciprocal_rank(semantic: Ranking, keyword: Ranking, k: int = RRF_K) -> FusedRanking:
     """Reciprocal-rank fusion (Cormack et al. 2009), divided by its best possible value so it is 0..1."""
     if k < 0:
         raise ValueError(f"k must be 0 or more, not {k}")
@@ -102,33 +142,18 @@ def _best_first(rows: np.ndarray, scores: np.ndarray) -> Ranking:
     return rows[order], np.asarray(scores, dtype=np.float64)[order]
 
 
-def _combine(semantic: Ranking, keyword: Ranking, parts: list[np.ndarray]) -> list[FusedCandidate]:
-    """Candidates of both rankings with the mean of their parts over the rankings that returned any (arrays, not
-    dicts: this runs twice per query over a few hundred candidates)."""
+def _combine(semantic: Ranking, keyword: Ranking, parts: list[np.ndarray]) -> FusedRanking:
+    """Candidates of both rankings with the mean of their parts over the rankings that returned any."""
     rankings = [(np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)) for rows, scores in (semantic, keyword)]
     rows, inverse = np.unique(np.concatenate([r for r, _ in rankings]), return_inverse=True)
     positions = np.split(inverse, [len(rankings[0][0])])
     fused = np.zeros(len(rows))
-    originals, present = [], []
+    originals = []
     for (_, scores), part, where in zip(rankings, parts, positions):
         fused[where] += part
         original = np.full(len(rows), np.nan)
         original[where] = scores
         originals.append(original)
-        mask = np.zeros(len(rows), dtype=bool)
-        mask[where] = True
-        present.append(mask)
     fused = np.clip(fused / max(1, sum(len(part) > 0 for part in parts)), 0.0, 1.0)
     order = np.lexsort((rows, -fused))
-    # Plain lists before the loop: indexing numpy arrays element by element costs more than the fusion itself.
-    columns = [rows[order].tolist(), fused[order].tolist(), *(o[order].tolist() for o in originals), *(m[order].tolist() for m in present)]
-    return [
-        FusedCandidate(
-            row=row,
-            score=score,
-            semantic=None if semantic != semantic else semantic,  # NaN marks "absent from this ranking"
-            keyword=None if keyword != keyword else keyword,
-            sources=(SEMANTIC, KEYWORD) if in_semantic and in_keyword else (SEMANTIC,) if in_semantic else (KEYWORD,),
-        )
-        for row, score, semantic, keyword, in_semantic, in_keyword in zip(*columns)
-    ]
+    return FusedRanking(rows[order], fused[order], originals[0][order], originals[1][order])

@@ -12,7 +12,7 @@ import numpy as np
 
 from search.keyword import Analyzer
 from search.records import Span
-from search.store import StoredPassage
+from search.store import PassageLocation, StoredPassage
 from search.vector_files import VectorFiles
 
 # Sentences this close to the best one are highlighted too: two sentences often answer together.
@@ -47,17 +47,16 @@ def load_vectors(files: VectorFiles, passages: dict[int, StoredPassage]) -> dict
     return vectors
 
 
-def best_sentence_cosines(
-    files: VectorFiles, locations: dict[int, tuple[int, int, int]], query_vector: np.ndarray
-) -> dict[int, float]:
-    """Each passage's best sentence cosine with the query (its own cosine when it has no sentence), from
-    ``(vector file, row, sentence count)`` locations: one gather and one product per file, no loop per passage.
+def best_sentence_cosines(files: VectorFiles, locations: dict[int, PassageLocation], query_vector: np.ndarray) -> dict[int, float]:
+    """Each passage's best sentence cosine with the query (its own cosine when it has no sentence): one gather
+    and one product per vector file, no loop per passage.
 
     Passages whose file is gone (replaced or deleted since the caller's snapshot) have no entry.
     """
     by_file: dict[int, list[tuple[int, int, int]]] = {}
-    for pid, (file_id, row, count) in locations.items():
-        by_file.setdefault(file_id, []).append((pid, row + 1, count) if count else (pid, row, 1))
+    for pid, where in locations.items():
+        row, count = where.vector_row, where.sentences
+        by_file.setdefault(where.vector_file, []).append((pid, row + 1, count) if count else (pid, row, 1))
     best: dict[int, float] = {}
     for file_id, members in by_file.items():
         pids, starts, lengths = (np.array(column, dtype=np.int64) for column in zip(*members))
@@ -68,11 +67,11 @@ def best_sentence_cosines(
     return best
 
 
-def passage_vectors(files: VectorFiles, locations: dict[int, tuple[int, int, int]]) -> dict[int, np.ndarray]:
+def passage_vectors(files: VectorFiles, locations: dict[int, PassageLocation]) -> dict[int, np.ndarray]:
     """The passages' own vectors (the first row of each), one gather per file."""
     by_file: dict[int, list[tuple[int, int]]] = {}
-    for pid, (file_id, row, _) in locations.items():
-        by_file.setdefault(file_id, []).append((pid, row))
+    for pid, where in locations.items():
+        by_file.setdefault(where.vector_file, []).append((pid, where.vector_row))
     found: dict[int, np.ndarray] = {}
     for file_id, members in by_file.items():
         matrix = files.gather(file_id, np.array([row for _, row in members], dtype=np.int64))

@@ -27,7 +27,7 @@ from search.index_format import (
 )
 from search.keyword import Analyzer, TermIndex, with_context
 from search.settings import parse_quantize
-from search.store import Store
+from search.store import PassageLocation, Store
 from search.vector_files import VectorFiles
 from search.vector_store import VectorStore
 
@@ -52,6 +52,9 @@ class IndexSettings:
             "quantize": self.quantize,
         }
 
+# About 10 MB of recently looked-up passage locations.
+_CACHED_LOCATIONS = 50_000
+
 
 class Index:
     def __init__(self, folder: Path) -> None:
@@ -64,6 +67,7 @@ class Index:
         self.document_terms = TermIndex(folder / KEYWORD_DOCUMENTS_DIR)
         self._state: tuple[int, int] | None = None
         self._refresh_lock = threading.Lock()
+        self._locations: dict[int, PassageLocation] = {}
         self.refresh()
 
     @classmethod
@@ -78,6 +82,24 @@ class Index:
                                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         store.close()
         return cls(folder)
+
+    def locations(self, ids: list[int]) -> dict[int, PassageLocation]:
+        """Where passages lie, from recent lookups where possible.
+
+        A passage's location never changes (ids are not reused, vector files are written once), so a cached
+        entry cannot be wrong; it can outlive its passage, which is then dropped when the page is read. The
+        cache is emptied when full: memory follows recent queries, not the collection.
+        """
+        cache = self._locations
+        found = {pid: location for pid in ids if (location := cache.get(pid)) is not None}
+        missing = [pid for pid in ids if pid not in found]
+        if missing:
+            fresh = self.store.locations(missing)
+            if len(cache) + len(fresh) > _CACHED_LOCATIONS:
+                cache.clear()
+            cache.update(fresh)
+            found.update(fresh)
+        return found
 
     @property
     def generation(self) -> int:

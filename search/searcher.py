@@ -20,7 +20,15 @@ import numpy as np
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexLocked, SemanticUnavailable
 from search.feedback import VECTOR_FEEDBACK_PASSAGES, moved_query_vector
-from search.fusion import FusedCandidate, Ranking, document_ranking_as_passages, fuse_min_max, rerank, semantic_scores
+from search.fusion import (
+    FusedCandidate,
+    FusedRanking,
+    Ranking,
+    document_ranking_as_passages,
+    fuse_min_max,
+    rerank,
+    semantic_scores,
+)
 from search.highlight import (
     PassageVectors,
     best_sentence,
@@ -34,7 +42,7 @@ from search.index import Index
 from search.index_format import FIX_HINT, hold_writer_lock
 from search.records import Hit
 from search.rules import DEFAULT_MODE, SearchRequest, validate_request
-from search.store import StoredPassage
+from search.store import PassageLocation, StoredPassage
 
 # Passages of one region that share more than this fraction of the shorter one's text are the same answer.
 _DUPLICATE_OVERLAP = 0.5
@@ -59,7 +67,7 @@ class _Candidates:
     """What a query has read about its candidate passages: where their vectors lie and their best sentence's
     cosine with the question (all candidates), full rows and vectors (only the page shown)."""
 
-    locations: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    locations: dict[int, PassageLocation] = field(default_factory=dict)
     best_sentence: dict[int, float] = field(default_factory=dict)
     stored: dict[int, StoredPassage] = field(default_factory=dict)
     vectors: dict[int, PassageVectors] = field(default_factory=dict)
@@ -137,9 +145,8 @@ class Searcher:
         ranked = fuse_min_max(semantic, keyword)
         if request.mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
             ranked = fuse_min_max(self._feedback_ranking(query_vector, ranked, depth, allowed_passages, candidates), keyword)
-        ranked = self._shape(ranked, request)
-        page = ranked[request.offset:request.offset + request.k]
-        self._read_page(candidates, [c.row for c in page])
+        ranked = self._shape(ranked, request, candidates)
+        page = self._page(ranked, request, candidates)
         texts = self.index.store.passage_texts(c.row for c in page)
         titles = self.index.store.document_titles({candidates.stored[c.row].document_key for c in page})
         hits = [
@@ -212,49 +219,59 @@ class Searcher:
         return document_ranking_as_passages((keys, scores), self.index.store.passage_ids_by_document(keys.tolist()))
 
     def _feedback_ranking(
-        self, query_vector: np.ndarray, first: list[FusedCandidate], depth: int, allowed: np.ndarray | None, candidates: _Candidates
+        self, query_vector: np.ndarray, first: FusedRanking, depth: int, allowed: np.ndarray | None, candidates: _Candidates
     ) -> Ranking:
         """Rocchio: a second semantic ranking from the query moved towards the first fused results (the
         sentence part keeps the original question)."""
-        seeds = [candidate.row for candidate in first[:VECTOR_FEEDBACK_PASSAGES]]
+        seeds = first.rows[:VECTOR_FEEDBACK_PASSAGES].tolist()
         self._locate(candidates, seeds)
         found = passage_vectors(self.index.vector_files, {s: candidates.locations[s] for s in seeds if s in candidates.locations})
         moved = moved_query_vector(query_vector, np.array([found[s] for s in seeds if s in found]))
         return self._semantic_ranking(moved, query_vector, depth, allowed, candidates)
 
     def _locate(self, candidates: _Candidates, ids: list[int]) -> None:
-        """Where the vectors of passages not seen yet lie; ids deleted since the segments were opened drop out."""
+        """Where passages not seen yet lie; ids deleted before the index's last refresh drop out."""
         missing = [pid for pid in ids if pid not in candidates.locations]
         if missing:
-            candidates.locations.update(self.index.store.vector_locations(missing))
+            candidates.locations.update(self.index.locations(missing))
 
-    def _read_page(self, candidates: _Candidates, ids: list[int]) -> None:
-        """Full rows and vectors of the passages shown: their sentences are highlighted."""
-        stored = self.index.store.passages(ids)
-        candidates.stored.update(stored)
-        candidates.vectors.update(load_vectors(self.index.vector_files, stored))
+    def _shape(self, ranked: FusedRanking, request: SearchRequest, candidates: _Candidates) -> FusedRanking:
+        """Drop near-duplicate passages, keep one per document if asked, and apply the score floor.
 
-    def _shape(self, ranked: list[FusedCandidate], request: SearchRequest) -> list[FusedCandidate]:
-        """Drop deleted and near-duplicate passages, keep one per document if asked, and apply the score floor.
-
-        Only each candidate's document and offsets are read here; vectors and text only for the page shown.
+        Only each candidate's location is needed here; vectors and text are read only for the page shown.
         """
-        if request.min_score is not None:
-            ranked = [candidate for candidate in ranked if candidate.score >= request.min_score]
-        spans = self.index.store.spans(candidate.row for candidate in ranked)
-        kept: list[FusedCandidate] = []
-        regions: dict[str, _KeptRegions] = {}
-        for candidate in ranked:
-            span = spans.get(candidate.row)
-            if span is None:
+        positions = range(len(ranked)) if request.min_score is None else np.flatnonzero(ranked.scores >= request.min_score).tolist()
+        rows = ranked.rows.tolist()
+        self._locate(candidates, [rows[i] for i in positions])
+        kept: list[int] = []
+        regions: dict[int, _KeptRegions] = {}
+        for position in positions:
+            where = candidates.locations.get(rows[position])
+            if where is None:
                 continue
-            doc_id, start, end = span
-            seen = regions.setdefault(doc_id, _KeptRegions())
-            if (request.group_by_document and seen.starts) or seen.overlaps_mostly(start, end):
+            seen = regions.setdefault(where.document, _KeptRegions())
+            if (request.group_by_document and seen.starts) or seen.overlaps_mostly(where.start, where.end):
                 continue
-            seen.add(start, end)
-            kept.append(candidate)
-        return kept
+            seen.add(where.start, where.end)
+            kept.append(position)
+        return ranked.select(kept)
+
+    def _page(self, ranked: FusedRanking, request: SearchRequest, candidates: _Candidates) -> list[FusedCandidate]:
+        """The ``k`` results after ``offset`` with their full rows and vectors (their sentences are highlighted).
+
+        The rows come from this query's store snapshot: a passage deleted after the vector and keyword indexes
+        were last refreshed is missing there and is replaced by the next result.
+        """
+        page: list[FusedCandidate] = []
+        position = request.offset
+        while len(page) < request.k and position < len(ranked):
+            wanted = ranked[position:position + request.k - len(page)]
+            position += len(wanted)
+            stored = self.index.store.passages(c.row for c in wanted)
+            candidates.stored.update(stored)
+            candidates.vectors.update(load_vectors(self.index.vector_files, stored))
+            page += [c for c in wanted if c.row in stored and c.row in candidates.vectors]
+        return page
 
     def _explain(
         self, candidate: FusedCandidate, candidates: _Candidates, text: str, terms: dict[str, float], query_vector: np.ndarray | None

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from search.errors import IndexFormatError
 from search.records import DocumentRecord, PassageRecord
@@ -72,6 +72,18 @@ class FileState:
     size: int
     mtime_ns: int
     sha256: str
+
+
+class PassageLocation(NamedTuple):
+    """Rows ``vector_row`` (the passage) and the next ``sentences`` (its sentences) of ``vector_file``, and
+    characters ``start``..``end`` of the document with key ``document``. Fixed for the life of a passage id."""
+
+    vector_file: int
+    vector_row: int
+    sentences: int
+    document: int
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -233,25 +245,15 @@ class Store:
                 found[row[0]] = _passage(row)
         return found
 
-    def vector_locations(self, ids: Iterable[int]) -> dict[int, tuple[int, int, int]]:
-        """(vector file, row, sentence count) by passage id: what scoring a candidate needs, without JSON in Python."""
+    def locations(self, ids: Iterable[int]) -> dict[int, PassageLocation]:
+        """Where each passage lies, in its vector file and in its document: what ranking a candidate needs."""
         ids = [int(i) for i in ids]
-        found: dict[int, tuple[int, int, int]] = {}
+        found: dict[int, PassageLocation] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            found.update((pid, (file, row, count)) for pid, file, row, count in self.query(
-                f"SELECT id, vector_file, vector_row, json_array_length(sentences) FROM passages WHERE id IN ({marks})", chunk))
-        return found
-
-    def spans(self, ids: Iterable[int]) -> dict[int, tuple[str, int, int]]:
-        """(doc_id, start, end) by passage id: all that shaping a result list needs, without vectors or sentences."""
-        ids = [int(i) for i in ids]
-        found: dict[int, tuple[str, int, int]] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            found.update((pid, (doc_id, start, end)) for pid, doc_id, start, end in self.query(
-                f"SELECT p.id, d.doc_id, p.start, p.end FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
-                chunk))
+            found.update((row[0], PassageLocation(*row[1:])) for row in self.query(
+                "SELECT id, vector_file, vector_row, json_array_length(sentences), document, start, end "
+                f"FROM passages WHERE id IN ({marks})", chunk))
         return found
 
     def passage_texts(self, ids: Iterable[int]) -> dict[int, str]:

@@ -40,7 +40,7 @@ class VectorFiles:
         """The given rows of one file as float32 (only their pages are read); None when a writer removed the
         file, with the documents it held, after the reader's snapshot was taken."""
         matrix = self._file(file_id)
-        return None if matrix is None else np.asarray(matrix[rows], dtype=np.float32)
+        return None if matrix is None else _as_float32(matrix[rows])
 
     def _file(self, file_id: int) -> np.ndarray | None:
         matrix = self._open.get(file_id)
@@ -70,3 +70,21 @@ def write_vector_file(folder: Path, rows: np.ndarray) -> str:
 
     write_durably(folder / name, save)
     return name
+
+
+# torch hands a conversion of more elements than this to its thread pool, whose idle threads then spin and
+# take the cores the query encoder needs; smaller pieces are converted on the calling thread.
+_SERIAL_ELEMENTS = 32_768
+
+
+def _as_float32(block: np.ndarray) -> np.ndarray:
+    """float16 rows as float32. numpy converts element by element (0.5 ms for a query's few hundred candidates
+    on this CPU); torch, which sentence-transformers loads anyway, uses the F16C instructions, ten times faster."""
+    import torch
+
+    block = np.ascontiguousarray(block, dtype=np.float16)
+    out = np.empty(block.shape, dtype=np.float32)
+    rows = max(1, _SERIAL_ELEMENTS // max(1, block.shape[-1]))
+    for first in range(0, len(block), rows):
+        out[first:first + rows] = torch.from_numpy(block[first:first + rows]).float().numpy()
+    return out

@@ -76,8 +76,8 @@ def test_negative_scores_stay_in_range() -> None:
 
 
 def test_both_rankings_empty() -> None:
-    assert fuse_min_max(EMPTY, EMPTY) == []
-    assert fuse_reciprocal_rank(EMPTY, EMPTY) == []
+    assert len(fuse_min_max(EMPTY, EMPTY)) == 0
+    assert len(fuse_reciprocal_rank(EMPTY, EMPTY)) == 0
 
 
 def test_reciprocal_rank_fusion_is_divided_by_its_best_possible_value() -> None:
