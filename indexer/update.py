@@ -159,8 +159,12 @@ def _embed(passages: list[_NewPassage], texts: dict[int, str], embedder: Embedde
     """float16 rows (each passage, then its sentences) and the float32 passage vectors for the segment."""
     passage_texts = [with_context(p.section, texts[p.document][p.start:p.end]) for p in passages]
     sentence_texts = [texts[p.document][a:b] for p in passages for a, b in p.sentences]
-    passage_vectors = embedder.encode(passage_texts, progress=show_progress)
-    sentence_vectors = embedder.encode(sentence_texts, progress=show_progress)
+    # One encode over distinct texts: the sentences two passages share (their overlap), and any text repeated
+    # word for word, are embedded once; one length-sorted pass also pads less than two.
+    distinct = {text: i for i, text in enumerate(dict.fromkeys(passage_texts + sentence_texts))}
+    vectors = embedder.encode(list(distinct), progress=show_progress)
+    passage_vectors = vectors[[distinct[text] for text in passage_texts]]
+    sentence_vectors = vectors[[distinct[text] for text in sentence_texts]]
     rows = np.zeros((len(passages) + len(sentence_texts), embedder.dimension), dtype=np.float16)
     first_rows = _first_rows(passages)
     sentence_rows = [row + 1 + i for row, p in zip(first_rows, passages) for i in range(len(p.sentences))]
