@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 _PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
 Features = dict[str, np.ndarray]
-Spans = list[tuple[int, int]]
 
 
 def resolve_model_location(name: str) -> str:
@@ -133,7 +132,7 @@ class Embedder:
         Texts are embedded shortest first, so each batch pads to a similar length, and put back in order.
         """
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for rows, _features, _tokens, sentences in self._bulk_batches(texts, batch_size, progress, offsets=False):
+        for rows, sentences in self._bulk_batches(texts, batch_size, progress):
             vectors[rows] = sentences
         return vectors
 
@@ -141,57 +140,26 @@ class Embedder:
         """The unit vector of one query; concurrent callers share forward passes (see ``QueryBatcher``)."""
         return self.queries.submit(text)
 
-    def encode_with_spans(
-        self, texts: list[str], spans: list[Spans], batch_size: int = 32
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of the texts and of character spans inside them, from one forward pass per text.
-
-        ``spans[i]`` lists (start, end) offsets into ``texts[i]``. A span's vector pools the text's token
-        vectors that overlap it, with the model's pooling; it sees the whole text as context, so it is
-        close to, not equal to, the span embedded on its own. Span rows come text by text, in order.
-        """
-        if self._pooling is None:
-            raise ValueError(f"{self.name} has layers after pooling; its spans cannot be pooled from tokens")
-        text_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        per_text: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
-        for rows, features, tokens, sentences in self._bulk_batches(texts, batch_size, False, offsets=True):
-            text_vectors[rows] = sentences
-            for position, row in enumerate(rows):
-                if spans[row]:
-                    per_text[row] = self._pool_spans(
-                        tokens[position], features["attention_mask"][position], features["offset_mapping"][position], spans[row]
-                    )
-        return text_vectors, np.vstack(per_text) if per_text else np.zeros((0, self.dimension), dtype=np.float32)
-
-    def _bulk_batches(self, texts: list[str], batch_size: int, progress: bool, offsets: bool):
-        """(rows, features, token vectors, sentence vectors) per batch of the bulk runner, shortest texts first."""
+    def _bulk_batches(self, texts: list[str], batch_size: int, progress: bool):
+        """(rows, vectors) per batch of the bulk runner, shortest texts first."""
         order = sorted(range(len(texts)), key=lambda row: len(texts[row]))
         with tqdm(total=len(texts), unit="passage", disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                features = self._tokenize([texts[row] for row in rows], offsets)
-                model_inputs = {name: values for name, values in features.items() if name != "offset_mapping"}
-                tokens, sentences = self._bulk(model_inputs)
-                yield rows, features, tokens, sentences
+                _tokens, vectors = self._bulk(self._tokenize([texts[row] for row in rows]))
+                yield rows, vectors
                 bar.update(len(rows))
-
-    def _pool_spans(self, tokens: np.ndarray, mask: np.ndarray, offsets: np.ndarray, spans: Spans) -> np.ndarray:
-        """One unit vector per span from the tokens overlapping it; special tokens have empty offsets."""
-        starts, ends = offsets[:, 0], offsets[:, 1]
-        bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-        inside = (mask > 0) & (ends > starts) & (starts < bounds[:, 1:2]) & (ends > bounds[:, 0:1])
-        return pool(np.broadcast_to(tokens, (len(bounds), *tokens.shape)), inside, self._pooling)
 
     def _embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._query(self._tokenize(texts))[1]
 
-    def _tokenize(self, texts: list[str], offsets: bool = False) -> Features:
+    def _tokenize(self, texts: list[str]) -> Features:
         """Model inputs as numpy arrays, cut at the model's sequence length as sentence-transformers does."""
         if self._lowercase:
             texts = [text.lower() for text in texts]
         encoded = self._tokenizer(
             texts, padding=True, truncation=True, max_length=self._max_length,
-            return_tensors="np", return_offsets_mapping=offsets,
+            return_tensors="np",
         )
         return dict(encoded)
 

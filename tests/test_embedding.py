@@ -105,8 +105,6 @@ def test_unsupported_pooling_falls_back_to_pytorch(tmp_path: Path) -> None:
     embedder = Embedder(str(model_dir), cache_dir=tmp_path / "cache")
     assert embedder.encoder == "torch"
     assert not list(tmp_path.rglob("*.onnx"))
-    with pytest.raises(ValueError):
-        embedder.encode_with_spans(["One. Two."], [[(0, 4)]])
 
 
 def test_concurrent_queries_share_passes_and_get_their_own_vectors(onnx_embedder: Embedder) -> None:
@@ -164,19 +162,6 @@ def test_queries_do_not_wait_for_bulk_embedding(onnx_embedder: Embedder) -> None
         assert bulk.is_alive()
     finally:
         bulk.join()
-
-
-def test_span_vectors_come_from_one_pass_and_stay_close(onnx_embedder: Embedder) -> None:
-    first, second = "The aqueduct carried water to the city.", "Its arches still stand in the valley today."
-    texts = [f"{first} {second}", TEXTS[0]]
-    spans = [[(0, len(first)), (len(first) + 1, len(texts[0]))], []]
-    text_vectors, span_vectors = onnx_embedder.encode_with_spans(texts, spans)
-    assert text_vectors.shape == (2, onnx_embedder.dimension)
-    assert span_vectors.shape == (2, onnx_embedder.dimension)
-    assert cosines(text_vectors, onnx_embedder.encode(texts)).min() >= 0.9999
-    similarity = span_vectors @ onnx_embedder.encode([first, second]).T
-    assert similarity[0, 0] > similarity[0, 1] and similarity[1, 1] > similarity[1, 0]
-    assert np.diag(similarity).min() >= 0.7
 
 
 def test_quantize_setting_accepts_only_known_values(monkeypatch: pytest.MonkeyPatch) -> None:
