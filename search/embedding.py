@@ -116,8 +116,8 @@ class Embedder:
             logger.warning("embedding %s with PyTorch, not ONNX Runtime: %s", self.name, first_line(exc))
             return _TorchRunner(model, "semsearch-query"), _TorchRunner(model, "semsearch-bulk"), "torch"
         encoder = f"onnx-{quantize}" if quantize else "onnx"
-        # Idle query threads may spin (lower latency); bulk threads must not take cores from queries.
-        return _OnnxRunner(export.session(spin=True), self._pooling), _OnnxRunner(export.session(spin=False), self._pooling), encoder
+        # Two sessions, so a query never queues behind a bulk batch.
+        return _OnnxRunner(export.session(), self._pooling), _OnnxRunner(export.session(), self._pooling), encoder
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens each text takes in the model, special tokens excluded."""
