@@ -62,6 +62,7 @@ class HashedBagOfWords:
     name = STANDIN_NAME
     dimension = _DIMENSION
     max_tokens = 256
+    quantize = None
 
     def __init__(self) -> None:
         self._table: np.ndarray | None = None
