@@ -143,7 +143,7 @@ class Embedder:
     def _bulk_batches(self, texts: list[str], batch_size: int, progress: bool):
         """(rows, vectors) per batch of the bulk runner, shortest texts first."""
         order = sorted(range(len(texts)), key=lambda row: len(texts[row]))
-        with tqdm(total=len(texts), unit="passage", disable=not progress) as bar:
+        with tqdm(total=len(texts), desc="embedding passages and sentences", unit="text", disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 _tokens, vectors = self._bulk(self._tokenize([texts[row] for row in rows]))
