@@ -83,7 +83,7 @@ class HashedBagOfWords:
         self.seconds += time.perf_counter() - started
         return out
 
-    def encode_query(self, text: str) -> np.ndarray:
+    def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         return self.encode([text])[0]
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:

@@ -105,7 +105,7 @@ class Embedder:
             self._pooling: str | None = pooling_mode_of(model)
         except UnsupportedModel:
             self._pooling = None
-        self._query, self._bulk, self.encoder = self._open_runners(model, location, quantize, cache_dir)
+        self._lone_query, self._query, self._bulk, self.encoder = self._open_runners(model, location, quantize, cache_dir)
         self.queries = QueryBatcher(self._embed_queries)
 
     def _open_runners(self, model, location: str, quantize: str | None, cache_dir: Path | None):
@@ -114,10 +114,12 @@ class Embedder:
             export = load_export(model, location, quantize, cache_dir or get_settings().cache_dir, self._tokenize)
         except Exception as exc:  # noqa: BLE001 - any failure leaves PyTorch, which always works
             logger.warning("embedding %s with PyTorch, not ONNX Runtime: %s", self.name, first_line(exc))
-            return _TorchRunner(model, "semsearch-query"), _TorchRunner(model, "semsearch-bulk"), "torch"
+            query = _TorchRunner(model, "semsearch-query")
+            return query, query, _TorchRunner(model, "semsearch-bulk"), "torch"
         encoder = f"onnx-{quantize}" if quantize else "onnx"
-        # Two sessions, so a query never queues behind a bulk batch.
-        return _OnnxRunner(export.session(), self._pooling), _OnnxRunner(export.session(), self._pooling), encoder
+        # Queries never queue behind a bulk batch; a lone query may spin, concurrent ones must not (encode_query).
+        sessions = (export.session(spin=True), export.session(), export.session())
+        return (*(_OnnxRunner(session, self._pooling) for session in sessions), encoder)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens each text takes in the model, special tokens excluded."""
@@ -136,8 +138,16 @@ class Embedder:
             vectors[rows] = sentences
         return vectors
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """The unit vector of one query; concurrent callers share forward passes (see ``QueryBatcher``)."""
+    def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
+        """The unit vector of one query.
+
+        ``alone``: no other search is in flight, so the query runs at once on a session whose threads spin
+        (0.4 ms faster). Otherwise concurrent callers share forward passes (``QueryBatcher``) on a session
+        whose threads sleep: spinning took the cores the other searches rank on (8 clients on the seeds:
+        about 11 ms of server CPU per search and 131-146 searches/s spinning, 9.8 ms and 147-157/s not).
+        """
+        if alone:
+            return self._lone_query(self._tokenize([text]))[1][0]
         return self.queries.submit(text)
 
     def _bulk_batches(self, texts: list[str], batch_size: int, progress: bool):

@@ -51,14 +51,14 @@ class OnnxExport:
     path: Path
     min_cosine: float
 
-    def session(self):
-        """A new session on the export whose worker threads spin during a run (a lone query 0.4 ms faster than
-        sleeping) and stop when it ends: threads left spinning between runs took the cores concurrent searches
-        rank on (8 clients on the seeds: 123 searches/s spinning on, 133-160 with the stop)."""
+    def session(self, spin: bool = False):
+        """A new session on the export. With ``spin`` its worker threads busy-wait between the steps of a run
+        (a lone query 0.4 ms faster) and stop at its end; without, they sleep, which leaves the cores to
+        other work: searches ranking concurrently, or queries during a build."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.add_session_config_entry("session.force_spinning_stop", "1")
         return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 

@@ -86,6 +86,8 @@ class Searcher:
         self.embedder = embedder
         self._checked_at = time.monotonic()
         self._check_lock = threading.Lock()
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     @classmethod
     def open(cls, index_dir: Path, model: str | None = None) -> "Searcher":
@@ -121,18 +123,25 @@ class Searcher:
             request = SearchRequest(request, k=k or 10)
         validate_request(request)
         self.follow_writer()
-        # One read snapshot of the store for the whole query: a writer committing meanwhile must not
-        # remove a passage between the moment it is ranked and the moment its text is read.
-        with self.index.store.snapshot():
-            return self._search(request)
+        with self._in_flight_lock:
+            self._in_flight += 1
+            alone = self._in_flight == 1
+        try:
+            # One read snapshot of the store for the whole query: a writer committing meanwhile must not
+            # remove a passage between the moment it is ranked and the moment its text is read.
+            with self.index.store.snapshot():
+                return self._search(request, alone)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
 
-    def _search(self, request: SearchRequest) -> SearchResult:
+    def _search(self, request: SearchRequest, alone: bool) -> SearchResult:
         allowed_documents, allowed_passages = self._allowed(request)
         if allowed_documents is not None and not allowed_documents:
             return SearchResult(total=0, hits=[], mode=request.mode)
         query = _normalize_query(request.query)
         notices: list[str] = []
-        query_vector = self._embed_query(query, request.mode, notices)
+        query_vector = self._embed_query(query, request.mode, notices, alone)
         depth = self._depth(request)
         # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
         terms = dict(Counter(self.index.settings.analyzer.terms(query)))
@@ -161,10 +170,10 @@ class Searcher:
         """Candidates per ranking: enough that de-duplication, and grouping by document, still fill the page."""
         return max(_MIN_DEPTH, 5 * (request.k + request.offset))
 
-    def _embed_query(self, query: str, mode: str, notices: list[str]) -> np.ndarray | None:
+    def _embed_query(self, query: str, mode: str, notices: list[str], alone: bool) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
         try:
-            return self.embedder.encode_query(query)
+            return self.embedder.encode_query(query, alone)
         except Exception as exc:  # noqa: BLE001 - whatever broke inside the model, keyword ranking still works
             reason = f"the embedding model failed ({type(exc).__name__}: {exc})"
             if mode == "semantic":

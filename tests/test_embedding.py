@@ -52,6 +52,8 @@ def test_onnx_vectors_match_pytorch(onnx_embedder: Embedder, reference: np.ndarr
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), onnx_embedder.dimension)
     assert cosines(vectors, reference).min() >= 0.9999
     assert onnx_embedder.encode([]).shape == (0, onnx_embedder.dimension)
+    for alone in (True, False):  # the lone-query session and the batched one give the same vector
+        assert cosines(onnx_embedder.encode_query(TEXTS[0], alone)[None], reference[:1])[0] >= 0.9999
 
 
 def test_export_is_verified_and_reused(onnx_embedder: Embedder, cache_dir: Path) -> None:

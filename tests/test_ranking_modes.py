@@ -92,7 +92,7 @@ class _BrokenEmbedder:
     def encode(self, texts, **_kwargs):
         raise RuntimeError("simulated model failure")
 
-    def encode_query(self, text):
+    def encode_query(self, text, alone=False):
         raise RuntimeError("simulated model failure")
 
 
