@@ -17,22 +17,17 @@ from indexer.doc_ids import validate_doc_id
 from indexer.metadata import extract_date, extract_title
 from indexer.readers import SUPPORTED_SUFFIXES, Section, UnreadableDocument, extract
 from search.errors import SemsearchError
+from search.records import DocumentRecord
 
 
 @dataclass(frozen=True)
-class Document:
+class Document(DocumentRecord):
     """A readable document: ``doc_id`` is its path relative to the documents folder, ``sha256`` hashes its bytes.
 
     ``pages`` and ``sections`` locate offsets of ``text`` (see ``indexer.structure.locate``); ``size`` and
     ``mtime_ns`` are the file's stat when it was read.
     """
 
-    doc_id: str
-    title: str
-    date: str | None
-    text: str
-    sha256: str
-    pages: tuple[int, ...] = ()
     sections: tuple[Section, ...] = ()
     size: int = 0
     mtime_ns: int = 0

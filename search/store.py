@@ -172,6 +172,12 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"index store {self.path} cannot be read ({exc}); rebuild it with `semsearch index --full`") from None
 
+    def query_in(self, sql: str, values: Iterable[Any]) -> list[tuple]:
+        """Rows of ``sql`` whose ``{marks}`` stands for ``values`` as bound parameters, in chunks: SQLite limits
+        the parameters of one statement."""
+        values = list(values)
+        return [row for chunk in _chunks(values) for row in self.query(sql.format(marks=",".join("?" * len(chunk))), chunk)]
+
     # --- meta ---------------------------------------------------------------------------------
 
     def meta(self) -> dict[str, Any]:
@@ -195,8 +201,7 @@ class Store:
         if doc_ids is None:
             rows = self.query(sql)
         else:
-            ids = list(doc_ids)
-            rows = [row for chunk in _chunks(ids) for row in self.query(f"{sql} WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk)]
+            rows = self.query_in(sql + " WHERE doc_id IN ({marks})", doc_ids)
         return {doc_id: FileState(key, size, mtime, sha) for doc_id, key, size, mtime, sha in rows}
 
     def document(self, doc_id: str) -> DocumentRecord | None:
@@ -211,12 +216,7 @@ class Store:
         )
 
     def document_keys(self, doc_ids: Iterable[str]) -> dict[str, int]:
-        ids = list(doc_ids)
-        found: dict[str, int] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            found.update(self.query(f"SELECT doc_id, key FROM documents WHERE doc_id IN ({marks})", chunk))
-        return found
+        return dict(self.query_in("SELECT doc_id, key FROM documents WHERE doc_id IN ({marks})", doc_ids))
 
     def document_keys_dated(self, date_from: str | None, date_to: str | None) -> list[int]:
         return [key for (key,) in self.query(
@@ -233,83 +233,44 @@ class Store:
 
     def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
         """Passages by id with their documents' titles and dates; ids that no longer exist are absent."""
-        ids = [int(i) for i in ids]
-        found: dict[int, StoredPassage] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            for row in self.query(
-                "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, p.vector_file, "
-                f"p.vector_row, p.sentences FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
-                chunk,
-            ):
-                found[row[0]] = _passage(row)
-        return found
+        return {row[0]: _passage(row) for row in self.query_in(
+            "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, p.vector_file, "
+            "p.vector_row, p.sentences FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
+            (int(i) for i in ids))}
 
     def locations(self, ids: Iterable[int]) -> dict[int, PassageLocation]:
         """Where each passage lies, in its vector file and in its document: what ranking a candidate needs."""
-        ids = [int(i) for i in ids]
-        found: dict[int, PassageLocation] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            found.update((row[0], PassageLocation(*row[1:])) for row in self.query(
-                "SELECT id, vector_file, vector_row, json_array_length(sentences), document, start, end "
-                f"FROM passages WHERE id IN ({marks})", chunk))
-        return found
+        return {row[0]: PassageLocation(*row[1:]) for row in self.query_in(
+            "SELECT id, vector_file, vector_row, json_array_length(sentences), document, start, end "
+            "FROM passages WHERE id IN ({marks})", (int(i) for i in ids))}
 
     def passage_texts(self, ids: Iterable[int]) -> dict[int, str]:
         """The text of each passage, cut from its document inside SQLite so whole documents are never loaded."""
-        ids = [int(i) for i in ids]
-        found: dict[int, str] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            found.update(self.query(
-                "SELECT p.id, substr(d.text, p.start + 1, p.end - p.start) FROM passages p "
-                f"JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})", chunk))
-        return found
+        return dict(self.query_in(
+            "SELECT p.id, substr(d.text, p.start + 1, p.end - p.start) FROM passages p "
+            "JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})", (int(i) for i in ids)))
 
     def document_titles(self, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
-        keys = list(keys)
-        found: dict[int, tuple[str, str | None]] = {}
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            found.update((key, (title, date)) for key, title, date in
-                         self.query(f"SELECT key, title, date FROM documents WHERE key IN ({marks})", chunk))
-        return found
+        rows = self.query_in("SELECT key, title, date FROM documents WHERE key IN ({marks})", keys)
+        return {key: (title, date) for key, title, date in rows}
 
     def passage_ids_by_document(self, keys: Iterable[int]) -> dict[int, list[int]]:
-        keys = list(keys)
         found: dict[int, list[int]] = {}
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            for key, pid in self.query(f"SELECT document, id FROM passages WHERE document IN ({marks}) ORDER BY id", chunk):
-                found.setdefault(key, []).append(pid)
+        for key, pid in self.query_in("SELECT document, id FROM passages WHERE document IN ({marks}) ORDER BY id", keys):
+            found.setdefault(key, []).append(pid)
         return found
 
     def passage_ids_of_documents(self, keys: Iterable[int]) -> list[int]:
-        keys = list(keys)
-        ids: list[int] = []
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            ids.extend(i for (i,) in self.query(f"SELECT id FROM passages WHERE document IN ({marks})", chunk))
-        return ids
+        return [i for (i,) in self.query_in("SELECT id FROM passages WHERE document IN ({marks})", keys)]
 
     def segments_of(self, passage_ids: Iterable[int]) -> dict[int, int]:
         """Passage id -> the segment holding its vector."""
-        ids = list(passage_ids)
-        found: dict[int, int] = {}
-        for chunk in _chunks(ids):
-            found.update(self.query(f"SELECT id, segment FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        return found
+        return dict(self.query_in("SELECT id, segment FROM passages WHERE id IN ({marks})", passage_ids))
 
     def document_texts(self, keys: Iterable[int]) -> dict[int, tuple[str, str]]:
         """(doc_id, text) by document key, for the few documents a query or an update needs."""
-        keys = list(keys)
-        found: dict[int, tuple[str, str]] = {}
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            found.update((key, (doc_id, text)) for key, doc_id, text in
-                         self.query(f"SELECT key, doc_id, text FROM documents WHERE key IN ({marks})", chunk))
-        return found
+        rows = self.query_in("SELECT key, doc_id, text FROM documents WHERE key IN ({marks})", keys)
+        return {key: (doc_id, text) for key, doc_id, text in rows}
 
     # --- segments, vector files, tombstones, journal ------------------------------------------
 
