@@ -6,6 +6,7 @@ what a query touches, not what the collection holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,56 +29,59 @@ class PassageVectors:
 
 
 def load_vectors(files: VectorFiles, passages: dict[int, StoredPassage]) -> dict[int, PassageVectors]:
-    """One gather per vector file for all the given passages (slicing row by row costs more than reading).
+    """Each passage's own vector and its sentences' vectors.
 
     Passages whose file is gone (replaced or deleted since the caller's snapshot) have no entry.
     """
-    by_file: dict[int, list[tuple[int, StoredPassage]]] = {}
-    for pid, stored in passages.items():
-        by_file.setdefault(stored.vector_file, []).append((pid, stored))
+    blocks = (
+        (pid, stored.vector_file, stored.vector_row, 1 + len(stored.sentences)) for pid, stored in passages.items()
+    )
     vectors = {}
-    for file_id, members in by_file.items():
-        lengths = [1 + len(stored.sentences) for _, stored in members]
-        rows = np.concatenate([np.arange(stored.vector_row, stored.vector_row + n) for (_, stored), n in zip(members, lengths)])
-        matrix = files.gather(file_id, rows)
-        if matrix is None:
-            continue  # the file went with its documents after this query's snapshot began
-        for (pid, _), block in zip(members, np.split(matrix, np.cumsum(lengths)[:-1])):
+    for pids, matrix, offsets in _gathered(files, blocks):
+        for pid, block in zip(pids, np.split(matrix, offsets[1:])):
             vectors[pid] = PassageVectors(block[0], block[1:])
     return vectors
 
 
 def best_sentence_cosines(files: VectorFiles, locations: dict[int, PassageLocation], query_vector: np.ndarray) -> dict[int, float]:
-    """Each passage's best sentence cosine with the query (its own cosine when it has no sentence): one gather
-    and one product per vector file, no loop per passage.
+    """Each passage's best sentence cosine with the query (its own cosine when it has no sentence), with no
+    loop per passage.
 
     Passages whose file is gone (replaced or deleted since the caller's snapshot) have no entry.
     """
-    by_file: dict[int, list[tuple[int, int, int]]] = {}
-    for pid, where in locations.items():
-        row, count = where.vector_row, where.sentences
-        by_file.setdefault(where.vector_file, []).append((pid, row + 1, count) if count else (pid, row, 1))
+    blocks = (
+        (pid, where.vector_file, where.vector_row + 1, where.sentences) if where.sentences
+        else (pid, where.vector_file, where.vector_row, 1)
+        for pid, where in locations.items()
+    )
     best: dict[int, float] = {}
-    for file_id, members in by_file.items():
-        pids, starts, lengths = (np.array(column, dtype=np.int64) for column in zip(*members))
-        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        matrix = files.gather(file_id, np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum())))
-        if matrix is not None:
-            best.update(zip(pids.tolist(), np.maximum.reduceat(matrix @ query_vector, offsets).tolist()))
+    for pids, matrix, offsets in _gathered(files, blocks):
+        best.update(zip(pids, np.maximum.reduceat(matrix @ query_vector, offsets).tolist()))
     return best
 
 
 def passage_vectors(files: VectorFiles, locations: dict[int, PassageLocation]) -> dict[int, np.ndarray]:
-    """The passages' own vectors (the first row of each), one gather per file."""
-    by_file: dict[int, list[tuple[int, int]]] = {}
-    for pid, where in locations.items():
-        by_file.setdefault(where.vector_file, []).append((pid, where.vector_row))
+    """The passages' own vectors (the first row of each)."""
+    blocks = ((pid, where.vector_file, where.vector_row, 1) for pid, where in locations.items())
     found: dict[int, np.ndarray] = {}
-    for file_id, members in by_file.items():
-        matrix = files.gather(file_id, np.array([row for _, row in members], dtype=np.int64))
-        if matrix is not None:
-            found.update(zip((pid for pid, _ in members), matrix))
+    for pids, matrix, _ in _gathered(files, blocks):
+        found.update(zip(pids, matrix))
     return found
+
+
+def _gathered(files: VectorFiles, blocks: Iterable[tuple[int, int, int, int]]) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """For ``(passage id, vector file, first row, row count)`` blocks: per vector file, the passage ids, their
+    rows in one gather (slicing row by row costs more than reading) and where each passage's rows begin.
+    A file that went with its documents after the caller's snapshot began yields nothing."""
+    by_file: dict[int, list[tuple[int, int, int]]] = {}
+    for pid, file_id, first, count in blocks:
+        by_file.setdefault(file_id, []).append((pid, first, count))
+    for file_id, members in by_file.items():
+        pids, firsts, counts = (np.array(column, dtype=np.int64) for column in zip(*members))
+        offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        matrix = files.gather(file_id, np.repeat(firsts - offsets, counts) + np.arange(int(counts.sum())))
+        if matrix is not None:
+            yield pids.tolist(), matrix, offsets
 
 
 def best_sentence(vectors: PassageVectors, query_vector: np.ndarray) -> float:

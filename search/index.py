@@ -52,6 +52,7 @@ class IndexSettings:
             "quantize": self.quantize,
         }
 
+
 # About 10 MB of recently looked-up passage locations.
 _CACHED_LOCATIONS = 50_000
 
