@@ -177,7 +177,7 @@ def distinct_queries(folder: Path, files: int, count: int, seed: int = 1) -> lis
 
 @dataclass
 class _Stages:
-    """Seconds spent between the named stages a write reports (``indexer.stages``)."""
+    """Seconds spent between the named stages a write reports (``search.stages``)."""
 
     started: float = field(default_factory=time.perf_counter)
     marks: list[tuple[str, float]] = field(default_factory=list)

@@ -10,7 +10,7 @@ from pathlib import Path
 from indexer.chunking import ChunkingParams
 from indexer.compaction import compact
 from indexer.documents import Document, FileEntry, list_files, list_named_files, load_document, require_folder
-from indexer.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
+from search.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
 from indexer.update import apply_change, remove_unnamed_files
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexNotFound

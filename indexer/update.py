@@ -17,7 +17,7 @@ import numpy as np
 
 from indexer.chunking import ChunkingParams, pack_passages, sentence_units
 from indexer.documents import Document
-from indexer.stages import EMBEDDING, KEYWORD_COMMITTED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
+from search.stages import EMBEDDING, KEYWORD_COMMITTED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
 from indexer.structure import locate
 from search.embedding import Embedder
 from search.index import Index

@@ -33,3 +33,7 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type name), for one-line user messages and logs."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class UnknownBackend(SemsearchError):
+    """No retrieval backend of that name is registered, or its client library is missing."""

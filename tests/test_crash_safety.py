@@ -1,7 +1,7 @@
 """Crash safety with real processes: writers SIGKILLed at named stages, damaged files, two writers, the old format.
 
 Every kill trial starts a real writer (``semsearch index``, a forced compaction, or a server running a
-``POST /index`` job) with ``SEMSEARCH_PAUSE_AT`` naming one stage of ``indexer.stages``: the writer
+``POST /index`` job) with ``SEMSEARCH_PAUSE_AT`` naming one stage of ``search.stages``: the writer
 creates the marker file when it gets there and waits, and the test SIGKILLs it. Each trial therefore
 hits the moment it names on any machine, however loaded. After the kill the index must open and
 answer exactly as a clean build of the old documents or of the new ones does; a following
@@ -30,7 +30,7 @@ import pytest
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
 from indexer.compaction import compact
-from indexer.stages import (
+from search.stages import (
     COMPACTION_COMMITTED,
     COMPACTION_WRITTEN,
     EMBEDDING,

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from indexer.build import BuildReport, build_from_settings
-from indexer.stages import StageReporter, quiet
+from search.stages import StageReporter, quiet
 from indexer.watch import watch_folder
 from search.errors import IndexLocked, SemsearchError
 from search.searcher import Searcher

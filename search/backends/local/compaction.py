@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from indexer.stages import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
+from search.stages import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
 from search.faiss_segments import ANN_MIN_VECTORS
 from search.index import Index
 from search.index_format import SEGMENTS_DIR

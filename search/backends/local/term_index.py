@@ -10,16 +10,14 @@ passages were, and BM25 (k1 1.2, b 0.75) is the same as before.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import Stemmer
 import tantivy
-from bm25s.stopwords import STOPWORDS_EN
 
+from search.analyzer import Analyzer, with_context  # noqa: F401
 from search.errors import IndexFormatError
 from search.index_format import FIX_HINT
 
@@ -28,42 +26,6 @@ _KEY = "key"
 _FILTER = "document"
 _TERMS = "terms"
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-
-
-@dataclass(frozen=True)
-class Analyzer:
-    """Lower-cased words of two or more characters, minus stop words, Snowball-stemmed."""
-
-    pattern: str = r"(?u)\b\w\w+\b"
-    stopwords: tuple[str, ...] = tuple(STOPWORDS_EN)
-    stemmer: str = "english"
-
-    def __post_init__(self) -> None:
-        if self.stemmer not in Stemmer.algorithms():
-            raise ValueError(f"unknown stemmer {self.stemmer!r}; choose one of {sorted(Stemmer.algorithms())}")
-        object.__setattr__(self, "_words", re.compile(self.pattern).findall)
-        object.__setattr__(self, "_stop", frozenset(self.stopwords))
-        # PyStemmer's word cache thrashes on large vocabularies (6 us a word against 2 us without it).
-        object.__setattr__(self, "_stem", Stemmer.Stemmer(self.stemmer, 0).stemWords)
-        # A PyStemmer object must not be used by two threads at once (the web server searches in threads).
-        object.__setattr__(self, "_stem_lock", threading.Lock())
-
-    def terms(self, text: str) -> list[str]:
-        words = [w for w in self._words(text.lower()) if w not in self._stop]
-        with self._stem_lock:
-            return self._stem(words)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, settings: dict) -> "Analyzer":
-        return cls(settings["pattern"], tuple(settings["stopwords"]), settings["stemmer"])
-
-
-def with_context(section: str | None, text: str) -> str:
-    """The heading path is context for ranking; the stored passage text and offsets stay exact."""
-    return f"{section}\n{text}" if section else text
 
 
 class TermIndex:

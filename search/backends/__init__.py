@@ -1,0 +1,1 @@
+"""Retrieval backends: engines that hold passages, their vectors and their keyword statistics."""

@@ -1,0 +1,41 @@
+"""Backends by name: a new engine is one module implementing ``RetrievalBackend`` plus one row here.
+
+Modules are imported only when their backend is asked for, so the local backend never needs a
+service's client library.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from search.backends.base import IndexLocation, RetrievalBackend
+from search.errors import UnknownBackend
+
+DEFAULT_BACKEND = "local"
+BACKENDS = {
+    "local": "search.backends.local.backend:LocalBackend",
+    "milvus": "search.backends.milvus.backend:MilvusBackend",
+}
+
+
+def parse_backend(name: object) -> str:
+    """The one rule for ``--backend`` / ``SEMSEARCH_BACKEND``: a registered name."""
+    text = str(name).strip().lower() if name is not None else DEFAULT_BACKEND
+    if text not in BACKENDS:
+        raise UnknownBackend(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return text
+
+
+def backend_class(name: str) -> type[RetrievalBackend]:
+    module, _, attribute = BACKENDS[parse_backend(name)].partition(":")
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as exc:
+        raise UnknownBackend(f"backend {name!r} cannot be loaded ({exc}); install the extra: pip install 'semsearch[{name}]'") from None
+    cls: type[RetrievalBackend] = getattr(loaded, attribute)
+    return cls
+
+
+def open_backend(location: IndexLocation) -> RetrievalBackend:
+    """The live index at ``location``, opened by the backend it names."""
+    return backend_class(location.backend).open(location)
