@@ -10,13 +10,23 @@ import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.watch import sync_summary, watch_folder
-from semsearch_cli.commands import DocsOption, IndexOption, QuantizeOption, app, _settings
+from semsearch_cli.commands import app
+from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusTokenOption, MilvusUriOption, QuantizeOption, settings_from
 
 
 @app.command()
-def watch(docs: DocsOption = None, index: IndexOption = None, quantize: QuantizeOption = None) -> None:
+def watch(
+    docs: DocsOption = None,
+    index: IndexOption = None,
+    quantize: QuantizeOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
+) -> None:
     """Update the index whenever documents are added, changed, renamed or deleted; one line per change."""
-    settings = _settings(docs=docs, index=index, quantize=quantize)
+    settings = settings_from(
+        docs=docs, index=index, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token
+    )
     logging.basicConfig(format="semsearch: %(message)s", level=logging.WARNING)
 
     def sync() -> BuildReport:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.embedding import Embedder, load_embedder
+from search.backends.base import IndexLocation, RetrievalBackend
+from search.backends.local.backend import LocalBackend
+from search.embedder import Embedder
+from search.embedding import load_embedder
 from search.settings import DEFAULT_MODEL
 from web.launcher import ServerProcess, launch
 
@@ -83,3 +86,30 @@ def live_server(live_docs: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server = start_server(live_docs, tmp_path_factory.mktemp("live-index") / "index")
     yield server
     stop_server(server)
+
+
+def open_index(index_dir: Path) -> LocalBackend:
+    """The local index at ``index_dir``, opened as a reader would."""
+    return LocalBackend.open(IndexLocation(index_dir))
+
+
+def passage_spans(backend: RetrievalBackend) -> dict[str, list[tuple[int, int]]]:
+    """Each document's passages as (start, end), in order: what a build produced, through the backend's API."""
+    with backend.snapshot() as view:
+        return {s.doc_id: [(p.record.start, p.record.end) for p in view.document_passages(s.doc_id)] for s in backend.documents()}
+
+
+def dense(backend: RetrievalBackend, vector, k: int):
+    """Ids and cosines of the exact ``k`` nearest passages."""
+    with backend.snapshot() as view:
+        return view.dense(vector, k, exact=True)
+
+
+BACKENDS_UNDER_CONTRACT = ("local",)
+
+
+@pytest.fixture(params=BACKENDS_UNDER_CONTRACT)
+def backend_location(request: pytest.FixtureRequest) -> Callable[[Path], IndexLocation]:
+    """Where a test's index lives, on each backend the contract covers: a folder names the index."""
+    name = request.param
+    return lambda path: IndexLocation(path, name)

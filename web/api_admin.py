@@ -22,19 +22,20 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
     searcher = engine.searcher
     if searcher is None:
         body = HealthResponse(
-            status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None, documents=0, passages=0
+            status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None,
+            backend=engine.location.backend, documents=0, passages=0,
         )
         return JSONResponse(body.model_dump(), status_code=503)
-    index = searcher.index
-    documents, passages = index.store.counts()
+    stats = searcher.backend.stats()
     body = HealthResponse(
         status="ready",
         reason=None,
-        model=index.settings.model,
+        model=searcher.backend.settings.model,
         encoder=searcher.embedder.encoder,
-        index_version=f"{index.folder.name}/{index.generation}",
-        documents=documents,
-        passages=passages,
+        index_version=stats.version,
+        backend=searcher.backend.name,
+        documents=stats.documents,
+        passages=stats.passages,
     )
     return JSONResponse(body.model_dump())
 

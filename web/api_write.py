@@ -76,9 +76,8 @@ def _passages(engine: Engine, doc_id: str) -> int | None:
     searcher = engine.searcher
     if searcher is None:
         return None
-    store = searcher.index.store
-    keys = store.document_keys([doc_id])
-    return len(store.passage_ids_of_documents(keys.values())) if keys else None
+    found = searcher.backend.documents([doc_id])
+    return found[0].passages if found else None
 
 
 def _ms(started: float) -> float:

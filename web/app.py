@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from search.backends.registry import index_location
 from search.errors import SemsearchError
 from search.settings import Settings, get_settings
 from web import api_admin, api_documents, api_search, api_write, pages
@@ -30,7 +31,7 @@ MAX_REQUEST_HEAD_BYTES = 4 * 1024 * 1024
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = Engine(settings.index)
+    engine = Engine(index_location(settings))
     jobs = IndexJobs(settings=settings, engine=engine)
 
     @asynccontextmanager

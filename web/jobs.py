@@ -18,6 +18,7 @@ from typing import TypeVar
 from indexer.build import BuildReport, build_from_settings
 from search.stages import StageReporter, quiet
 from indexer.watch import watch_folder
+from search.backends.registry import index_location
 from search.errors import IndexLocked, SemsearchError
 from search.searcher import Searcher
 from search.settings import Settings
@@ -114,7 +115,7 @@ class IndexJobs:
         searcher = self.engine.searcher
         if searcher is None or report.full_rebuild_reason:
             report_stage("loading new index")
-            self.engine.swap(Searcher.open(self.settings.index))
+            self.engine.swap(Searcher.open(index_location(self.settings)))
         elif report.written:
             _catch_up(searcher)
         return report
@@ -135,10 +136,9 @@ class IndexJobs:
 
 def _catch_up(searcher: Searcher) -> None:
     """Refresh until the searcher holds the generation just committed (a search may be refreshing meanwhile)."""
-    committed = searcher.index.store.state()[0]
     deadline = time.monotonic() + CATCH_UP_SECONDS
-    while (searcher.index.generation < committed or searcher.index.keyword_pending()) and time.monotonic() < deadline:
-        if not searcher.index.refresh():
+    while not searcher.backend.caught_up() and time.monotonic() < deadline:
+        if not searcher.backend.refresh():
             time.sleep(0.01)
 
 

@@ -105,6 +105,7 @@ class HealthResponse(BaseModel):
     model: str | None
     encoder: str | None = Field(None, description="What embeds queries: onnx, onnx-int8 or torch.")
     index_version: str | None
+    backend: str | None = Field(None, description="The retrieval backend holding the index: local or milvus.")
     documents: int
     passages: int
 
