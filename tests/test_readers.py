@@ -6,9 +6,11 @@ import docx
 import pytest
 from reportlab.pdfgen import canvas
 
+from indexer.documents import FileEntry, load_document
 from indexer.readers import UnreadableDocument, extract, reader_for
 from indexer.readers.html import HtmlReader
 from indexer.structure import locate
+from tests.conftest import write
 
 
 def make_pdf(pages: int, **options) -> bytes:
@@ -95,14 +97,32 @@ def test_an_image_only_pdf_has_no_text_layer():
     assert unreadable_reason(buffer.getvalue(), "scan.pdf") == "no text layer (scanned or image-only PDF)"
 
 
-def test_pdf_metadata_title_is_used_only_when_sensible():
-    assert extract(make_pdf(1), "a.pdf").title is None  # reportlab writes "untitled"
+def titled_pdf(title: str) -> bytes:
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer)
-    pdf.setTitle("Ceasefire terms")
-    pdf.drawString(72, 720, "text")
+    pdf.setTitle(title)
+    pdf.drawString(72, 720, "Ceasefire talks in Geneva")
+    pdf.drawString(72, 690, "The delegations met on Monday.")
     pdf.save()
-    assert extract(buffer.getvalue(), "a.pdf").title == "Ceasefire terms"
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("metadata_title", "title"),
+    [
+        ("r.html", "Ceasefire talks in Geneva"),
+        ("Untitled", "Ceasefire talks in Geneva"),
+        ("Microsoft Word - report.docx", "Ceasefire talks in Geneva"),
+        ("C:\\Users\\ana\\Desktop\\notes.pdf", "Ceasefire talks in Geneva"),
+        ("   ", "Ceasefire talks in Geneva"),
+        ("Ceasefire terms", "Ceasefire terms"),
+    ],
+)
+def test_a_pdf_metadata_title_counts_only_when_it_is_not_a_file_name_or_placeholder(tmp_path, metadata_title, title):
+    path = write(tmp_path, "r.pdf", titled_pdf(metadata_title))
+    info = path.stat()
+    document = load_document(FileEntry("r.pdf", path, info.st_size, info.st_mtime_ns), 10_000_000, [])
+    assert document.title == title
 
 
 HTML_PAGE = b"""<!doctype html><html><head><title>Talks resume</title><style>p {color: red}</style></head>
