@@ -1,4 +1,8 @@
-"""PDF through pdfium (BSD/Apache, unlike the AGPL PyMuPDF): text page by page, each page closed at once."""
+"""PDF through pdfium (BSD/Apache, unlike the AGPL PyMuPDF): text page by page, each page closed at once.
+
+A page's text is its paragraphs, one per line, with the layout's wrapping undone (``pdf_layout``); pages
+are joined with a blank line.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import pypdfium2.raw as pdfium_c
 
 from indexer.metadata import plausible_title
 from indexer.readers.base import Extracted, UnreadableDocument
+from indexer.readers.pdf_layout import page_paragraphs
 
 MAX_PAGES = 20_000
 PAGE_BREAK = "\n\n"
@@ -52,10 +57,9 @@ def _page_text(document: pdfium.PdfDocument, index: int) -> str:
     try:
         textpage = page.get_textpage()
         try:
-            text = textpage.get_text_bounded()
+            return "\n".join(page_paragraphs(textpage))
         finally:
             textpage.close()
     finally:
         page.close()
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
