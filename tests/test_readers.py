@@ -173,6 +173,18 @@ def test_pdf_lines_are_joined_into_paragraphs_with_pages_and_offsets_exact(embed
         assert passage.split("\n")[0] in "\n".join(expected[page - 1])
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [{"leading": 12, "spaceAfter": 6}, {"leading": 24}, {"leading": 12, "firstLineIndent": 18}, {"leading": 12, "alignment": 4}],
+    ids=["spaced", "double-spaced", "indented", "justified"],
+)
+def test_pdf_paragraphs_are_told_apart_by_their_spacing_or_their_short_last_line(layout):
+    paragraphs = [f"Paragraph {n} says the delegations met in Geneva and restated their positions. " * 4 for n in range(3)]
+    buffer = io.BytesIO()
+    SimpleDocTemplate(buffer).build([Paragraph(text, ParagraphStyle("body", fontSize=10, **layout)) for text in paragraphs])
+    assert extract(buffer.getvalue(), "layout.pdf").text.split("\n") == [text.strip() for text in paragraphs]
+
+
 def test_pdf_line_end_hyphens_are_dropped_only_before_a_lower_case_letter():
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer)
