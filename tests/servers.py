@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pymilvus import MilvusClient, MilvusException
 
 MILVUS_START_S = 60.0
 
@@ -36,7 +37,7 @@ class MilvusServer:
         spec = importlib.util.find_spec("milvus_lite")
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError("milvus-lite is not installed: pip install 'semsearch[milvus]'")
-        lib = Path(list(spec.submodule_search_locations)[0]) / "lib"
+        lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, LD_LIBRARY_PATH=f"{lib}:{os.environ.get('LD_LIBRARY_PATH', '')}")
@@ -48,8 +49,6 @@ class MilvusServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        from pymilvus import MilvusClient
-
         deadline = time.monotonic() + MILVUS_START_S
         while True:
             if self.process.poll() is not None:
@@ -57,7 +56,7 @@ class MilvusServer:
             try:
                 MilvusClient(uri=self.uri, timeout=2).list_collections()
                 return
-            except Exception:
+            except MilvusException:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"milvus-lite did not answer on {self.uri} within {MILVUS_START_S:.0f} s") from None

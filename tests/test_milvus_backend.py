@@ -223,17 +223,15 @@ def test_sigkill_at_a_stage_then_recover(index: MilvusBackend, location: IndexLo
 
 
 def test_one_writer_and_lease_expiry(location: IndexLocation) -> None:
-    with MilvusBackend.writer(location):
-        with pytest.raises(IndexLocked, match=r"being written by .+:\d+:[0-9a-f]{8} \(lease expires"):
-            with MilvusBackend.writer(location):
-                pass
+    refusal = r"being written by .+:\d+:[0-9a-f]{8} \(lease expires"
+    with MilvusBackend.writer(location), pytest.raises(IndexLocked, match=refusal), MilvusBackend.writer(location):
+        pass
     with MilvusBackend.writer(location):  # released on exit
         pass
     dead = Lease(Control(MilvusBackend.create(location, SETTINGS).client), index_base(location.name), 1.0, "elsewhere:1:deadbeef")
     dead.renew()  # a writer on another machine that died without releasing
-    with pytest.raises(IndexLocked, match="elsewhere:1:deadbeef"):
-        with MilvusBackend.writer(location):
-            pass
+    with pytest.raises(IndexLocked, match="elsewhere:1:deadbeef"), MilvusBackend.writer(location):
+        pass
     time.sleep(1.1)
     with MilvusBackend.writer(location):
         pass

@@ -40,8 +40,15 @@ from pymilvus import MilvusClient, MilvusException
 from pymilvus import __version__ as pymilvus_version
 
 from search.backends.base import (
-    BackendStats, Change, CommitResult, DocumentSummary, FileState, IndexLocation, MaintenanceReport,
-    RetrievalBackend, iter_chunks,
+    BackendStats,
+    Change,
+    CommitResult,
+    DocumentSummary,
+    FileState,
+    IndexLocation,
+    MaintenanceReport,
+    RetrievalBackend,
+    iter_chunks,
 )
 from search.backends.milvus.control import Control
 from search.backends.milvus.lease import DEFAULT_LEASE_S, Lease, held

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from search.backends.milvus.control import Control
 from search.errors import IndexLocked
@@ -65,7 +65,7 @@ class Lease:
         current = self.control.get(self.key)
         if current is None or current["holder"] == self.holder or current["expires"] <= time.time():
             return
-        expires = datetime.fromtimestamp(current["expires"], timezone.utc).isoformat(timespec="seconds")
+        expires = datetime.fromtimestamp(current["expires"], UTC).isoformat(timespec="seconds")
         raise IndexLocked(f"index {self.index} is being written by {current['holder']} (lease expires {expires})")
 
 

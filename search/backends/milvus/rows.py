@@ -33,7 +33,8 @@ def piece_key(doc_key: int, piece: int) -> int:
 def text_pieces(text: str, limit: int = VARCHAR_BYTES) -> list[tuple[int, str]]:
     """(start offset, piece) pairs covering ``text``, each at most ``limit`` UTF-8 bytes, cut after a
     whitespace character where one lies near the limit (so no word is split) and never inside a character."""
-    pieces, start = [], 0
+    pieces: list[tuple[int, str]] = []
+    start = 0
     while start < len(text) or not pieces:
         end = start + limit  # a character is at least one byte: no piece holds more than ``limit`` characters
         while len(text[start:end].encode("utf-8")) > limit:
@@ -56,7 +57,8 @@ def checked(text: str, what: str) -> str:
 def passage_rows(upsert: DocumentUpsert, doc_key: int, first_id: int, generation: int) -> tuple[list[dict], list[dict]]:
     """The passage rows and sentence rows of one document version; passage ids start at ``first_id``."""
     record = upsert.record
-    passages, sentences = [], []
+    passages: list[dict[str, Any]] = []
+    sentences: list[dict[str, Any]] = []
     for offset, (passage, row, keyword_text) in enumerate(zip(upsert.passages, upsert.first_rows(), upsert.keyword_texts)):
         text = record.text[passage.start:passage.end]
         if not keyword_text.endswith(text):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+
 import numpy as np
 from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
 
