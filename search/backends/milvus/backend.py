@@ -188,7 +188,7 @@ class MilvusBackend(RetrievalBackend):
     # --- writes -----------------------------------------------------------------------------
 
     def prepare(self, change: Change, report: StageReporter = quiet) -> PreparedChange:
-        state = self._read_state()
+        state = self._state = self._read_state()
         generation = state["generation"] + 1
         self._delete_where(f"generation >= {generation}")  # leftovers of a prepare that never committed
         replaced = {row["doc_id"]: row for row in self._catalog_heads(
@@ -265,7 +265,7 @@ class MilvusBackend(RetrievalBackend):
         if doc_ids is not None:
             return [row for chunk in iter_chunks(sorted(set(doc_ids)), _KEYS_PER_QUERY) for row in self.client.query(
                 self.names.documents, filter=f"{visible} and doc_id in {json.dumps(chunk)}",
-                output_fields=fields)] if doc_ids else []
+                output_fields=fields)]
         iterator = self.client.query_iterator(self.names.documents, batch_size=1_000, filter=visible, output_fields=fields)
         rows: list[dict[str, Any]] = []
         while batch := iterator.next():
@@ -275,7 +275,7 @@ class MilvusBackend(RetrievalBackend):
 
     def _touch(self, touched: Iterable[tuple[str, int, int]]) -> None:
         stats = {doc_id: (size, mtime) for doc_id, size, mtime in touched}
-        heads = self._catalog_heads(list(stats), _CATALOG_FIELDS) if stats else []
+        heads = self._catalog_heads(list(stats), _CATALOG_FIELDS)
         if heads:
             self.client.upsert(self.names.documents, [touched_row(row, *stats[row["doc_id"]]) for row in heads])
 
