@@ -17,6 +17,8 @@ from search.embedding import load_embedder
 from search.settings import DEFAULT_MODEL
 from web.launcher import ServerProcess, launch
 
+pytest_plugins = ["tests.servers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
