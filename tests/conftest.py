@@ -107,11 +107,13 @@ def dense(backend: RetrievalBackend, vector, k: int):
         return view.dense(vector, k, exact=True)
 
 
-BACKENDS_UNDER_CONTRACT = ("local",)
+BACKENDS_UNDER_CONTRACT = ("local", "milvus")
 
 
 @pytest.fixture(params=BACKENDS_UNDER_CONTRACT)
 def backend_location(request: pytest.FixtureRequest) -> Callable[[Path], IndexLocation]:
-    """Where a test's index lives, on each backend the contract covers: a folder names the index."""
+    """Where a test's index lives, on each backend the contract covers: a folder names the index (a Milvus
+    index takes the folder's name, on the test's own milvus-lite server)."""
     name = request.param
-    return lambda path: IndexLocation(path, name)
+    options = {"milvus_uri": request.getfixturevalue("milvus_uri")} if name == "milvus" else {}
+    return lambda path: IndexLocation(path, name, options)

@@ -138,6 +138,16 @@ class MilvusBackend(RetrievalBackend):
                 drop_set(client, names)
                 control.delete(_state_key(names))
 
+    @classmethod
+    def drop(cls, location: IndexLocation) -> None:
+        client = _connect(location)
+        control = Control(client)
+        base = index_base(location.name)
+        for names in CollectionSet.all_of(client, base):
+            drop_set(client, names)
+            control.delete(_state_key(names))
+        control.delete(f"live/{base}")
+
     def publish(self) -> None:
         self.control.put(f"live/{self.names.base}", {"suffix": self.names.suffix})
 
@@ -151,8 +161,13 @@ class MilvusBackend(RetrievalBackend):
         self._state = state
         return changed
 
+    def caught_up(self) -> bool:
+        state = self._read_state()
+        return (state["generation"], state["pending"]) == (self._state["generation"], self._state["pending"])
+
     def close(self) -> None:
-        self.client.close()
+        """Nothing to release: pymilvus shares one connection per server address in a process, and closing it
+        would cut every other backend open on the same server (another index, a replaced searcher)."""
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -170,9 +185,9 @@ class MilvusBackend(RetrievalBackend):
         rows = self.client.query(self.names.documents, filter=expression, output_fields=_CATALOG_FIELDS)
         return document_record(rows) if rows else None
 
-    def documents(self) -> list[DocumentSummary]:
+    def documents(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
         summaries = []
-        for row in self._catalog_heads(None, ["doc_id", "date", "meta"]):
+        for row in self._catalog_heads(doc_ids, ["doc_id", "date", "meta"]):
             meta = json.loads(row["meta"])
             summaries.append(DocumentSummary(row["doc_id"], meta["title"], row["date"] or None, meta["length"], meta["passages"]))
         return sorted(summaries, key=lambda summary: summary.doc_id)

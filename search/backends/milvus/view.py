@@ -59,7 +59,9 @@ class MilvusView(ReadView):
         self.index_type = index_type
         self.dimension = dimension
 
-    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
+        """``exact`` is the index type's own answer: exhaustive for FLAT (and on the lite server's growing
+        segments), approximate for an ANN index type, whose recall Milvus reports itself."""
         if k < 1:
             return _EMPTY
         hits = self.client.search(
@@ -116,6 +118,12 @@ class MilvusView(ReadView):
                             key=lambda r: r["piece"]):
             page_starts.setdefault(piece["doc_key"], []).extend(json.loads(piece["pages"]))
         return {row["id"]: stored_passage(row, tuple(page_starts.get(row["doc_key"], ()))) for row in rows}
+
+    def document_passages(self, doc_id: str) -> list[StoredPassage]:
+        rows = self.client.query(self.names.passages, filter=f"{self.committed.expression()} and doc_id == {json.dumps(doc_id)}",
+                                 output_fields=["id"])
+        found = self.passages(row["id"] for row in rows)
+        return sorted(found.values(), key=lambda passage: passage.record.start)
 
     def hybrid(self, vector: np.ndarray, query: str, k: int, ranker: str = "rrf", weights: tuple[float, float] = (0.5, 0.5),
                filters: Filters = NO_FILTERS, depth: int = 100) -> Ranking:
