@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -16,15 +17,19 @@ from search.errors import SemsearchError
 from search.index_format import index_exists
 from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MODES, SearchRequest, validate_request
 from search.searcher import Searcher
-from search.settings import Settings, get_settings, parse_quantize
+from search.settings import LOG_FORMATS, Settings, get_settings, parse_quantize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
 
 UserError = SemsearchError
+cli_log = logging.getLogger("semsearch.cli")
 
 DocsOption = Annotated[Optional[Path], typer.Option("--docs", help="Documents folder [env SEMSEARCH_DOCS].")]
 IndexOption = Annotated[Optional[Path], typer.Option("--index", help="Index folder [env SEMSEARCH_INDEX].")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers name or path [env SEMSEARCH_MODEL].")]
+LogFormatOption = Annotated[
+    Optional[str], typer.Option("--log-format", help="plain, or json: one JSON object per line [env SEMSEARCH_LOG_FORMAT].")
+]
 QuantizeOption = Annotated[
     Optional[str],
     typer.Option("--quantize", help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE]."),
@@ -73,12 +78,22 @@ def compact(
 def _settings(quantize: str | None = None, **overrides: object) -> Settings:
     """Environment settings with the options given on the command line taking precedence."""
     settings = get_settings().model_copy(update={name: value for name, value in overrides.items() if value is not None})
+    if settings.log_format not in LOG_FORMATS:
+        raise UserError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     if quantize is None:
         return settings
     try:
         return settings.model_copy(update={"quantize": parse_quantize(quantize)})
     except ValueError as exc:
         raise UserError(f"--quantize: {exc}") from None
+
+
+def announce(settings: Settings, event: str, message: str, **fields: object) -> None:
+    """A line on stdout for people, or with ``--log-format json`` a JSON log line with ``event`` and ``fields``."""
+    if settings.log_format == "json":
+        cli_log.info(message, extra={"fields": {"event": event, **fields}})
+    else:
+        typer.echo(message)
 
 
 def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
@@ -160,23 +175,32 @@ def serve(
     port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
     watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
     quantize: QuantizeOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
+    from web.log_format import configure_logging
 
-    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize)
+    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize, log_format=log_format)
+    configure_logging(settings.log_format)
     if not index_exists(settings.index):
-        typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
-        _build(settings)
+        announce(settings, "building", f"no index at {settings.index}; building it from {settings.docs}")
+        if settings.log_format == "json":
+            announce(settings, "built", "index built", **asdict(build_from_settings(settings)))
+        else:
+            _build(settings)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    typer.echo(f"semsearch: serving {settings.index} at http://{shown_host}:{settings.port}/ (Ctrl-C stops)")
+    url = f"http://{shown_host}:{settings.port}/"
+    announce(settings, "serving", f"semsearch: serving {settings.index} at {url} (Ctrl-C stops)", index=str(settings.index), url=url)
+    # Logging is configured above, once for the build and the server: uvicorn is told to leave it alone.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_config=None,
+        access_log=False,
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
 

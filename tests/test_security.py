@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -13,19 +12,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import private_index_copy, start_server, stop_server
 from tests.test_hostile_requests import send_exact
 from web.launcher import ServerProcess
 
 ALLOWED_ORIGIN = "http://allowed.example"
 LIMIT = 64_000  # SEMSEARCH_MAX_BODY_BYTES default
-
-
-def _private_copy(live_server: ServerProcess, folder: Path) -> Path:
-    """A copy of the live index, so a server can start without rebuilding and a job cannot touch the shared one."""
-    index = folder / "index"
-    shutil.copytree(live_server.index, index)
-    return index
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +30,7 @@ def client(live_server) -> Iterator[httpx.Client]:
 def cors_server(live_server, tmp_path_factory) -> Iterator[ServerProcess]:
     """One allowed origin, and an admin token that is set but empty."""
     env = {"SEMSEARCH_CORS_ORIGINS": f'["{ALLOWED_ORIGIN}"]', "SEMSEARCH_ADMIN_TOKEN": ""}
-    server = start_server(live_server.docs, _private_copy(live_server, tmp_path_factory.mktemp("cors")), env=env)
+    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path_factory.mktemp("cors")), env=env)
     yield server
     stop_server(server)
 
@@ -48,7 +40,7 @@ def cors_server(live_server, tmp_path_factory) -> Iterator[ServerProcess]:
 
 def test_admin_token_is_checked_and_never_logged_or_echoed(live_server, tmp_path):
     token = "st-" + secrets.token_hex(24)
-    server = start_server(live_server.docs, _private_copy(live_server, tmp_path), env={"SEMSEARCH_ADMIN_TOKEN": token})
+    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path), env={"SEMSEARCH_ADMIN_TOKEN": token})
     bodies = []
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:

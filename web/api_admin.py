@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from web.dependencies import get_engine, get_jobs, require_admin
 from web.engine import Engine
+from web.index_stats import index_stats
 from web.jobs import IndexJobs, JobAlreadyRunning
 from web.schemas import ErrorResponse, HealthResponse, JobStatusModel
 
@@ -25,16 +26,15 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
             status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None, documents=0, passages=0
         )
         return JSONResponse(body.model_dump(), status_code=503)
-    index = searcher.index
-    documents, passages = index.store.counts()
+    stats = index_stats(searcher)
     body = HealthResponse(
         status="ready",
         reason=None,
-        model=index.settings.model,
-        encoder=searcher.embedder.encoder,
-        index_version=f"{index.folder.name}/{index.generation}",
-        documents=documents,
-        passages=passages,
+        model=stats.model,
+        encoder=stats.encoder,
+        index_version=stats.version,
+        documents=stats.documents,
+        passages=stats.passages,
     )
     return JSONResponse(body.model_dump())
 
