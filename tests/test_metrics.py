@@ -123,6 +123,14 @@ def test_metrics_can_be_turned_off(seed_index):
         assert client.get("/search", params={"q": "fleet"}).status_code == 200
 
 
+def test_metrics_stay_open_when_a_search_token_is_set(seed_index):
+    for client in _client(seed_index, search_token="read-secret"):
+        assert client.get("/search", params={"q": "fleet"}).status_code == 401
+        samples = scrape(client)
+        assert value(samples, "semsearch_http_requests_total", method="GET", route="/search", status="401") == 1
+        assert value(samples, "semsearch_searches_total", mode="hybrid", outcome="ok") == 0
+
+
 def test_metrics_without_an_index_say_it_is_not_ready(tmp_path):
     for client in _client(tmp_path / "missing"):
         samples = scrape(client)

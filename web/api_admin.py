@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
-from web.dependencies import get_engine, get_jobs, require_admin
+from web.dependencies import get_engine, get_jobs, require_admin, require_reader
 from web.engine import Engine
 from web.index_stats import index_stats
 from web.jobs import IndexJobs, JobAlreadyRunning
-from web.schemas import ErrorResponse, HealthResponse, JobStatusModel
+from web.schemas import TOKEN_ERRORS, ErrorResponse, HealthResponse, JobStatusModel
 
 router = APIRouter(tags=["operations"])
 
@@ -54,7 +54,7 @@ def start_index_job(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusM
         raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
-@router.get("/index/status", response_model=JobStatusModel)
+@router.get("/index/status", response_model=JobStatusModel, dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 def index_status(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusModel:
-    """The current or last re-index job."""
+    """The current or last re-index job; its report names documents, so it is a read like ``/documents``."""
     return JobStatusModel(**asdict(jobs.snapshot()))

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SearchRequest
 from search.searcher import Searcher
-from web.dependencies import current_searcher
-from web.schemas import ErrorResponse, SearchBody, SearchParams, SearchResponse
+from web.dependencies import current_searcher, require_reader
+from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 _ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
 # A body that is not UTF-8 or that json cannot take (e.g. nested too deep) is answered 400 by FastAPI itself.
 _BODY_ERRORS = {**_ERRORS, 400: {"model": ErrorResponse}}
