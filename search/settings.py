@@ -2,12 +2,14 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 QUANTIZATIONS = ("int8",)
+LOG_FORMATS = ("plain", "json")
 
 
 def parse_quantize(value: object) -> str | None:
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64_000, ge=1024)
     watch: bool = False
+    search_token: SecretStr | None = None
+    metrics: bool = True
+    log_format: Literal[LOG_FORMATS] = "plain"
+    log_queries: bool = False
 
     @field_validator("backend", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from semsearch_cli.options import (
     BackendOption,
     DocsOption,
     IndexOption,
+    LogFormatOption,
     MilvusTokenOption,
     MilvusUriOption,
     ModelOption,
@@ -29,6 +31,17 @@ from semsearch_cli.options import (
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
+
+cli_log = logging.getLogger("semsearch.cli")
+
+
+def announce(settings: Settings, event: str, message: str, **fields: object) -> None:
+    """A line on stdout for people, or with ``--log-format json`` a JSON log line with ``event`` and ``fields``."""
+    if settings.log_format == "json":
+        cli_log.info(message, extra={"fields": {"event": event, **fields}})
+    else:
+        typer.echo(message)
+
 
 @app.command()
 def index(
@@ -159,26 +172,35 @@ def serve(
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
+    from web.log_format import configure_logging
 
     settings = settings_from(
         docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize, backend=backend,
-        milvus_uri=milvus_uri, milvus_token=milvus_token,
+        milvus_uri=milvus_uri, milvus_token=milvus_token, log_format=log_format,
     )
+    configure_logging(settings.log_format)
     if not backend_class(settings.backend).exists(index_location(settings)):
-        typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
-        _build(settings)
+        announce(settings, "building", f"no index at {settings.index}; building it from {settings.docs}")
+        if settings.log_format == "json":
+            announce(settings, "built", "index built", **asdict(build_from_settings(settings)))
+        else:
+            _build(settings)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    typer.echo(f"semsearch: serving {settings.index} at http://{shown_host}:{settings.port}/ (Ctrl-C stops)")
+    url = f"http://{shown_host}:{settings.port}/"
+    announce(settings, "serving", f"semsearch: serving {settings.index} at {url} (Ctrl-C stops)", index=str(settings.index), url=url)
+    # Logging is configured above, once for the build and the server: uvicorn is told to leave it alone.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_config=None,
+        access_log=False,
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
 

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from search.backends.registry import BACKENDS, parse_backend
 from search.errors import SemsearchError
-from search.settings import Settings, get_settings, parse_quantize
+from search.settings import LOG_FORMATS, Settings, get_settings, parse_quantize
 
 UserError = SemsearchError
 
@@ -23,6 +23,9 @@ QuantizeOption = Annotated[
 ]
 BackendOption = Annotated[
     Optional[str], typer.Option("--backend", help=f"Retrieval backend: {', '.join(BACKENDS)} [env SEMSEARCH_BACKEND].")
+]
+LogFormatOption = Annotated[
+    Optional[str], typer.Option("--log-format", help="plain, or json: one JSON object per line [env SEMSEARCH_LOG_FORMAT].")
 ]
 MilvusUriOption = Annotated[
     Optional[str], typer.Option("--milvus-uri", help="Milvus server for --backend milvus, e.g. http://127.0.0.1:19530 [env SEMSEARCH_MILVUS_URI].")
@@ -49,4 +52,7 @@ def settings_from(
         update["backend"] = parse_backend(backend)
     if milvus_token is not None:
         update["milvus_token"] = SecretStr(milvus_token)
-    return get_settings().model_copy(update=update)
+    settings = get_settings().model_copy(update=update)
+    if settings.log_format not in LOG_FORMATS:
+        raise UserError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
+    return settings

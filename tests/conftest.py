@@ -63,13 +63,22 @@ XSS_DOCUMENT = (
 )
 
 
-def start_server(docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True) -> ServerProcess:
+def start_server(
+    docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True, options: tuple[str, ...] = ()
+) -> ServerProcess:
     """``semsearch serve`` as a user runs it, on a free loopback port."""
-    return launch(docs, index, env=env, wait_ready=wait_ready)
+    return launch(docs, index, env=env, wait_ready=wait_ready, options=options)
 
 
 def stop_server(server: ServerProcess) -> None:
     server.stop()
+
+
+def private_index_copy(live_server: ServerProcess, folder: Path) -> Path:
+    """A copy of the live index, so a server can start without rebuilding and a job cannot touch the shared one."""
+    index = folder / "index"
+    shutil.copytree(live_server.index, index)
+    return index
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
-from web.dependencies import get_engine, get_jobs, require_admin
+from web.dependencies import get_engine, get_jobs, require_admin, require_reader
 from web.engine import Engine
+from web.index_stats import index_stats
 from web.jobs import IndexJobs, JobAlreadyRunning
-from web.schemas import ErrorResponse, HealthResponse, JobStatusModel
+from web.schemas import TOKEN_ERRORS, ErrorResponse, HealthResponse, JobStatusModel
 
 router = APIRouter(tags=["operations"])
 
@@ -26,14 +27,14 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
             backend=engine.location.backend, documents=0, passages=0,
         )
         return JSONResponse(body.model_dump(), status_code=503)
-    stats = searcher.backend.stats()
+    stats = index_stats(searcher)
     body = HealthResponse(
         status="ready",
         reason=None,
-        model=searcher.backend.settings.model,
-        encoder=searcher.embedder.encoder,
+        model=stats.model,
+        encoder=stats.encoder,
         index_version=stats.version,
-        backend=searcher.backend.name,
+        backend=stats.backend,
         documents=stats.documents,
         passages=stats.passages,
     )
@@ -55,7 +56,7 @@ def start_index_job(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusM
         raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
-@router.get("/index/status", response_model=JobStatusModel)
+@router.get("/index/status", response_model=JobStatusModel, dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 def index_status(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusModel:
-    """The current or last re-index job."""
+    """The current or last re-index job; its report names documents, so it is a read like ``/documents``."""
     return JobStatusModel(**asdict(jobs.snapshot()))

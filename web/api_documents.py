@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from search.searcher import Searcher
-from web.dependencies import current_searcher
-from web.schemas import DocumentFull, DocumentSummary, ErrorResponse
+from web.dependencies import current_searcher, require_reader
+from web.schemas import TOKEN_ERRORS, DocumentFull, DocumentSummary, ErrorResponse
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 
 
 @router.get("/documents", response_model=list[DocumentSummary], responses={503: {"model": ErrorResponse}})

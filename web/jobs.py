@@ -23,6 +23,7 @@ from search.errors import IndexLocked, SemsearchError
 from search.searcher import Searcher
 from search.settings import Settings
 from web.engine import Engine
+from web.metrics import Metrics
 
 # A document upload waits this long for a running job or sync before answering 409.
 UPLOAD_WAIT_SECONDS = 60.0
@@ -53,6 +54,7 @@ class IndexJobs:
 
     settings: Settings
     engine: Engine
+    metrics: Metrics
     status: JobStatus = field(default_factory=JobStatus)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _writer: threading.Lock = field(default_factory=threading.Lock)
@@ -68,8 +70,17 @@ class IndexJobs:
 
     def sync(self) -> BuildReport:
         """The watcher's incremental update; ``IndexLocked`` at once if another write is running (next tick)."""
-        with self._writing(wait=0):
-            return self._update()
+        outcome = "failed"
+        try:
+            with self._writing(wait=0):
+                report = self._update()
+            outcome = "written" if report.written else "unchanged"
+            return report
+        except IndexLocked:
+            outcome = "busy"
+            raise
+        finally:
+            self.metrics.watch_syncs.labels(outcome=outcome).inc()
 
     def change_documents(
         self, change: Callable[[], T], doc_ids: list[str], wait: float = UPLOAD_WAIT_SECONDS
@@ -125,6 +136,7 @@ class IndexJobs:
             self.status.stage = stage
 
     def _finish(self, state: str, report: dict | None = None, error: str | None = None) -> None:
+        self.metrics.index_jobs.labels(outcome=state).inc()
         with self._lock:
             self.status.state, self.status.stage = state, None
             self.status.finished_at, self.status.report, self.status.error = _now(), report, error

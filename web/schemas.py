@@ -122,3 +122,7 @@ class JobStatusModel(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list
+
+
+# What a route behind a token may answer besides its own responses (documented in the OpenAPI schema).
+TOKEN_ERRORS: dict[int | str, dict] = {status: {"model": ErrorResponse} for status in (401, 403)}
