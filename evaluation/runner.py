@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evaluation.beir import load_beir, score_run
+from evaluation.native_fusion import native_runs
 from evaluation.questions import load_questions, score_questions
 from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
@@ -58,6 +59,8 @@ def evaluate_beir(
                 request = SearchRequest(text, k=MAX_K, group_by_document=True, mode=mode)
                 run[query_id] = {hit.doc_id: hit.score for hit in searcher.search(request).hits}
             results[mode], rankings[mode] = score_run(run, collection.qrels), run
+        for name, run in native_runs(searcher, queries, MAX_K).items():
+            results[name] = score_run(run, collection.qrels)
     if RRF_PARTS <= rankings.keys():
         fused = {
             query_id: _reciprocal_rank([sorted(rankings[m][query_id], key=rankings[m][query_id].get, reverse=True) for m in RRF_PARTS])
