@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import uuid
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evaluation.beir import load_beir, score_run
@@ -15,6 +16,8 @@ from evaluation.questions import load_questions, score_questions
 from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
 from indexer.documents import Document, read_documents
+from search.backends.base import IndexLocation
+from search.backends.registry import backend_class
 from search.errors import SemsearchError
 from search.fusion import RRF_K
 from search.records import Hit
@@ -39,7 +42,8 @@ class EvalReport:
 
 
 def evaluate_beir(
-    folder: Path, modes: list[str], model: str, params: ChunkingParams, show_progress: bool = False, quantize: str | None = None
+    folder: Path, modes: list[str], model: str, params: ChunkingParams, show_progress: bool = False, quantize: str | None = None,
+    backend: IndexLocation | None = None,
 ) -> EvalReport:
     """nDCG@10, recall@100 and MRR@10 per mode; a document scores as its best passage."""
     started = time.perf_counter()
@@ -47,7 +51,7 @@ def evaluate_beir(
     documents = [_beir_document(doc_id, doc.title, doc.text) for doc_id, doc in collection.corpus.items()]
     queries = {qid: text for qid, text in collection.queries.items() if qid in collection.qrels and text.strip()}
     results, rankings = {}, {}
-    with _temporary_searcher(documents, model, quantize, params, show_progress) as searcher:
+    with _temporary_searcher(documents, model, quantize, params, show_progress, backend) as searcher:
         for mode in modes:
             run = {}
             for query_id, text in queries.items():
@@ -71,6 +75,7 @@ def evaluate_questions(
     params: ChunkingParams,
     max_file_bytes: int,
     quantize: str | None = None,
+    backend: IndexLocation | None = None,
 ) -> EvalReport:
     """hit@1, hit@5 and MRR@10 per mode for questions answered by quotes from ``docs_dir``."""
     started = time.perf_counter()
@@ -78,7 +83,7 @@ def evaluate_questions(
     documents = read_documents(docs_dir, max_file_bytes).documents
     results = {}
     by_id = {d.doc_id: d for d in documents}
-    with _temporary_searcher(documents, model, quantize, params, show_progress=False) as searcher:
+    with _temporary_searcher(documents, model, quantize, params, False, backend) as searcher:
 
         def rank(question: str, mode: str) -> list[Hit]:
             if mode == RRF_REFERENCE:
@@ -105,14 +110,22 @@ def _reciprocal_rank(rankings: list[list[str]]) -> list[str]:
 
 @contextmanager
 def _temporary_searcher(
-    documents: list[Document], model: str, quantize: str | None, params: ChunkingParams, show_progress: bool
+    documents: list[Document], model: str, quantize: str | None, params: ChunkingParams, show_progress: bool,
+    backend: IndexLocation | None,
 ) -> Iterator[Searcher]:
+    """A searcher over a fresh index of ``documents`` on ``backend`` (local by default), removed afterwards."""
     if not documents:
         raise SemsearchError("the evaluation set has no documents")
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as folder:
-        index_dir = Path(folder) / "index"
-        index_documents(documents, index_dir, model, params, show_progress=show_progress, quantize=quantize)
-        yield Searcher.open(index_dir)
+        location = replace(backend or IndexLocation(Path()), path=Path(folder) / f"eval_{uuid.uuid4().hex[:12]}")
+        kind = backend_class(location.backend)
+        try:
+            index_documents(documents, location, model, params, show_progress=show_progress, quantize=quantize)
+            searcher = Searcher.open(location)
+            yield searcher
+            searcher.backend.close()
+        finally:
+            kind.drop(location)
 
 
 def _beir_document(doc_id: str, title: str, text: str) -> Document:

@@ -29,10 +29,9 @@ from scipy import sparse
 
 from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
-from indexer.compaction import compact
+from search.backends.base import IndexLocation
+from search.backends.registry import backend_class, open_backend
 from search.errors import SemsearchError
-from search.index import Index
-from search.index_format import hold_writer_lock
 from search.rules import SearchRequest
 from search.searcher import Searcher
 
@@ -63,6 +62,7 @@ class HashedBagOfWords:
     dimension = _DIMENSION
     max_tokens = 256
     quantize = None
+    encoder = "hashed-bag-of-words"
 
     def __init__(self) -> None:
         self._table: np.ndarray | None = None
@@ -244,10 +244,12 @@ def _measure(root: Path, passages: int, log) -> dict:
     victim.unlink()
     result["delete_one_s"], _, result["delete_one_stages_s"] = _timed_build(docs, index_dir, embedder, [_doc_id(docs, victim)])
     log("compacting")
-    with hold_writer_lock(index_dir):
-        index = Index.open(index_dir)
+    location = IndexLocation(index_dir)
+    kind = backend_class(location.backend)
+    with kind.writer(location):
+        index = kind.open(location)
         began = time.perf_counter()
-        compacted = compact(index, force=True)
+        compacted = index.maintain(force=True)
         result["compact_s"] = time.perf_counter() - began
         index.close()
     result["compacted_segments"] = compacted.merged_segments
@@ -279,11 +281,10 @@ def probe(index_dir: Path, queries: list[str]) -> dict:
     """Open the index as a server would, then search: load time, resident memory, latency, ANN recall."""
     embedder = HashedBagOfWords()
     started = time.perf_counter()
-    searcher = Searcher(Index.open(index_dir), embedder)
+    searcher = Searcher(open_backend(IndexLocation(index_dir)), embedder)
     load_s = time.perf_counter() - started
     rss_mb = _resident_mb()
-    index = searcher.index
-    documents, passages = index.store.counts()
+    stats = searcher.backend.stats()
     embedder.encode(["warm up"])  # the stand-in's hash table, so latencies below exclude building it
     latencies = []
     for query in queries:
@@ -292,16 +293,17 @@ def probe(index_dir: Path, queries: list[str]) -> dict:
         latencies.append((time.perf_counter() - began) * 1000)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     recalls, ann_ms = [], []
-    for vector in embedder.encode(queries):
-        began = time.perf_counter()
-        approximate, _ = index.vectors.search(vector, 10)
-        ann_ms.append((time.perf_counter() - began) * 1000)
-        exact, _ = index.vectors.search(vector, 10, exact=True)
-        recalls.append(len(set(approximate.tolist()) & set(exact.tolist())) / max(1, len(exact)))
+    with searcher.backend.snapshot() as view:
+        for vector in embedder.encode(queries):
+            began = time.perf_counter()
+            approximate, _ = view.dense(vector, 10)
+            ann_ms.append((time.perf_counter() - began) * 1000)
+            exact, _ = view.dense(vector, 10, exact=True)
+            recalls.append(len(set(approximate.tolist()) & set(exact.tolist())) / max(1, len(exact)))
     return {
-        "documents": documents,
-        "indexed_passages_after_updates": passages,
-        "segments": len(index.store.segments()),
+        "documents": stats.documents,
+        "indexed_passages_after_updates": stats.passages,
+        "segments": stats.segments,
         "load_s": load_s,
         "rss_mb": rss_mb,
         "rss_after_search_mb": _resident_mb(),

@@ -22,8 +22,9 @@ import httpx
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.embedding import Embedder
-from search.index import Index
+from search.embedding import ModelEmbedder
+from search.backends.base import IndexLocation
+from search.backends.registry import index_location, open_backend
 from search.settings import Settings
 from web.launcher import ServerProcess, launch
 
@@ -101,12 +102,12 @@ class BenchReport:
         return {**asdict(self), "growth_after_warmup": round(self.growth_after_warmup, 4)}
 
 
-def distinct_questions(index_dir: Path) -> Iterator[str]:
+def distinct_questions(index: IndexLocation) -> Iterator[str]:
     """An endless supply of distinct queries cut from the indexed text (word windows of several lengths)."""
-    index = Index.open(index_dir)
-    texts = index.store.query("SELECT text FROM documents ORDER BY key LIMIT 200")
-    index.close()
-    words = [word for (text,) in texts for word in text.split()]
+    backend = open_backend(index)
+    texts = [record.text for summary in backend.documents()[:200] if (record := backend.document(summary.doc_id))]
+    backend.close()
+    words = [word for text in texts for word in text.split()]
     seen: set[str] = set()
     for size, step in itertools.product(_WINDOWS, (5, 3, 2, 1)):
         for start in range(0, max(1, len(words) - size), step):
@@ -141,7 +142,7 @@ def run_bench(
 def time_fresh_build(settings: Settings, docs: Path, index_dir: Path) -> BuildTiming:
     """Load the model afresh (not the process's cached one), then build ``docs`` into the empty ``index_dir``."""
     started = time.perf_counter()
-    embedder = Embedder(settings.model, settings.quantize)
+    embedder = ModelEmbedder(settings.model, settings.quantize)
     loaded = time.perf_counter()
     report = build_index(
         docs, index_dir, settings.model, ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
@@ -162,7 +163,7 @@ def search_during_index(docs: Path, index_dir: Path, documents: int) -> DuringIn
     server = launch(docs, index_dir, env={"SEMSEARCH_ADMIN_TOKEN": token})
     try:
         encoder = _encoder(server)
-        supply = distinct_questions(index_dir)
+        supply = distinct_questions(IndexLocation(index_dir))
         status: dict = {"state": "running"}
         job_started = time.perf_counter()
         deadline = time.monotonic() + JOB_TIMEOUT_SECONDS + documents
@@ -206,7 +207,7 @@ def write_generated_documents(folder: Path, count: int) -> None:
 def _serve_and_measure(
     settings: Settings, queries: int, clients: int, soak_seconds: float, clients_seconds: float, build: BuildTiming
 ) -> BenchReport:
-    supply = distinct_questions(settings.index)
+    supply = distinct_questions(index_location(settings))
     server = launch(settings.docs, settings.index)
     startup = time.perf_counter() - server.started_at
     try:

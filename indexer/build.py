@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.chunking import ChunkingParams
-from indexer.compaction import compact
 from indexer.documents import Document, FileEntry, list_files, list_named_files, load_document, require_folder
-from search.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
-from indexer.update import apply_change, remove_unnamed_files
-from search.embedding import Embedder, load_embedder
+from indexer.update import apply_change
+from search.analyzer import Analyzer
+from search.backends.base import FileState, IndexLocation, RetrievalBackend
+from search.backends.registry import backend_class, index_location
+from search.embedder import Embedder
+from search.embedding import load_embedder
 from search.errors import IndexFormatError, IndexNotFound
-from search.index import Index, IndexSettings
-from search.index_format import hold_writer_lock, live_folder, new_folder, publish, remove_stale_folders
-from search.keyword import Analyzer
+from search.index_settings import IndexSettings
 from search.settings import Settings
-from search.store import FileState
+from search.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
 
 
 @dataclass
@@ -40,7 +40,7 @@ class BuildReport:
 
 def build_index(
     docs_dir: Path,
-    index_dir: Path,
+    index: Path | IndexLocation,
     model: str,
     params: ChunkingParams,
     *,
@@ -58,22 +58,24 @@ def build_index(
     even listed, so the cost is that of the change, not of the folder.
     """
     require_folder(docs_dir)
+    location = IndexLocation.of(index)
     started = time.perf_counter()
     report = BuildReport()
-    with hold_writer_lock(index_dir):
-        remove_stale_folders(index_dir)
-        index, report.full_rebuild_reason = _reusable_index(index_dir, model, quantize, params, full)
+    kind = backend_class(location.backend)
+    with kind.writer(location):
+        kind.discard_stale(location)
+        backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
-        if only is None or index is None:
-            entries, known = list_files(docs_dir, report.warnings), index.store.file_states() if index else {}
+        if only is None or backend is None:
+            entries, known = list_files(docs_dir, report.warnings), backend.file_states() if backend else {}
         else:
-            entries, known = list_named_files(docs_dir, only, report.warnings), index.store.file_states(only)
+            entries, known = list_named_files(docs_dir, only, report.warnings), backend.file_states(only)
         changed, touched = _changed_documents(entries, known, max_file_bytes, report)
-        if index is not None and not (changed or report.removed or touched):
-            report.total_passages = index.store.counts()[1]
+        if backend is not None and not (changed or report.removed or touched):
+            report.total_passages = backend.stats().passages
         else:
             embedder = embedder or load_embedder(model, quantize)
-            _write(index_dir, index, embedder, params, changed, touched, report, show_progress, report_stage)
+            _write(location, backend, embedder, params, changed, touched, report, show_progress, report_stage)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -89,7 +91,7 @@ def build_from_settings(
     """``build_index`` with everything an operator configured: the one call the CLI, the server and the watcher make."""
     return build_index(
         settings.docs,
-        settings.index,
+        index_location(settings),
         settings.model,
         ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
         full=full,
@@ -103,7 +105,7 @@ def build_from_settings(
 
 def index_documents(
     documents: list[Document],
-    index_dir: Path,
+    index: Path | IndexLocation,
     model: str,
     params: ChunkingParams,
     *,
@@ -112,18 +114,20 @@ def index_documents(
     quantize: str | None = None,
 ) -> BuildReport:
     """A fresh index of exactly ``documents`` (evaluation sets and benchmarks that have no folder)."""
+    location = IndexLocation.of(index)
     report = BuildReport(added=[d.doc_id for d in documents], full_rebuild_reason="a fresh index was asked for")
     started = time.perf_counter()
-    with hold_writer_lock(index_dir):
-        remove_stale_folders(index_dir)
-        _write(index_dir, None, embedder or load_embedder(model, quantize), params, documents, [], report, show_progress, quiet)
+    kind = backend_class(location.backend)
+    with kind.writer(location):
+        kind.discard_stale(location)
+        _write(location, None, embedder or load_embedder(model, quantize), params, documents, [], report, show_progress, quiet)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _write(
-    index_dir: Path,
-    index: Index | None,
+    location: IndexLocation,
+    backend: RetrievalBackend | None,
     embedder: Embedder,
     params: ChunkingParams,
     changed: list[Document],
@@ -132,44 +136,50 @@ def _write(
     show_progress: bool,
     report_stage: StageReporter,
 ) -> None:
-    """Apply the change in place, or into a new folder published at the end when rebuilding."""
+    """Apply the change in place, or into a new index published at the end when rebuilding."""
     fitted = _fit_to_model(params, embedder, report)
-    fresh = index is None
-    if fresh:
-        index = Index.create(new_folder(index_dir), IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer(), embedder.quantize))
-    result = apply_change(index, embedder, fitted, changed, report.removed, touched, show_progress, report_stage)
-    report.embedded_passages = result.embedded_passages
-    report.compacted_segments = compact(index, report=report_stage).merged_segments
-    report.total_passages = index.store.counts()[1]
-    report.written = True
-    if fresh:
-        index.close()
-        reach(FOLDER_WRITTEN, report_stage)
-        publish(index_dir, index.folder)
-        remove_stale_folders(index_dir)
+    fresh = backend is None
+    if backend is None:
+        settings = IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer(), embedder.quantize, location.backend)
+        backend = backend_class(location.backend).create(location, settings)
+    try:
+        result = apply_change(backend, embedder, fitted, changed, report.removed, touched, show_progress, report_stage)
+        report.embedded_passages = result.embedded_passages
+        report.compacted_segments = backend.maintain(report=report_stage).merged_segments
+        report.total_passages = backend.stats().passages
+        report.written = True
+        if fresh:
+            reach(FOLDER_WRITTEN, report_stage)
+            backend.publish()
+    finally:
+        backend.close()
 
 
-def _reusable_index(
-    index_dir: Path, model: str, quantize: str | None, params: ChunkingParams, full: bool
-) -> tuple[Index | None, str | None]:
+def _reusable_backend(
+    location: IndexLocation, model: str, quantize: str | None, params: ChunkingParams, full: bool
+) -> tuple[RetrievalBackend | None, str | None]:
     """The live index if it can be updated in place, else why everything is rebuilt."""
     if full:
         return None, "--full was requested"
     try:
-        index = Index(live_folder(index_dir))
+        backend = backend_class(location.backend).open(location)
     except IndexNotFound:
         return None, "no index existed"
     except IndexFormatError as exc:
         return None, f"the existing index is unusable ({exc})"
-    if index.settings.model != model:
-        return None, f"the model changed from {index.settings.model} to {model}"
-    if index.settings.quantize != quantize:
-        return None, f"the encoder precision changed from {index.settings.quantize or 'fp32'} to {quantize or 'fp32'}"
-    if index.settings.chunking != params.as_dict():
-        return None, "the chunking parameters changed"
-    index.replay_keyword_journal()
-    remove_unnamed_files(index)
-    return index, None
+    settings = backend.settings
+    reason = None
+    if settings.model != model:
+        reason = f"the model changed from {settings.model} to {model}"
+    elif settings.quantize != quantize:
+        reason = f"the encoder precision changed from {settings.quantize or 'fp32'} to {quantize or 'fp32'}"
+    elif settings.chunking != params.as_dict():
+        reason = "the chunking parameters changed"
+    if reason is not None:
+        backend.close()
+        return None, reason
+    backend.recover()
+    return backend, None
 
 
 def _changed_documents(

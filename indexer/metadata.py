@@ -10,6 +10,21 @@ from search.sentences import split_sentences
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*?)\s*#*\s*$", re.MULTILINE)
 _MAX_TITLE_CHARS = 120
 _SHORT_TITLE_CHARS = 80
+_MAX_METADATA_TITLE_CHARS = 200
+# What authoring tools write when the author gave no title: the file's name or path (a browser prints the
+# page's file name, "r.html"), a placeholder ("Untitled", "Document1"), or the program's label before the file
+# name ("Microsoft Word - report.docx").
+_FILE_EXTENSION = re.compile(
+    r"\.(html?|xhtml|php|aspx?|jsp|pdf|docx?|odt|rtf|txt|md|tex|indd|pptx?|xlsx?|ps|eps|dvi|qxd|pages|key)$",
+    re.IGNORECASE,
+)
+_SINGLE_FILE_NAME = re.compile(r"^[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}$")
+_PATH_OR_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|www\.|[a-z]:[\\/]|[/\\~])", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"^(untitled(\s+(document|presentation))?|new\s+document|(document|presentation|book|workbook)\s*\d+)[\s_-]*\d*$",
+    re.IGNORECASE,
+)
+_PRODUCER_LABEL = re.compile(r"^microsoft\s+(office\s+)?\w+\s+-\s", re.IGNORECASE)
 _DATE_WINDOW = 400
 _MONTHS = {
     name: number
@@ -49,6 +64,20 @@ def extract_title(text: str, fallback: str) -> str:
         return sentence
     cut = sentence.rfind(" ", 0, _SHORT_TITLE_CHARS)
     return sentence[:cut].rstrip(" ,;:—–-") + "…" if cut > 0 else fallback
+
+
+def plausible_title(value: str | None) -> str | None:
+    """A metadata title with its white space collapsed, or None when it is not one an author wrote.
+
+    Not a title: a file name ("r.html", "scan_0012.jpg"), a path or URL, a placeholder ("Untitled",
+    "Document1"), a producer's label ("Microsoft Word - report.docx"), no letters at all, or a long text.
+    Callers then take the title from the text (``extract_title``).
+    """
+    title = " ".join((value or "").split())
+    if not title or len(title) > _MAX_METADATA_TITLE_CHARS or not any(c.isalpha() for c in title):
+        return None
+    patterns = (_FILE_EXTENSION, _SINGLE_FILE_NAME, _PATH_OR_URL, _PLACEHOLDER, _PRODUCER_LABEL)
+    return None if any(pattern.search(title) for pattern in patterns) else title
 
 
 def extract_date(text: str) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from indexer.doc_ids import InvalidDocumentId, validate_doc_id
 from indexer.documents import FileEntry, load_document, require_folder
 from indexer.readers import UnreadableDocument
-from search.index_format import fsync_dir
+from search.durability import fsync_dir
 
 
 def place_document(docs_dir: Path, doc_id: str, body: bytes, max_bytes: int) -> bool:
@@ -70,7 +70,7 @@ def _require_readable(doc_id: str, body: bytes, max_bytes: int) -> None:
 def _write_atomically(target: Path, body: bytes) -> None:
     """Temp file in the same folder, fsync, rename: readers see the old file or the new one, never half.
 
-    Not ``index_format.write_durably``: its temporary keeps the document's extension, and a folder scan
+    Not ``durability.write_durably``: its temporary keeps the document's extension, and a folder scan
     running meanwhile (another process watching the folder) would index it as a document.
     """
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")

@@ -84,7 +84,7 @@ class _OnnxRunner:
         return tokens, pool(tokens, features["attention_mask"], self._pooling)
 
 
-class Embedder:
+class ModelEmbedder:
     """A loaded sentence-transformers model with its tokenizer and limits.
 
     ``encoder`` says what runs the model: "onnx", "onnx-int8" or "torch"; ``providers`` the ONNX Runtime
@@ -191,12 +191,12 @@ def _load_sentence_transformer(name: str, location: str):
         raise ModelLoadError(f"cannot load embedding model {name!r}: {first_line(exc)}") from None
 
 
-def load_embedder(name: str, quantize: str | None = None, providers: tuple[str, ...] = CPU) -> Embedder:
+def load_embedder(name: str, quantize: str | None = None, providers: tuple[str, ...] = CPU) -> ModelEmbedder:
     """The model ``name`` at exactly the asked quantization (None: full precision), run by ``providers``."""
     return _cached_embedder(name, quantize, providers)
 
 
 @lru_cache(maxsize=4)
-def _cached_embedder(name: str, quantize: str | None, providers: tuple[str, ...]) -> Embedder:
+def _cached_embedder(name: str, quantize: str | None, providers: tuple[str, ...]) -> ModelEmbedder:
     """Models are large and slow to load: one instance per name, quantization, providers and process."""
-    return Embedder(name, quantize, providers=providers)
+    return ModelEmbedder(name, quantize, providers=providers)

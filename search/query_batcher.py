@@ -10,7 +10,7 @@ pass itself, then hands the lead to the oldest waiting caller.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
 import numpy as np
@@ -40,7 +40,12 @@ class QueryBatcher:
         self._lock = threading.Lock()
         self._waiting: deque[_Request] = deque()
         self._running = False
-        self.passes = 0
+        # Passes by how many texts each embedded: the server's metrics report it as a histogram.
+        self.pass_sizes: Counter[int] = Counter()
+
+    @property
+    def passes(self) -> int:
+        return self.pass_sizes.total()
 
     def submit(self, text: str) -> np.ndarray:
         """The vector of ``text``, from a pass that may also embed other callers' texts."""
@@ -61,7 +66,7 @@ class QueryBatcher:
         """Embed the oldest waiting texts (the leader's own is first), then pass the lead on."""
         with self._lock:
             batch = [self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))]
-            self.passes += 1
+            self.pass_sizes[len(batch)] += 1
         try:
             vectors = self._embed([request.text for request in batch])
             for request, vector in zip(batch, vectors, strict=True):

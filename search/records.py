@@ -37,10 +37,11 @@ class PassageRecord:
 
 @dataclass(frozen=True)
 class Span:
-    """A half-open character range."""
+    """A half-open character range; ``page`` is the page it starts on, where the document has pages."""
 
     start: int
     end: int
+    page: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,57 +1,41 @@
-"""Ranking passages of an open index for a query, in visible stages.
+"""Answering a query from an open backend: the ranking pipeline, with every read in one place per stage.
 
-candidates from each ranking (vector segments, keyword index) -> semantic scores of the candidates
-(passage and best-sentence cosine) -> fusion -> optional feedback pass -> shaping the page
-(de-duplication, grouping, score floor) -> hits with highlights. Only candidates are read from disk.
+retrieve (dense and BM25 candidates, with the dense candidates' vectors) -> rescore (best sentence) ->
+fuse -> feedback (a second dense pass from the first results) -> shape (de-duplication, grouping,
+score floor) -> hydrate (rows, text and highlights of the page shown). The array work of each stage
+lives in ``search.ranking`` and ``search.fusion``; this module only moves data between the backend's
+read view and those functions.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 import threading
-from collections import Counter
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from search.embedding import Embedder, load_embedder
-from search.errors import IndexFormatError, IndexLocked, SemanticUnavailable
-from search.feedback import VECTOR_FEEDBACK_PASSAGES, moved_query_vector
-from search.fusion import (
-    FusedCandidate,
-    FusedRanking,
-    Ranking,
-    document_ranking_as_passages,
-    fuse_min_max,
-    rerank,
-    semantic_scores,
-)
-from search.highlight import (
-    PassageVectors,
-    best_sentence,
-    best_sentence_cosines,
-    highlights,
-    highlights_by_terms,
-    load_vectors,
-    passage_vectors,
-)
-from search.index import Index
-from search.index_format import FIX_HINT, hold_writer_lock
+from search.backends.base import Filters, IndexLocation, Ranking, ReadView, RetrievalBackend, StoredPassage, VectorBlocks
+from search.backends.registry import open_backend
+from search.embedder import Embedder
+from search.embedding import load_embedder
+from search.errors import IndexFormatError, SemanticUnavailable
+from search.feedback import VECTOR_FEEDBACK_PASSAGES
+from search.fusion import FusedCandidate, FusedRanking, fuse_min_max
+from search.highlight import best_sentence, highlights, highlights_by_terms
+from search.index_settings import FIX_HINT
+from search.ranking import NO_RANKING, feedback_vector, rescore_semantic, shape, shaping_candidates
 from search.records import Hit
 from search.rules import DEFAULT_MODE, SearchRequest, validate_request
-from search.store import PassageLocation, StoredPassage
 
-# Passages of one region that share more than this fraction of the shorter one's text are the same answer.
-_DUPLICATE_OVERLAP = 0.5
 # Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
 _MIN_DEPTH = 200
 # How often a searcher looks for commits by a writer (a cheap query on the store).
 _REFRESH_SECONDS = 0.5
 _DETACHED_END = re.compile(r"\s+[.?!]+$")
-_NO_RANKING: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -62,27 +46,32 @@ class SearchResult:
     notices: tuple[str, ...] = field(default_factory=tuple)
 
 
-@dataclass
-class _Candidates:
-    """What a query has read about its candidate passages: where their vectors lie and their best sentence's
-    cosine with the question (all candidates), full rows and vectors (only the page shown)."""
+@dataclass(frozen=True)
+class _Page:
+    """The hits' rows and vectors: the one read of the hydrate stage."""
 
-    locations: dict[int, PassageLocation] = field(default_factory=dict)
-    best_sentence: dict[int, float] = field(default_factory=dict)
-    stored: dict[int, StoredPassage] = field(default_factory=dict)
-    vectors: dict[int, PassageVectors] = field(default_factory=dict)
+    candidates: list[FusedCandidate]
+    stored: dict[int, StoredPassage]
+    vectors: VectorBlocks
+
+    def sentence_vectors(self, pid: int) -> tuple[np.ndarray, np.ndarray] | None:
+        where = np.flatnonzero(self.vectors.ids == pid)
+        if not len(where):
+            return None
+        block = self.vectors.block(int(where[0]))
+        return block[0], block[1:]
 
 
 class Searcher:
-    """An open index and the model that embedded it, ready to answer queries."""
+    """An open backend and the model that embedded it, ready to answer queries."""
 
-    def __init__(self, index: Index, embedder: Embedder) -> None:
-        if embedder.dimension != index.settings.dimension:
+    def __init__(self, backend: RetrievalBackend, embedder: Embedder) -> None:
+        if embedder.dimension != backend.settings.dimension:
             raise IndexFormatError(
                 f"model {embedder.name} makes {embedder.dimension}-dimensional vectors but the index holds "
-                f"{index.settings.dimension}; {FIX_HINT}"
+                f"{backend.settings.dimension}; {FIX_HINT}"
             )
-        self.index = index
+        self.backend = backend
         self.embedder = embedder
         self._checked_at = time.monotonic()
         self._check_lock = threading.Lock()
@@ -90,20 +79,21 @@ class Searcher:
         self._in_flight_lock = threading.Lock()
 
     @classmethod
-    def open(cls, index_dir: Path, model: str | None = None) -> "Searcher":
+    def open(cls, index: Path | IndexLocation, model: str | None = None) -> Searcher:
         """Open an index with its own model; a differing ``model`` is refused rather than giving nonsense."""
-        index = Index.open(index_dir)
-        _recover(index_dir, index)
-        if model is not None and model != index.settings.model:
+        location = IndexLocation.of(index)
+        backend = open_backend(location)
+        settings = backend.settings
+        if model is not None and model != settings.model:
             raise IndexFormatError(
-                f"index at {index_dir} was built with model {index.settings.model!r}, not {model!r}; "
+                f"index at {location.path} was built with model {settings.model!r}, not {model!r}; "
                 f"rebuild it with `semsearch index --full --model {model}` or use its model"
             )
-        return cls(index, load_embedder(index.settings.model, index.settings.quantize))
+        return cls(backend, load_embedder(settings.model, settings.quantize))
 
     def warm_up(self) -> None:
         """One search before serving, so the first user's query does not pay for first-call allocations."""
-        if self.index.store.counts()[1]:
+        if self.backend.stats().passages:
             self.search(SearchRequest("warm up", k=1))
 
     def follow_writer(self) -> None:
@@ -113,7 +103,7 @@ class Searcher:
             return
         try:
             self._checked_at = now
-            self.index.refresh()
+            self.backend.refresh()
         finally:
             self._check_lock.release()
 
@@ -127,48 +117,49 @@ class Searcher:
             self._in_flight += 1
             alone = self._in_flight == 1
         try:
-            # One read snapshot of the store for the whole query: a writer committing meanwhile must not
-            # remove a passage between the moment it is ranked and the moment its text is read.
-            with self.index.store.snapshot():
-                return self._search(request, alone)
+            with self.backend.snapshot() as view:
+                return self._search(view, request, alone)
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
 
-    def _search(self, request: SearchRequest, alone: bool) -> SearchResult:
-        allowed_documents, allowed_passages = self._allowed(request)
-        if allowed_documents is not None and not allowed_documents:
-            return SearchResult(total=0, hits=[], mode=request.mode)
+    def _search(self, view: ReadView, request: SearchRequest, alone: bool) -> SearchResult:
+        filters = Filters(request.doc_ids, request.date_from, request.date_to)
         query = _normalize_query(request.query)
         notices: list[str] = []
         query_vector = self._embed_query(query, request.mode, notices, alone)
-        depth = self._depth(request)
-        # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
-        terms = dict(Counter(self.index.settings.analyzer.terms(query)))
-        candidates = _Candidates()
-        semantic = keyword = _NO_RANKING
+        depth = max(_MIN_DEPTH, 5 * (request.k + request.offset))
+        vectors: dict[int, VectorBlocks] = {}
+        semantic = keyword = NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
-            semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates)
+            semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors)
         if request.mode != "semantic":
-            keyword = self._keyword_ranking(terms, request.group_by_document, depth, allowed_documents)
+            keyword = view.keyword(query, depth, filters, documents=request.group_by_document)
         ranked = fuse_min_max(semantic, keyword)
-        if request.mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
-            ranked = fuse_min_max(self._feedback_ranking(query_vector, ranked, depth, allowed_passages, candidates), keyword)
-        ranked = self._shape(ranked, request, candidates)
-        page = self._page(ranked, request, candidates)
-        texts = self.index.store.passage_texts(c.row for c in page)
-        titles = self.index.store.document_titles({candidates.stored[c.row].document_key for c in page})
-        hits = [
-            self._hit(request.offset + i, c, candidates, texts[c.row], titles, query_vector, query)
-            for i, c in enumerate(page, start=1)
-        ]
+        if request.mode == "hybrid" and query_vector is not None and len(semantic[0]) and len(keyword[0]):
+            seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]
+            moved = feedback_vector(query_vector, seeds, view.vectors(seeds.tolist(), sentences=False))
+            ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors), keyword)
+        ranked = shape(ranked, view.spans(shaping_candidates(ranked, request.min_score)), request.group_by_document, request.min_score)
+        page = _hydrate(view, ranked, request)
+        terms = set(self.backend.settings.analyzer.terms(query))
+        hits = [self._hit(request.offset + i, c, page, query_vector, query) for i, c in enumerate(page.candidates, start=1)]
         if request.explain:
-            hits = [replace(hit, explain=self._explain(c, candidates, hit.text, terms, query_vector)) for hit, c in zip(hits, page)]
+            hits = [replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector)) for hit, c in zip(hits, page.candidates)]
         return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
 
-    def _depth(self, request: SearchRequest) -> int:
-        """Candidates per ranking: enough that de-duplication, and grouping by document, still fill the page."""
-        return max(_MIN_DEPTH, 5 * (request.k + request.offset))
+    def _semantic(
+        self, view: ReadView, search_vector: np.ndarray, query_vector: np.ndarray, depth: int, filters: Filters,
+        vectors: dict[int, VectorBlocks],
+    ) -> Ranking:
+        """Retrieve the nearest passages to ``search_vector`` and rescore them against the original question;
+        the vectors of candidates already read in this query are not read again."""
+        ids, cosines = view.dense(search_vector, depth, filters)
+        unseen = [pid for pid in ids.tolist() if pid not in vectors]
+        fresh = view.vectors(unseen)
+        vectors.update((pid, fresh) for pid in fresh.ids.tolist())
+        blocks = VectorBlocks.joined(_blocks_of(vectors, ids.tolist()), self.backend.settings.dimension)
+        return rescore_semantic(ids, cosines, blocks, query_vector)
 
     def _embed_query(self, query: str, mode: str, notices: list[str], alone: bool) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
@@ -181,148 +172,35 @@ class Searcher:
             notices.append(f"{reason}; results are ranked by keywords only and highlighted by matching words")
             return None
 
-    def _allowed(self, request: SearchRequest) -> tuple[list[int] | None, np.ndarray | None]:
-        """Document keys and passage ids that pass the filters, or None when nothing is filtered."""
-        if not (request.doc_ids or request.date_from or request.date_to):
-            return None, None
-        store = self.index.store
-        keys: set[int] | None = None
-        if request.doc_ids:
-            keys = set(store.document_keys(request.doc_ids).values())
-        if request.date_from or request.date_to:
-            dated = set(store.document_keys_dated(request.date_from, request.date_to))
-            keys = dated if keys is None else keys & dated
-        documents = sorted(keys or ())
-        return documents, np.array(store.passage_ids_of_documents(documents), dtype=np.int64)
-
-    def _semantic_ranking(
-        self, search_vector: np.ndarray, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None, candidates: _Candidates
-    ) -> Ranking:
-        """Nearest passages to ``search_vector``, each scored by the mean of its own cosine and its best
-        sentence's cosine with the original question.
-
-        The passage vector says what the passage is about; the best sentence whether it holds the answer.
-        Either alone ranks worse (measured on Cranfield and the seed questions).
-        """
-        ids, cosines = self.index.vectors.search(search_vector, depth, allowed)
-        ids = ids.tolist()
-        self._locate(candidates, ids)
-        unseen = [pid for pid in ids if pid in candidates.locations and pid not in candidates.best_sentence]
-        candidates.best_sentence.update(best_sentence_cosines(
-            self.index.vector_files, {pid: candidates.locations[pid] for pid in unseen}, query_vector))
-        kept = np.array([pid in candidates.best_sentence for pid in ids], dtype=bool)
-        if not kept.any():
-            return _NO_RANKING
-        rows = np.array(ids, dtype=np.int64)[kept]
-        best = np.array([candidates.best_sentence[pid] for pid in rows.tolist()])
-        return rerank(rows, semantic_scores(np.asarray(cosines)[kept], best))
-
-    def _keyword_ranking(self, terms: dict[str, float], documents: bool, depth: int, allowed: list[int] | None) -> Ranking:
-        """Passages by passage BM25; when documents are ranked, passages by their whole document's BM25.
-
-        Scoring a document by its best passage alone throws away the terms its other passages hold.
-        """
-        if not documents:
-            return self.index.passage_terms.search(terms, depth, allowed)
-        keys, scores = self.index.document_terms.search(terms, depth, allowed)
-        return document_ranking_as_passages((keys, scores), self.index.store.passage_ids_by_document(keys.tolist()))
-
-    def _feedback_ranking(
-        self, query_vector: np.ndarray, first: FusedRanking, depth: int, allowed: np.ndarray | None, candidates: _Candidates
-    ) -> Ranking:
-        """Rocchio: a second semantic ranking from the query moved towards the first fused results (the
-        sentence part keeps the original question)."""
-        seeds = first.rows[:VECTOR_FEEDBACK_PASSAGES].tolist()
-        self._locate(candidates, seeds)
-        found = passage_vectors(self.index.vector_files, {s: candidates.locations[s] for s in seeds if s in candidates.locations})
-        moved = moved_query_vector(query_vector, np.array([found[s] for s in seeds if s in found]))
-        return self._semantic_ranking(moved, query_vector, depth, allowed, candidates)
-
-    def _locate(self, candidates: _Candidates, ids: list[int]) -> None:
-        """Where passages not seen yet lie; ids deleted before the index's last refresh drop out."""
-        missing = [pid for pid in ids if pid not in candidates.locations]
-        if missing:
-            candidates.locations.update(self.index.locations(missing))
-
-    def _shape(self, ranked: FusedRanking, request: SearchRequest, candidates: _Candidates) -> FusedRanking:
-        """Drop near-duplicate passages, keep one per document if asked, and apply the score floor.
-
-        Only each candidate's location is needed here; vectors and text are read only for the page shown.
-        """
-        positions = range(len(ranked)) if request.min_score is None else np.flatnonzero(ranked.scores >= request.min_score).tolist()
-        rows = ranked.rows.tolist()
-        self._locate(candidates, [rows[i] for i in positions])
-        kept: list[int] = []
-        regions: dict[int, _KeptRegions] = {}
-        for position in positions:
-            where = candidates.locations.get(rows[position])
-            if where is None:
-                continue
-            seen = regions.setdefault(where.document, _KeptRegions())
-            if (request.group_by_document and seen.starts) or seen.overlaps_mostly(where.start, where.end):
-                continue
-            seen.add(where.start, where.end)
-            kept.append(position)
-        return ranked.select(kept)
-
-    def _page(self, ranked: FusedRanking, request: SearchRequest, candidates: _Candidates) -> list[FusedCandidate]:
-        """The ``k`` results after ``offset`` with their full rows and vectors (their sentences are highlighted).
-
-        The rows come from this query's store snapshot: a passage deleted after the vector and keyword indexes
-        were last refreshed is missing there and is replaced by the next result.
-        """
-        page: list[FusedCandidate] = []
-        position = request.offset
-        while len(page) < request.k and position < len(ranked):
-            wanted = ranked[position:position + request.k - len(page)]
-            position += len(wanted)
-            stored = self.index.store.passages(c.row for c in wanted)
-            candidates.stored.update(stored)
-            candidates.vectors.update(load_vectors(self.index.vector_files, stored))
-            page += [c for c in wanted if c.row in stored and c.row in candidates.vectors]
-        return page
-
-    def _explain(
-        self, candidate: FusedCandidate, candidates: _Candidates, text: str, terms: dict[str, float], query_vector: np.ndarray | None
-    ) -> dict:
+    def _explain(self, candidate: FusedCandidate, page: _Page, text: str, terms: set[str], query_vector: np.ndarray | None) -> dict:
         """Why a hit ranks where it does: the fusion inputs, the best sentence's cosine and the query terms it holds."""
-        vectors = candidates.vectors.get(candidate.row)
+        vectors = page.sentence_vectors(candidate.row)
         return {
             "fused_score": candidate.score,
             "fusion": "mean over the rankings that returned candidates of each one's min-max scaled score",
             "fused_from": list(candidate.sources),
             "semantic": candidate.semantic,
             "keyword": candidate.keyword,
-            "best_sentence": None if query_vector is None or vectors is None else round(best_sentence(vectors, query_vector), 6),
-            "matched_terms": sorted(set(terms) & set(self.index.settings.analyzer.terms(text))),
+            "best_sentence": None if query_vector is None or vectors is None else round(best_sentence(*vectors, query_vector), 6),
+            "matched_terms": sorted(terms & set(self.backend.settings.analyzer.terms(text))),
         }
 
-    def _hit(
-        self,
-        rank: int,
-        candidate: FusedCandidate,
-        candidates: _Candidates,
-        text: str,
-        titles: dict[int, tuple[str, str | None]],
-        query_vector: np.ndarray | None,
-        query: str,
-    ) -> Hit:
-        stored = candidates.stored[candidate.row]
+    def _hit(self, rank: int, candidate: FusedCandidate, page: _Page, query_vector: np.ndarray | None, query: str) -> Hit:
+        stored = page.stored[candidate.row]
         passage = stored.record
-        title, date = titles[stored.document_key]
-        vectors = candidates.vectors.get(candidate.row)
+        vectors = page.sentence_vectors(candidate.row)
         if query_vector is not None and vectors is not None:
-            spans = highlights(stored, vectors, query_vector)
+            spans = highlights(stored, vectors[1], query_vector)
         else:
-            spans = highlights_by_terms(stored, text, query, self.index.settings.analyzer)
+            spans = highlights_by_terms(stored, query, self.backend.settings.analyzer)
         return Hit(
             rank=rank,
             score=candidate.score,
             doc_id=passage.doc_id,
-            title=title,
-            date=date,
+            title=stored.title,
+            date=stored.date,
             passage_id=passage.passage_id,
-            text=text,
+            text=stored.text,
             start=passage.start,
             end=passage.end,
             page=passage.page,
@@ -333,51 +211,42 @@ class Searcher:
         )
 
 
-class _KeptRegions:
-    """The spans kept so far in one document, sorted by start: a new span is compared only with those it can
-    overlap, found by bisection, not with every kept span of its document."""
+def _hydrate(view: ReadView, ranked: FusedRanking, request: SearchRequest) -> _Page:
+    """The ``k`` results after ``offset`` with their rows and vectors (their sentences are highlighted).
 
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self._ends: list[int] = []
-        self._longest = 0
-
-    def overlaps_mostly(self, start: int, end: int) -> bool:
-        # Kept spans starting at or before ``start - longest`` end at or before ``start``: none further back overlaps.
-        position = bisect.bisect_left(self.starts, end) - 1
-        while position >= 0 and self.starts[position] + self._longest > start:
-            if _mostly_overlaps((start, end), (self.starts[position], self._ends[position])):
-                return True
-            position -= 1
-        return False
-
-    def add(self, start: int, end: int) -> None:
-        position = bisect.bisect_left(self.starts, start)
-        self.starts.insert(position, start)
-        self._ends.insert(position, end)
-        self._longest = max(self._longest, end - start)
+    Rows come from the query's read view: a passage deleted after the backend was last refreshed is missing
+    there and is replaced by the next result.
+    """
+    page: list[FusedCandidate] = []
+    stored: dict[int, StoredPassage] = {}
+    blocks: list[VectorBlocks] = []
+    position = request.offset
+    while len(page) < request.k and position < len(ranked):
+        wanted = ranked[position:position + request.k - len(page)]
+        position += len(wanted)
+        rows = view.passages(c.row for c in wanted)
+        found = view.vectors(list(rows))
+        stored.update(rows)
+        blocks.append(found)
+        with_vectors = set(found.ids.tolist())
+        page += [c for c in wanted if c.row in rows and c.row in with_vectors]
+    dimension = blocks[0].matrix.shape[1] if blocks else 0
+    return _Page(page, stored, VectorBlocks.joined(blocks, dimension))
 
 
-def _recover(index_dir: Path, index: Index) -> None:
-    """A writer killed between its store and keyword commits left a journal: replay it unless a writer is busy
-    (that writer replays it itself)."""
-    if not index.keyword_pending():
-        return
-    try:
-        with hold_writer_lock(index_dir):
-            index.replay_keyword_journal()
-    except IndexLocked:
-        pass
+def _blocks_of(vectors: dict[int, VectorBlocks], ids: list[int]) -> list[VectorBlocks]:
+    """The distinct block sets holding ``ids``."""
+    seen: dict[int, VectorBlocks] = {}
+    for pid in ids:
+        blocks = vectors.get(pid)
+        if blocks is not None:
+            seen.setdefault(id(blocks), blocks)
+    return list(seen.values())
 
 
 def _normalize_query(query: str) -> str:
     """Trim white space and a detached final mark ("... wings ."), an artefact of tokenised text."""
     return _DETACHED_END.sub("", query.strip()) or query.strip()
-
-
-def _mostly_overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    overlap = min(a[1], b[1]) - max(a[0], b[0])
-    return overlap > _DUPLICATE_OVERLAP * min(a[1] - a[0], b[1] - b[0])
 
 
 __all__ = ["DEFAULT_MODE", "SearchRequest", "SearchResult", "Searcher"]

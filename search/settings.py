@@ -2,12 +2,14 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 QUANTIZATIONS = ("int8",)
+LOG_FORMATS = ("plain", "json")
 
 
 def parse_quantize(value: object) -> str | None:
@@ -28,6 +30,9 @@ class Settings(BaseSettings):
     index: Path = Path("indexes/default")
     model: str = DEFAULT_MODEL
     quantize: str | None = None
+    backend: str = "local"
+    milvus_uri: str | None = None
+    milvus_token: SecretStr | None = None
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "semsearch")
     chunk_tokens: int = Field(default=192, ge=16, le=8192)
     overlap_sentences: int = Field(default=1, ge=0, le=8)
@@ -39,6 +44,17 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64_000, ge=1024)
     watch: bool = False
+    search_token: SecretStr | None = None
+    metrics: bool = True
+    log_format: Literal[LOG_FORMATS] = "plain"
+    log_queries: bool = False
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _known_backend(cls, value: object) -> str:
+        from search.backends.registry import parse_backend
+
+        return parse_backend(value)
 
     @field_validator("quantize", mode="before")
     @classmethod

@@ -1,7 +1,4 @@
-"""``semsearch bench``: a real server's speed (no subcommand) and ``bench scale``, the engine at N passages.
-
-Imported by ``commands`` after it has defined the shared options and helpers this module uses.
-"""
+"""``semsearch bench``: a real server's speed (no subcommand) and ``bench scale``, the engine at N passages."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from indexer.build import build_from_settings
-from semsearch_cli.commands import DocsOption, IndexOption, QuantizeOption, _settings
+from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusUriOption, QuantizeOption, settings_from
 
 if TYPE_CHECKING:
     from evaluation.speed import BenchReport, LatencySummary
@@ -26,6 +23,8 @@ def bench(
     docs: DocsOption = None,
     index: IndexOption = None,
     quantize: QuantizeOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
     queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Sequential distinct questions.")] = 200,
     clients_seconds: Annotated[float, typer.Option("--clients-seconds", min=0, max=3600, help="Throughput run length at each of 1, 8 and 16 clients; 0 skips them.")] = 10,
     during_index: Annotated[int, typer.Option("--during-index", min=0, max=100_000, help="Search while a POST /index job embeds this many new documents (in a temporary copy); 0 skips it.")] = 0,
@@ -39,7 +38,7 @@ def bench(
         return
     from evaluation.speed import run_bench
 
-    settings = _settings(docs=docs, index=index, quantize=quantize)
+    settings = settings_from(docs=docs, index=index, quantize=quantize, backend=backend, milvus_uri=milvus_uri)
     settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": settings.index.resolve()})
     built = build_from_settings(settings)  # nothing to do unless the documents or the encoder changed
     if built.written:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -12,23 +13,34 @@ import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
-from search.errors import SemsearchError
-from search.index_format import index_exists
+from search.backends.registry import backend_class, index_location
 from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MODES, SearchRequest, validate_request
 from search.searcher import Searcher
-from search.settings import Settings, get_settings, parse_quantize
+from search.settings import Settings
+from semsearch_cli.options import (
+    BackendOption,
+    DocsOption,
+    IndexOption,
+    LogFormatOption,
+    MilvusTokenOption,
+    MilvusUriOption,
+    ModelOption,
+    QuantizeOption,
+    UserError,
+    settings_from,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
 
-UserError = SemsearchError
+cli_log = logging.getLogger("semsearch.cli")
 
-DocsOption = Annotated[Optional[Path], typer.Option("--docs", help="Documents folder [env SEMSEARCH_DOCS].")]
-IndexOption = Annotated[Optional[Path], typer.Option("--index", help="Index folder [env SEMSEARCH_INDEX].")]
-ModelOption = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers name or path [env SEMSEARCH_MODEL].")]
-QuantizeOption = Annotated[
-    Optional[str],
-    typer.Option("--quantize", help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE]."),
-]
+
+def announce(settings: Settings, event: str, message: str, **fields: object) -> None:
+    """A line on stdout for people, or with ``--log-format json`` a JSON log line with ``event`` and ``fields``."""
+    if settings.log_format == "json":
+        cli_log.info(message, extra={"fields": {"event": event, **fields}})
+    else:
+        typer.echo(message)
 
 
 @app.command()
@@ -37,48 +49,42 @@ def index(
     index: IndexOption = None,
     model: ModelOption = None,
     quantize: QuantizeOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
 ) -> None:
     """Build or update the index: only files whose size or time changed are read, only new content embedded.
 
     The index remembers its model and encoder precision; searches use the same, and changing either rebuilds."""
-    settings = _settings(docs=docs, index=index, model=model, quantize=quantize)
+    settings = settings_from(
+        docs=docs, index=index, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token
+    )
     _build(settings, full=full, verbose=verbose)
 
 
 @app.command()
 def compact(
     index: IndexOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
     force: Annotated[bool, typer.Option("--force", help="Merge every small segment and drop every tombstone.")] = True,
 ) -> None:
     """Merge small vector segments and drop deleted passages' vectors; searches go on meanwhile."""
-    from indexer.compaction import compact as compact_index
-    from indexer.update import remove_unnamed_files
-    from search.index import Index
-    from search.index_format import hold_writer_lock
-
-    settings = _settings(index=index)
-    with hold_writer_lock(settings.index):
-        live = Index.open(settings.index)
-        live.replay_keyword_journal()
-        remove_unnamed_files(live)
-        report = compact_index(live, force=force)
+    settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
+    location = index_location(settings)
+    kind = backend_class(location.backend)
+    with kind.writer(location):
+        live = kind.open(location)
+        live.recover()
+        report = live.maintain(force=force)
+        live.close()
     typer.echo(
-        f"merged {report.merged_segments} segments, dropped {report.dropped_tombstones} deleted vectors; "
+        f"merged {report.merged_segments} segments, dropped {report.dropped_deleted} deleted vectors; "
         f"{report.segments_after} segments now"
     )
-
-
-def _settings(quantize: str | None = None, **overrides: object) -> Settings:
-    """Environment settings with the options given on the command line taking precedence."""
-    settings = get_settings().model_copy(update={name: value for name, value in overrides.items() if value is not None})
-    if quantize is None:
-        return settings
-    try:
-        return settings.model_copy(update={"quantize": parse_quantize(quantize)})
-    except ValueError as exc:
-        raise UserError(f"--quantize: {exc}") from None
 
 
 def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
@@ -117,6 +123,9 @@ def search(
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show matched terms, best sentence and fusion inputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
 ) -> None:
     """Print the passages that best answer QUESTION; the same filters as the API, checked by the same rules."""
     if group_by is not None and group_by not in GROUP_BY_VALUES:
@@ -126,8 +135,8 @@ def search(
         group_by_document=group_by is not None, min_score=min_score, mode=mode, explain=explain,
     )
     validate_request(request)
-    settings = get_settings()
-    searcher = Searcher.open(index or settings.index)
+    settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
+    searcher = Searcher.open(index_location(settings))
     result = searcher.search(request)
     for notice in result.notices:
         typer.echo(f"notice: {notice}", err=True)
@@ -160,23 +169,38 @@ def serve(
     port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
     watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
     quantize: QuantizeOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
+    from web.log_format import configure_logging
 
-    settings = _settings(docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize)
-    if not index_exists(settings.index):
-        typer.echo(f"no index at {settings.index}; building it from {settings.docs}")
-        _build(settings)
+    settings = settings_from(
+        docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize, backend=backend,
+        milvus_uri=milvus_uri, milvus_token=milvus_token, log_format=log_format,
+    )
+    configure_logging(settings.log_format)
+    if not backend_class(settings.backend).exists(index_location(settings)):
+        announce(settings, "building", f"no index at {settings.index}; building it from {settings.docs}")
+        if settings.log_format == "json":
+            announce(settings, "built", "index built", **asdict(build_from_settings(settings)))
+        else:
+            _build(settings)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    typer.echo(f"semsearch: serving {settings.index} at http://{shown_host}:{settings.port}/ (Ctrl-C stops)")
+    url = f"http://{shown_host}:{settings.port}/"
+    announce(settings, "serving", f"semsearch: serving {settings.index} at {url} (Ctrl-C stops)", index=str(settings.index), url=url)
+    # Logging is configured above, once for the build and the server: uvicorn is told to leave it alone.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_config=None,
+        access_log=False,
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
 
@@ -188,12 +212,17 @@ def evaluate(
     mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Mode(s) to evaluate; all by default.")] = None,
     model: ModelOption = None,
     quantize: QuantizeOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
     from evaluation.runner import evaluate_beir, evaluate_questions
 
-    settings = _settings(docs=docs, model=model, quantize=quantize)
+    settings = settings_from(
+        docs=docs, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token
+    )
     modes = mode or list(MODES)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -201,10 +230,14 @@ def evaluate(
     params = ChunkingParams(settings.chunk_tokens, settings.overlap_sentences)
     if path.is_file():
         report = evaluate_questions(
-            path, settings.docs, modes, settings.model, params, settings.max_file_bytes, quantize=settings.quantize
+            path, settings.docs, modes, settings.model, params, settings.max_file_bytes, quantize=settings.quantize,
+            backend=index_location(settings),
         )
     elif path.is_dir():
-        report = evaluate_beir(path, modes, settings.model, params, show_progress=sys.stderr.isatty(), quantize=settings.quantize)
+        report = evaluate_beir(
+            path, modes, settings.model, params, show_progress=sys.stderr.isatty(), quantize=settings.quantize,
+            backend=index_location(settings),
+        )
     else:
         raise UserError(f"{path} is neither a BEIR folder nor a questions file")
     if as_json:
@@ -215,8 +248,3 @@ def evaluate(
     typer.echo("mode      " + "".join(f"{name:>12}" for name in metrics))
     for name, values in report.modes.items():
         typer.echo(f"{name:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
-
-
-from semsearch_cli.bench_commands import bench_app  # noqa: E402 - it uses the options and helpers defined above
-
-app.add_typer(bench_app, name="bench")

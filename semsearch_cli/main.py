@@ -11,7 +11,11 @@ try:  # typer 0.25 and later carry their own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as cli_exceptions
 
-from semsearch_cli import commands, watch_commands  # noqa: F401 - importing registers ``semsearch watch``
+from semsearch_cli import commands, watch_commands  # noqa: F401 - importing watch_commands registers ``semsearch watch``
+from semsearch_cli.bench_commands import bench_app
+from semsearch_cli.options import UserError
+
+commands.app.add_typer(bench_app, name="bench")
 
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
@@ -26,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.format_message(), EXIT_USAGE)
     except typer.Abort:
         return _fail("interrupted", 130)
-    except commands.UserError as exc:
+    except UserError as exc:
         return _fail(str(exc), EXIT_USER_ERROR)
     except typer.Exit as exc:
         return exc.exit_code

@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
-import logging
 import threading
+from dataclasses import asdict
 from datetime import datetime
-
-import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.watch import sync_summary, watch_folder
-from semsearch_cli.commands import DocsOption, IndexOption, QuantizeOption, app, _settings
+from semsearch_cli.commands import announce, app
+from semsearch_cli.options import (
+    BackendOption,
+    DocsOption,
+    IndexOption,
+    LogFormatOption,
+    MilvusTokenOption,
+    MilvusUriOption,
+    QuantizeOption,
+    settings_from,
+)
+from web.log_format import configure_logging
 
 
 @app.command()
-def watch(docs: DocsOption = None, index: IndexOption = None, quantize: QuantizeOption = None) -> None:
+def watch(
+    docs: DocsOption = None,
+    index: IndexOption = None,
+    quantize: QuantizeOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
     """Update the index whenever documents are added, changed, renamed or deleted; one line per change."""
-    settings = _settings(docs=docs, index=index, quantize=quantize)
-    logging.basicConfig(format="semsearch: %(message)s", level=logging.WARNING)
+    settings = settings_from(
+        docs=docs, index=index, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token,
+        log_format=log_format,
+    )
+    configure_logging(settings.log_format)
 
     def sync() -> BuildReport:
         return build_from_settings(settings)
 
     def show(report: BuildReport) -> None:
-        typer.echo(f"{datetime.now():%H:%M:%S} {sync_summary(report)}")
+        announce(settings, "sync", f"{datetime.now():%H:%M:%S} {sync_summary(report)}", **asdict(report))
 
-    typer.echo(f"semsearch: watching {settings.docs} for {settings.index} (Ctrl-C stops)")
+    announce(settings, "watching", f"semsearch: watching {settings.docs} for {settings.index} (Ctrl-C stops)",
+             docs=str(settings.docs), index=str(settings.index))
     try:
         watch_folder(settings.docs, sync, threading.Event(), on_change=show)
     except KeyboardInterrupt:
-        typer.echo("semsearch: stopped watching")
+        announce(settings, "stopped", "semsearch: stopped watching")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.embedding import Embedder, load_embedder
+from search.backends.base import IndexLocation, RetrievalBackend
+from search.backends.local.backend import LocalBackend
+from search.embedder import Embedder
+from search.embedding import load_embedder
 from search.settings import DEFAULT_MODEL
 from web.launcher import ServerProcess, launch
+
+pytest_plugins = ["tests.servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -58,13 +63,22 @@ XSS_DOCUMENT = (
 )
 
 
-def start_server(docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True) -> ServerProcess:
+def start_server(
+    docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True, options: tuple[str, ...] = ()
+) -> ServerProcess:
     """``semsearch serve`` as a user runs it, on a free loopback port."""
-    return launch(docs, index, env=env, wait_ready=wait_ready)
+    return launch(docs, index, env=env, wait_ready=wait_ready, options=options)
 
 
 def stop_server(server: ServerProcess) -> None:
     server.stop()
+
+
+def private_index_copy(live_server: ServerProcess, folder: Path) -> Path:
+    """A copy of the live index, so a server can start without rebuilding and a job cannot touch the shared one."""
+    index = folder / "index"
+    shutil.copytree(live_server.index, index)
+    return index
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +97,32 @@ def live_server(live_docs: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server = start_server(live_docs, tmp_path_factory.mktemp("live-index") / "index")
     yield server
     stop_server(server)
+
+
+def open_index(index_dir: Path) -> LocalBackend:
+    """The local index at ``index_dir``, opened as a reader would."""
+    return LocalBackend.open(IndexLocation(index_dir))
+
+
+def passage_spans(backend: RetrievalBackend) -> dict[str, list[tuple[int, int]]]:
+    """Each document's passages as (start, end), in order: what a build produced, through the backend's API."""
+    with backend.snapshot() as view:
+        return {s.doc_id: [(p.record.start, p.record.end) for p in view.document_passages(s.doc_id)] for s in backend.documents()}
+
+
+def dense(backend: RetrievalBackend, vector, k: int):
+    """Ids and cosines of the exact ``k`` nearest passages."""
+    with backend.snapshot() as view:
+        return view.dense(vector, k, exact=True)
+
+
+BACKENDS_UNDER_CONTRACT = ("local", "milvus")
+
+
+@pytest.fixture(params=BACKENDS_UNDER_CONTRACT)
+def backend_location(request: pytest.FixtureRequest) -> Callable[[Path], IndexLocation]:
+    """Where a test's index lives, on each backend the contract covers: a folder names the index (a Milvus
+    index takes the folder's name, on the test's own milvus-lite server)."""
+    name = request.param
+    options = {"milvus_uri": request.getfixturevalue("milvus_uri")} if name == "milvus" else {}
+    return lambda path: IndexLocation(path, name, options)

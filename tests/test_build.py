@@ -5,9 +5,8 @@ import os
 import numpy as np
 
 from indexer.build import build_index
-from search.index import Index
 from search.settings import DEFAULT_MODEL
-from tests.conftest import PARAMS, write
+from tests.conftest import PARAMS, dense, open_index, passage_spans, write
 
 NEW_DOC = "A new document about the Istanbul talks.\n\nIt has two short paragraphs about ceasefire lines."
 
@@ -16,46 +15,38 @@ def _build(docs, index_dir, embedder, **kwargs):
     return build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder, **kwargs)
 
 
-def _passages(index: Index) -> dict[str, list[tuple[int, int]]]:
-    by_doc: dict[str, list[tuple[int, int]]] = {}
-    rows = index.store.query("SELECT d.doc_id, p.start, p.end FROM passages p JOIN documents d ON d.key = p.document")
-    for doc_id, start, end in rows:
-        by_doc.setdefault(doc_id, []).append((start, end))
-    return by_doc
-
-
 def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
     first = _build(docs_copy, index_dir, embedder)
     assert len(first.added) == 5 and first.embedded_passages == first.total_passages
-    baseline = Index.open(index_dir)
-    generation, passages_before = baseline.generation, baseline.store.counts()[1]
+    baseline = open_index(index_dir)
+    generation, passages_before = baseline.generation, baseline.stats().passages
 
     unchanged = _build(docs_copy, index_dir, embedder)
     assert unchanged.embedded_passages == 0 and not unchanged.written and unchanged.kept == 5
-    assert Index.open(index_dir).generation == generation
+    assert open_index(index_dir).generation == generation
 
     write(docs_copy, "new/extra.md", NEW_DOC)
     added = _build(docs_copy, index_dir, embedder)
-    after_add = Index.open(index_dir)
-    new_rows = _passages(after_add)["new/extra.md"]
+    after_add = open_index(index_dir)
+    new_rows = passage_spans(after_add)["new/extra.md"]
     assert added.added == ["new/extra.md"] and added.kept == 5
     assert added.embedded_passages == len(new_rows) >= 1
-    assert after_add.store.counts()[1] == passages_before + len(new_rows)
+    assert after_add.stats().passages == passages_before + len(new_rows)
 
     write(docs_copy, "new/extra.md", NEW_DOC + "\n\nA third paragraph.")
     changed = _build(docs_copy, index_dir, embedder)
     assert changed.updated == ["new/extra.md"]
-    assert changed.embedded_passages == len(_passages(Index.open(index_dir))["new/extra.md"])
+    assert changed.embedded_passages == len(passage_spans(open_index(index_dir))["new/extra.md"])
 
     victim = "000_2ff6379e6f7d78c5.txt"
     (docs_copy / victim).unlink()
     removed = _build(docs_copy, index_dir, embedder)
-    after_delete = Index.open(index_dir)
+    after_delete = open_index(index_dir)
     assert removed.removed == [victim] and removed.embedded_passages == 0
-    assert victim not in _passages(after_delete) and after_delete.store.document(victim) is None
-    ids, _ = after_delete.vectors.search(embedder.encode(["anything"])[0], 10_000, exact=True)
-    assert len(ids) == after_delete.store.counts()[1], "deleted passages no longer answer"
+    assert victim not in passage_spans(after_delete) and after_delete.document(victim) is None
+    ids, _ = dense(after_delete, embedder.encode(["anything"])[0], 10_000)
+    assert len(ids) == after_delete.stats().passages, "deleted passages no longer answer"
 
 
 def test_a_touched_file_with_the_same_content_is_not_re_embedded(docs_copy, tmp_path, embedder):
@@ -72,11 +63,11 @@ def test_kept_passages_keep_their_vectors(docs_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
     _build(docs_copy, index_dir, embedder)
     query = embedder.encode(["Black Sea fleet"])[0]
-    before_ids, before_scores = Index.open(index_dir).vectors.search(query, 20, exact=True)
+    before_ids, before_scores = dense(open_index(index_dir), query, 20)
     write(docs_copy, "extra.txt", NEW_DOC)
     _build(docs_copy, index_dir, embedder)
-    after = Index.open(index_dir)
-    after_ids, after_scores = after.vectors.search(query, 20, exact=True)
+    after = open_index(index_dir)
+    after_ids, after_scores = dense(after, query, 20)
     kept = {pid: score for pid, score in zip(after_ids.tolist(), after_scores.tolist())}
     for pid, score in zip(before_ids.tolist(), before_scores.tolist()):
         if pid in kept:
@@ -100,7 +91,7 @@ def test_leftovers_of_interrupted_builds_are_removed(docs_copy, tmp_path, embedd
     write(docs_copy, "extra.txt", NEW_DOC)
     _build(docs_copy, index_dir, embedder)
     names = sorted(p.name for p in index_dir.iterdir())
-    assert names == [".lock", "CURRENT", Index.open(index_dir).folder.name]
+    assert names == [".lock", "CURRENT", open_index(index_dir).folder.name]
 
 
 def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
@@ -114,10 +105,12 @@ def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
     write(docs, "guide.md", "# Guide\n\n## Installing\n\nRun the installer.\n\n## Removing\n\nDelete the folder.\n")
     index_dir = tmp_path / "index"
     build_index(docs, index_dir, DEFAULT_MODEL, ChunkingParams(32, 0), embedder=embedder)
-    index = Index.open(index_dir)
-    text = index.store.document("report.pdf").text
-    rows = index.store.query("SELECT p.start, p.end, p.page, p.page_end FROM passages p JOIN documents d ON d.key = p.document "
-                             "WHERE d.doc_id = 'report.pdf'")
+    index = open_index(index_dir)
+    text = index.document("report.pdf").text
+    with index.snapshot() as view:
+        passages = [p.record for p in view.document_passages("report.pdf")]
+        sections = [p.record.section for p in view.document_passages("guide.md")]
+    rows = [(p.start, p.end, p.page, p.page_end) for p in passages]
     assert len(rows) > 1
     seen = set()
     for start, end, page, page_end in rows:
@@ -125,5 +118,4 @@ def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
         assert numbers and all(page <= n <= page_end for n in numbers), (page, page_end, numbers)
         seen.update(numbers)
     assert seen == set(range(1, 13))
-    sections = index.store.query("SELECT p.section FROM passages p JOIN documents d ON d.key = p.document WHERE d.doc_id = 'guide.md'")
-    assert {"Guide > Installing", "Guide > Removing"} <= {section for (section,) in sections}
+    assert {"Guide > Installing", "Guide > Removing"} <= set(sections)

@@ -5,8 +5,7 @@ import sys
 
 import pytest
 
-from search.index import Index
-from tests.conftest import ROOT
+from tests.conftest import ROOT, open_index
 
 
 def run_cli(*args, env=None):
@@ -71,7 +70,7 @@ def test_quantize_option_is_remembered_by_the_index_and_a_change_rebuilds(tmp_pa
     found = run_cli("search", "arches of the aqueduct", "--index", str(index_dir), "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["results"][0]["doc_id"] == "aqueduct.txt"
-    index = Index.open(index_dir)
+    index = open_index(index_dir)
     assert index.settings.quantize == "int8"
     index.close()
 

@@ -29,7 +29,6 @@ import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from indexer.compaction import compact
 from search.stages import (
     COMPACTION_COMMITTED,
     COMPACTION_WRITTEN,
@@ -45,22 +44,22 @@ from search.stages import (
     StageReporter,
     quiet,
 )
-from search.embedding import Embedder
+from search.embedder import Embedder
 from search.errors import IndexFormatError
-from search.index import Index
-from search.index_format import (
+from search.backends.base import IndexLocation
+from search.backends.local.backend import LocalBackend
+from search.backends.local.layout import (
     CURRENT_FILE,
     LOCK_FILE,
     SEGMENTS_DIR,
     STORE_FILE,
     VECTORS_DIR,
-    hold_writer_lock,
     live_folder,
 )
 from search.rules import SearchRequest
 from search.searcher import Searcher
 from search.settings import Settings, get_settings
-from search.store import Store
+from search.backends.local.store import Store
 from semsearch_cli.main import main as semsearch_main
 from tests.conftest import ROOT, write
 from web.launcher import ServerProcess, launch
@@ -108,11 +107,11 @@ COMMITTED = {STORE_COMMITTED, KEYWORD_COMMITTED, COMPACTION_WRITTEN, COMPACTION_
 _COMPACT_SCRIPT = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from indexer.compaction import compact\n"
-    "from search.index import Index\n"
-    "from search.index_format import hold_writer_lock\n"
-    "with hold_writer_lock(Path(sys.argv[1])):\n"
-    "    compact(Index.open(Path(sys.argv[1])), force=True)\n"
+    "from search.backends.base import IndexLocation\n"
+    "from search.backends.local.backend import LocalBackend\n"
+    "location = IndexLocation(Path(sys.argv[1]))\n"
+    "with LocalBackend.writer(location):\n"
+    "    LocalBackend.open(location).maintain(force=True)\n"
 )
 
 
@@ -180,9 +179,9 @@ def answers(index_dir: Path) -> Answers:
             (mode, query, tuple((h.doc_id, h.start, h.end) for h in searcher.search(SearchRequest(query, k=5, mode=mode)).hits))
             for mode in MODES for query in QUERIES
         )
-        return Answers(tuple(searcher.index.store.document_summaries()), hits)
+        return Answers(tuple(searcher.backend.documents()), hits)
     finally:
-        searcher.index.close()
+        searcher.backend.close()
 
 
 def leftovers(index_dir: Path) -> list[str]:
@@ -376,8 +375,8 @@ def test_trials_name_every_stage_each_write_reaches(folders, embedder, tmp_path)
         index = tmp_path / kind
         if kind == "compaction":
             shutil.copytree(folders.segmented_index, index)
-            with hold_writer_lock(index):
-                compact(Index.open(index), force=True, report=reached.append)
+            with LocalBackend.writer(IndexLocation(index)):
+                LocalBackend.open(IndexLocation(index)).maintain(force=True, report=reached.append)
         else:
             shutil.copytree(folders.base_index, index)
             _build(folders.docs[_old_and_new(kind)[1]], index, embedder, full=kind == "full", report_stage=reached.append)

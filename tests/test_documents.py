@@ -77,9 +77,8 @@ def test_unreadable_files_are_skipped_with_a_warning(tmp_path):
 @pytest.mark.slow
 def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tmp_path):
     from indexer.build import build_index
-    from search.index import Index
     from search.settings import DEFAULT_MODEL
-    from tests.conftest import PARAMS
+    from tests.conftest import PARAMS, open_index
 
     bad = docs_copy / "bad"
     write(bad, "binary.txt", bytes(range(256)) * 100)
@@ -91,11 +90,11 @@ def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tm
     os.mkfifo(bad / "fifo.txt")
 
     report = build_index(docs_copy, tmp_path / "index", DEFAULT_MODEL, PARAMS)
-    index = Index.open(tmp_path / "index")
-    indexed = {row[0] for row in index.store.document_summaries()}
+    index = open_index(tmp_path / "index")
+    indexed = {summary.doc_id for summary in index.documents()}
     seeds = {p.name for p in docs_copy.glob("*.txt")}
     assert seeds <= indexed
-    assert "bad/latin1.md" in indexed and index.store.document("bad/latin1.md").text.count("\ufffd") == 2
+    assert "bad/latin1.md" in indexed and index.document("bad/latin1.md").text.count("\ufffd") == 2
     assert any(doc_id.endswith("deep.md") for doc_id in indexed)
     warnings = "\n".join(report.warnings)
     for name in ("binary.txt", "latin1.md", "empty.txt", "one-line-50mb.txt", "dangling.txt", "fifo.txt", "loop"):

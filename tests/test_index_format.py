@@ -6,22 +6,23 @@ import pytest
 
 from indexer.build import build_index
 from search.errors import IndexFormatError, IndexNotFound
-from search.index import Index
-from search.index_format import CURRENT_FILE, SEGMENTS_DIR, STORE_FILE, live_folder
+from search.backends.local.layout import CURRENT_FILE, SEGMENTS_DIR, STORE_FILE, live_folder
 from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
-from tests.conftest import PARAMS
+from tests.conftest import PARAMS, dense, open_index
 
 
 def test_index_states_model_dimension_and_chunking(seed_index, embedder):
-    index = Index.open(seed_index)
+    index = open_index(seed_index)
     assert index.settings.model == DEFAULT_MODEL and index.settings.dimension == 384
-    assert index.settings.chunking == PARAMS.as_dict()
-    documents, passages = index.store.counts()
-    assert documents == 5 and index.vectors.size() == passages
-    row = index.store.query("SELECT p.id, d.text, p.start, p.end FROM passages p JOIN documents d ON d.key = p.document LIMIT 1")[0]
-    pid, text, start, end = row
-    ids, scores = index.vectors.search(embedder.encode([text[start:end]])[0], 1, exact=True)
+    assert index.settings.chunking == PARAMS.as_dict() and index.settings.backend == "local"
+    stats = index.stats()
+    assert stats.documents == 5 and index.vectors.size() == stats.passages
+    first = index.documents()[0].doc_id
+    with index.snapshot() as view:
+        passage = view.document_passages(first)[0]
+    pid, text = passage.record.key, passage.text
+    ids, scores = dense(index, embedder.encode([text])[0], 1)
     assert ids[0] == pid and scores[0] > 0.999, "the vector stored under a passage's id is that passage's"
 
 
@@ -31,14 +32,14 @@ def test_search_returns_exact_offsets(seed_index):
     assert len(result.hits) == 5 and result.total >= 5
     for rank, hit in enumerate(result.hits, start=1):
         assert hit.rank == rank
-        assert searcher.index.store.document(hit.doc_id).text[hit.start:hit.end] == hit.text
+        assert searcher.backend.document(hit.doc_id).text[hit.start:hit.end] == hit.text
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
     assert "Black Sea fleet" in result.hits[0].text
 
 
 def test_missing_index_is_reported(tmp_path):
     with pytest.raises(IndexNotFound, match="semsearch index"):
-        Index.open(tmp_path / "nothing")
+        open_index(tmp_path / "nothing")
 
 
 def _copy_index(seed_index, tmp_path):
@@ -57,7 +58,7 @@ def test_an_index_of_the_old_format_is_refused_with_the_fix(tmp_path):
     (index_dir / "v-20261124T051500-1a2b3c").mkdir(parents=True)
     (index_dir / CURRENT_FILE).write_text("v-20261124T051500-1a2b3c\n")
     with pytest.raises(IndexFormatError, match=r"format 1.*semsearch index --full"):
-        Index.open(index_dir)
+        open_index(index_dir)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
@@ -71,7 +72,7 @@ def test_a_damaged_store_is_named_in_the_error(seed_index, tmp_path, damage):
     else:
         target.unlink()
     with pytest.raises(IndexFormatError, match=STORE_FILE):
-        Index.open(index_dir)
+        open_index(index_dir)
 
 
 def test_a_missing_segment_is_named_in_the_error(seed_index, tmp_path):
@@ -79,14 +80,14 @@ def test_a_missing_segment_is_named_in_the_error(seed_index, tmp_path):
     segment = next((folder / SEGMENTS_DIR).iterdir())
     segment.unlink()
     with pytest.raises(IndexFormatError, match=segment.name):
-        Index.open(index_dir)
+        open_index(index_dir)
 
 
 def test_a_pointer_to_nowhere_is_a_format_error(seed_index, tmp_path):
     index_dir, _ = _copy_index(seed_index, tmp_path)
     (index_dir / CURRENT_FILE).write_text("format 2 i-does-not-exist\n")
     with pytest.raises(IndexFormatError, match="--full"):
-        Index.open(index_dir)
+        open_index(index_dir)
 
 
 def test_chunking_change_triggers_full_rebuild(docs_copy, tmp_path, embedder):

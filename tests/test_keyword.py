@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.keyword import Analyzer, TermIndex
+from search.analyzer import Analyzer
+from search.backends.local.term_index import TermIndex
 
 TEXTS = [
     "The delegation travelled to Istanbul for the talks.",

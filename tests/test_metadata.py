@@ -1,7 +1,7 @@
 import pytest
 
 from indexer.documents import read_documents
-from indexer.metadata import extract_date, extract_title
+from indexer.metadata import extract_date, extract_title, plausible_title
 from tests.conftest import SEEDS
 
 
@@ -68,3 +68,20 @@ def test_reader_titles_win_over_the_text(tmp_path):
     write(tmp_path, "report.docx", make_docx())
     titles = {d.doc_id: d.title for d in read_documents(tmp_path, 10_000_000).documents}
     assert titles == {"page.html": "Talks resume", "report.docx": "Annual report"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["r.html", "index.htm", "scan_0012.jpg", "reports/q1/final.pdf", "https://example.org/talks", "file:///tmp/r.html",
+     "C:\\Users\\ana\\notes", "~/notes", "Untitled", "untitled document", "Untitled-1", "Document1",
+     "Microsoft Word - report.docx", "Microsoft PowerPoint - deck", "", "  ", None, "2024-01-01", "x" * 201],
+)
+def test_metadata_titles_that_no_author_wrote_are_refused(value):
+    assert plausible_title(value) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["Ceasefire terms", "Quarterly report 2.0", "TCP/IP explained", "A history of the .html format"]
+)
+def test_metadata_titles_that_read_as_titles_are_kept(value):
+    assert plausible_title(f"  {value}\n") == value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
@@ -241,5 +241,102 @@ def test_results_show_the_page_and_the_section_and_the_document_marks_pages(brow
         page.goto(f"/?doc={quote('report.pdf')}&q=marker")
         expect(page.locator(".page-break")).to_have_count(3)
         expect(page.locator(".page-break").nth(1)).to_have_text("p. 2")
+    finally:
+        context.close()
+
+
+# --- group by document ---
+
+
+def _result_docs(page: Page, selector: str) -> list[str]:
+    hrefs = page.locator(f"{selector} > .result .result-link").evaluate_all("links => links.map(link => link.href)")
+    return [parse_qs(urlsplit(href).query)["doc"][0] for href in hrefs]
+
+
+def test_group_by_document_keeps_its_state_in_the_url_and_expands_in_place(page: Page) -> None:
+    search(page, SEED_QUESTION)
+    expect(page.locator("#results > .result").first).to_be_visible()
+    ungrouped = _result_docs(page, "#results")
+    assert len(set(ungrouped)) < len(ungrouped), "the seeds give several passages of one document"
+
+    page.check("#group")
+    expect(page).to_have_url(re.compile(r"group_by=document"))
+    more = page.locator(".more-button").first
+    expect(more).to_have_text(re.compile(r"^\d+ more from this document$"))
+    grouped = _result_docs(page, "#results")
+    assert len(grouped) == len(set(grouped)) and set(ungrouped) <= set(grouped)
+
+    index = page.locator("#results > .result").evaluate_all("items => items.findIndex(item => item.querySelector('.more-button'))")
+    item, doc = page.locator("#results > .result").nth(index), grouped[index]
+    count = int(more.text_content().split()[0])
+    url = page.url
+    more.click()
+    expanded = item.locator(".more-results > .result")
+    expect(expanded).to_have_count(count)
+    assert set(_result_docs(page, "#results .more-results")) == {doc}
+    expect(item.locator(".more-button")).to_have_count(0)
+    assert page.url == url
+
+    page.reload()
+    expect(page.locator("#group")).to_be_checked()
+    expect(page.locator(".more-button").first).to_be_visible()
+    page.locator("#results > .result .result-passage").first.click()
+    expect(page.locator("#document")).to_be_visible()
+    assert "group_by=document" in page.url
+    page.click("#back-link")
+    expect(page.locator("#group")).to_be_checked()
+
+    page.uncheck("#group")
+    expect(page).not_to_have_url(re.compile(r"group_by"))
+    expect(page.locator(".more-button")).to_have_count(0)
+    page.go_back()
+    expect(page.locator("#group")).to_be_checked()
+
+
+def test_the_answers_page_is_shown_with_the_passage_range_where_it_differs(page: Page) -> None:
+    hit = {"rank": 1, "score": 0.9, "doc_id": "report.pdf", "title": "Report", "date": None, "passage_id": "p1",
+           "text": "End of page two. The answer on page three.", "start": 0, "end": 42, "page": 2, "page_end": 3,
+           "section": None, "scores": {}, "highlights": [{"start": 17, "end": 42, "page": 3}]}
+    body = {"query": "answer", "k": 10, "offset": 0, "total": 1, "took_ms": 1, "mode": "hybrid", "notices": [], "results": [hit]}
+    page.route(SEARCH_API, fulfil_json(200, body))
+    search(page, "answer")
+    expect(page.locator(".result-page")).to_have_text("p. 3 (passage pp. 2–3)")
+
+
+# --- search token ---
+
+
+@pytest.fixture(scope="module")
+def token_server(live_server, tmp_path_factory):
+    from tests.conftest import private_index_copy, start_server, stop_server
+
+    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path_factory.mktemp("page-token")),
+                          env={"SEMSEARCH_SEARCH_TOKEN": "page-secret"})
+    yield server
+    stop_server(server)
+
+
+def test_the_page_asks_for_the_search_token_once_and_sends_it(browser: Browser, token_server) -> None:
+    context = browser.new_context(base_url=token_server.url)
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    asked: list[str] = []
+
+    def answer(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept("wrong" if len(asked) == 1 else "page-secret")
+
+    page.on("dialog", answer)
+    try:
+        search(page, SEED_QUESTION)
+        expect(page.locator("#status")).to_contain_text("HTTP 403")
+        search(page, SEED_QUESTION)
+        expect(page.locator(".result").first).to_be_visible()
+        page.check("#group")
+        expect(page.locator(".more-button").first).to_be_visible()
+        page.locator(".result-link").first.click()
+        expect(page.locator("mark.passage-mark")).to_be_visible()
+        assert asked == ["This server needs a search token:", "That search token was not accepted. Search token:"]
+        assert page.evaluate("sessionStorage.getItem('semsearch-search-token')") == "page-secret"
     finally:
         context.close()

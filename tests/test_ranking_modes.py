@@ -7,11 +7,10 @@ import pytest
 from evaluation.runner import evaluate_beir
 from indexer.build import build_index
 from search.errors import SemanticUnavailable
-from search.index import Index
 from search.rules import SearchRequest
 from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
-from tests.conftest import PARAMS, write
+from tests.conftest import PARAMS, dense, open_index, write
 
 CORPUS = {
     "code-5521": ("Error codes", "Code 5521 means the printer has run out of paper."),
@@ -88,6 +87,10 @@ class _BrokenEmbedder:
 
     def __init__(self, real):
         self.name, self.dimension, self.max_tokens = real.name, real.dimension, real.max_tokens
+        self.quantize, self.encoder = real.quantize, "broken"
+
+    def count_tokens(self, texts):
+        return [len(text.split()) for text in texts]
 
     def encode(self, texts, **_kwargs):
         raise RuntimeError("simulated model failure")
@@ -97,7 +100,7 @@ class _BrokenEmbedder:
 
 
 def test_hybrid_degrades_to_keyword_ranking_when_the_model_fails(searcher):
-    broken = Searcher(searcher.index, _BrokenEmbedder(searcher.embedder))
+    broken = Searcher(searcher.backend, _BrokenEmbedder(searcher.embedder))
     result = broken.search(SearchRequest("error 5521", k=3))
     assert result.hits[0].doc_id == "code-5521.md"
     assert result.notices and "keywords only" in result.notices[0]
@@ -126,7 +129,7 @@ def test_hybrid_scores_stay_0_to_1_without_keyword_matches_and_without_the_model
     no_terms = searcher.search(SearchRequest("sky rise airplane zzzunknown", k=6))
     assert no_terms.hits and all(hit.scores["keyword"] is None for hit in no_terms.hits)
     assert all(0.0 <= hit.score <= 1.0 for hit in no_terms.hits) and no_terms.hits[0].score == 1.0
-    broken = Searcher(searcher.index, _BrokenEmbedder(searcher.embedder))
+    broken = Searcher(searcher.backend, _BrokenEmbedder(searcher.embedder))
     fallback = broken.search(SearchRequest("error 5521", k=6))
     assert fallback.hits and all(0.0 <= hit.score <= 1.0 for hit in fallback.hits)
     assert all(hit.scores["semantic"] is None for hit in fallback.hits)
@@ -156,14 +159,15 @@ def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_
     index_dir = tmp_path / "index"
 
     def check(expected_unique_doc=None):
-        index = Index.open(index_dir)
-        documents, passages = index.store.counts()
+        index = open_index(index_dir)
+        documents, passages = index.stats().documents, index.stats().passages
         probe = embedder.encode(["anything"])[0]
-        assert len(index.vectors.search(probe, 100_000, exact=True)[0]) == passages == index.passage_terms.size()
+        assert len(dense(index, probe, 100_000)[0]) == passages == index.passage_terms.size()
         assert index.document_terms.size() == documents
         if expected_unique_doc:
-            keys, _ = index.passage_terms.search({"quixot": 1.0}, 5)
-            assert [p.record.doc_id for p in index.store.passages(keys).values()] == [expected_unique_doc]
+            with index.snapshot() as view:
+                keys, _ = view.keyword("quixotically", 5)
+                assert [p.record.doc_id for p in view.passages(keys.tolist()).values()] == [expected_unique_doc]
         return passages
 
     build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)

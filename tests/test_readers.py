@@ -3,12 +3,18 @@ import time
 import zipfile
 
 import docx
+import pypdfium2 as pdfium
 import pytest
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfgen import canvas
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate
 
+from indexer.chunking import ChunkingParams, chunk_text
+from indexer.documents import FileEntry, load_document
 from indexer.readers import UnreadableDocument, extract, reader_for
 from indexer.readers.html import HtmlReader
 from indexer.structure import locate
+from tests.conftest import write
 
 
 def make_pdf(pages: int, **options) -> bytes:
@@ -95,14 +101,97 @@ def test_an_image_only_pdf_has_no_text_layer():
     assert unreadable_reason(buffer.getvalue(), "scan.pdf") == "no text layer (scanned or image-only PDF)"
 
 
-def test_pdf_metadata_title_is_used_only_when_sensible():
-    assert extract(make_pdf(1), "a.pdf").title is None  # reportlab writes "untitled"
+def titled_pdf(title: str) -> bytes:
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer)
-    pdf.setTitle("Ceasefire terms")
-    pdf.drawString(72, 720, "text")
+    pdf.setTitle(title)
+    pdf.drawString(72, 720, "Ceasefire talks in Geneva")
+    pdf.drawString(72, 690, "The delegations met on Monday.")
     pdf.save()
-    assert extract(buffer.getvalue(), "a.pdf").title == "Ceasefire terms"
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("metadata_title", "title"),
+    [
+        ("r.html", "Ceasefire talks in Geneva"),
+        ("Untitled", "Ceasefire talks in Geneva"),
+        ("Microsoft Word - report.docx", "Ceasefire talks in Geneva"),
+        ("C:\\Users\\ana\\Desktop\\notes.pdf", "Ceasefire talks in Geneva"),
+        ("   ", "Ceasefire talks in Geneva"),
+        ("Ceasefire terms", "Ceasefire terms"),
+    ],
+)
+def test_a_pdf_metadata_title_counts_only_when_it_is_not_a_file_name_or_placeholder(tmp_path, metadata_title, title):
+    path = write(tmp_path, "r.pdf", titled_pdf(metadata_title))
+    info = path.stat()
+    document = load_document(FileEntry("r.pdf", path, info.st_size, info.st_mtime_ns), 10_000_000, [])
+    assert document.title == title
+
+
+SOFT_HYPHENATED = "Mediators described the extra\xadordinarily compli\xadcated nego\xadtiations in Geneva. " * 8
+WRAPPED_PAGES = [
+    ["Ceasefire talks in Geneva", SOFT_HYPHENATED, "Anglo-Saxon and COVID-19 terms were read out. " * 16],
+    ["The second day opened with the exchange of prisoners and the return of displaced families. " * 6,
+     "A short closing line."],
+    ["On the third page the delegations agreed to meet again within a month, in the same building. " * 5],
+]
+
+
+def wrapped_pdf() -> bytes:
+    """Pages of paragraphs that reportlab wraps, breaking "nego-tiations" and "Anglo-Saxon" at line ends."""
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=12, spaceAfter=6, embeddedHyphenation=1,
+                          uriWasteReduce=0.3)
+    heading = ParagraphStyle("heading", parent=body, fontName="Helvetica-Bold", fontSize=16, leading=20)
+    story = []
+    for number, paragraphs in enumerate(WRAPPED_PAGES):
+        story += [PageBreak()] if number else []
+        story += [Paragraph(text, heading if text == "Ceasefire talks in Geneva" else body) for text in paragraphs]
+    buffer = io.BytesIO()
+    SimpleDocTemplate(buffer).build(story)
+    return buffer.getvalue()
+
+
+def test_pdf_lines_are_joined_into_paragraphs_with_pages_and_offsets_exact(embedder):
+    data = wrapped_pdf()
+    raw_page = pdfium.PdfDocument(data)[0].get_textpage().get_text_bounded()
+    assert raw_page.count("\r\n") > 8 and "nego\x02tiations" in raw_page and "Anglo\x02Saxon" in raw_page
+    extracted = extract(data, "wrapped.pdf")
+    expected = [[" ".join(text.replace("\xad", "").split()) for text in page] for page in WRAPPED_PAGES]
+    assert extracted.text.split("\n\n") == ["\n".join(page) for page in expected]
+    for number, page in enumerate(expected, start=1):
+        start = extracted.pages[number - 1]
+        assert extracted.text[start:].startswith(page[0]) and locate(extracted, start, start + 1).page == number
+    breaks = {offset for offset, char in enumerate(extracted.text) if char == "\n"}
+    chunks = chunk_text(extracted.text, embedder.count_tokens, ChunkingParams(max_tokens=48, overlap_sentences=1))
+    assert len(chunks) > 10
+    for chunk in chunks:
+        passage = extracted.text[chunk.start:chunk.end]
+        inside = {chunk.start + offset for offset, char in enumerate(passage) if char == "\n"}
+        assert inside <= breaks and all(line in "\n".join(sum(expected, [])) for line in passage.split("\n"))
+        page = locate(extracted, chunk.start, chunk.end).page
+        assert passage.split("\n")[0] in "\n".join(expected[page - 1])
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [{"leading": 12, "spaceAfter": 6}, {"leading": 24}, {"leading": 12, "firstLineIndent": 18}, {"leading": 12, "alignment": 4}],
+    ids=["spaced", "double-spaced", "indented", "justified"],
+)
+def test_pdf_paragraphs_are_told_apart_by_their_spacing_or_their_short_last_line(layout):
+    paragraphs = [f"Paragraph {n} says the delegations met in Geneva and restated their positions. " * 4 for n in range(3)]
+    buffer = io.BytesIO()
+    SimpleDocTemplate(buffer).build([Paragraph(text, ParagraphStyle("body", fontSize=10, **layout)) for text in paragraphs])
+    assert extract(buffer.getvalue(), "layout.pdf").text.split("\n") == [text.strip() for text in paragraphs]
+
+
+def test_pdf_line_end_hyphens_are_dropped_only_before_a_lower_case_letter():
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    for number, line in enumerate(["The extra-", "ordinary Anglo-", "Saxon rules of COVID-", "19 times."]):
+        pdf.drawString(72, 720 - 14 * number, line)
+    pdf.save()
+    assert extract(buffer.getvalue(), "hyphens.pdf").text == "The extraordinary Anglo-Saxon rules of COVID-19 times."
 
 
 HTML_PAGE = b"""<!doctype html><html><head><title>Talks resume</title><style>p {color: red}</style></head>

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import private_index_copy, start_server, stop_server
 from tests.test_hostile_requests import send_exact
 from web.launcher import ServerProcess
 
 ALLOWED_ORIGIN = "http://allowed.example"
 LIMIT = 64_000  # SEMSEARCH_MAX_BODY_BYTES default
-
-
-def _private_copy(live_server: ServerProcess, folder: Path) -> Path:
-    """A copy of the live index, so a server can start without rebuilding and a job cannot touch the shared one."""
-    index = folder / "index"
-    shutil.copytree(live_server.index, index)
-    return index
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,7 @@ def client(live_server) -> Iterator[httpx.Client]:
 def cors_server(live_server, tmp_path_factory) -> Iterator[ServerProcess]:
     """One allowed origin, and an admin token that is set but empty."""
     env = {"SEMSEARCH_CORS_ORIGINS": f'["{ALLOWED_ORIGIN}"]', "SEMSEARCH_ADMIN_TOKEN": ""}
-    server = start_server(live_server.docs, _private_copy(live_server, tmp_path_factory.mktemp("cors")), env=env)
+    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path_factory.mktemp("cors")), env=env)
     yield server
     stop_server(server)
 
@@ -48,7 +39,7 @@ def cors_server(live_server, tmp_path_factory) -> Iterator[ServerProcess]:
 
 def test_admin_token_is_checked_and_never_logged_or_echoed(live_server, tmp_path):
     token = "st-" + secrets.token_hex(24)
-    server = start_server(live_server.docs, _private_copy(live_server, tmp_path), env={"SEMSEARCH_ADMIN_TOKEN": token})
+    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path), env={"SEMSEARCH_ADMIN_TOKEN": token})
     bodies = []
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
@@ -238,3 +229,75 @@ def test_bodies_over_the_limit_get_413_with_or_without_content_length(client):
     assert streamed.request.headers["transfer-encoding"] == "chunked" and "content-length" not in streamed.request.headers
     for response in (declared, streamed):
         assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+# --- search token ---
+
+READ_ROUTES = [
+    ("GET", "/search", {"params": {"q": "fleet"}}),
+    ("POST", "/search", {"json": {"q": "fleet"}}),
+    ("GET", "/search/rules", {}),
+    ("GET", "/documents", {}),
+    ("GET", "/documents/004_7d52d8e344289e91.txt", {}),
+]
+OPEN_ROUTES = ["/health", "/metrics", "/", "/static/app.js"]
+
+
+@pytest.fixture(scope="module")
+def read_token() -> str:
+    return "rt-" + secrets.token_hex(24)
+
+
+@pytest.fixture(scope="module")
+def token_server(live_server, tmp_path_factory, read_token) -> Iterator[ServerProcess]:
+    """Reads behind SEMSEARCH_SEARCH_TOKEN, and a different admin token."""
+    env = {"SEMSEARCH_SEARCH_TOKEN": read_token, "SEMSEARCH_ADMIN_TOKEN": "admin-" + read_token}
+    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path_factory.mktemp("token")), env=env)
+    yield server
+    stop_server(server)
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), READ_ROUTES)
+def test_reads_need_the_search_token(token_server, read_token, method, path, kwargs):
+    def call(headers: dict[str, str]) -> httpx.Response:
+        return httpx.request(method, f"{token_server.url}{path}", headers=headers, timeout=60, **kwargs)
+
+    missing = [call({}), call({"Authorization": "Bearer"}), call({"Authorization": f"Basic {read_token}"})]
+    for response in missing:
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["detail"] == "a search token is required"
+    for wrong in ("not-the-token", f"{read_token}x", read_token[:-1], "admin-" + read_token):
+        response = call({"Authorization": f"Bearer {wrong}"})
+        assert response.status_code == 403 and response.json()["detail"] == "the search token is not valid"
+    right = call({"Authorization": f"Bearer {read_token}"})
+    assert right.status_code == 200, right.text
+    assert read_token not in right.text
+
+
+def test_health_metrics_and_the_page_stay_open_with_a_search_token(token_server):
+    for path in OPEN_ROUTES:
+        assert httpx.get(f"{token_server.url}{path}", timeout=60).status_code == 200, path
+
+
+def test_the_search_token_is_not_an_admin_token(token_server, read_token):
+    response = httpx.post(f"{token_server.url}/index", headers={"Authorization": f"Bearer {read_token}"}, timeout=60)
+    assert response.status_code == 401
+
+
+def test_no_read_is_answered_without_the_token(token_server):
+    """Every GET route of the API, by its OpenAPI entry, answers a request without a token with 401, except the open ones."""
+    spec = httpx.get(f"{token_server.url}/openapi.json", timeout=60).json()
+    answered = []
+    for path, operations in spec["paths"].items():
+        if "get" not in operations or path in OPEN_ROUTES:
+            continue
+        concrete = path.replace("{doc_id}", "004_7d52d8e344289e91.txt")
+        response = httpx.get(f"{token_server.url}{concrete}", params={"q": "fleet"}, timeout=60)
+        if response.status_code != 401:
+            answered.append((path, response.status_code))
+    assert answered == []
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), READ_ROUTES)
+def test_reads_are_open_without_a_search_token(client, method, path, kwargs):
+    assert client.request(method, path, **kwargs).status_code == 200

@@ -17,11 +17,9 @@ import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from indexer.compaction import compact
-from search.embedding import Embedder
-from search.index import Index
-from search.index_format import hold_writer_lock
-from search.keyword import TermIndex
+from search.embedder import Embedder
+from search.backends.base import IndexLocation, ReadView, RetrievalBackend
+from search.backends.registry import backend_class, open_backend
 from search.settings import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
@@ -93,24 +91,24 @@ class Folder:
         return f"delete {name}"
 
 
-def _build(docs: Path, index: Path, embedder: Embedder, full: bool = False) -> None:
+def _build(docs: Path, index: IndexLocation, embedder: Embedder, full: bool = False) -> None:
     build_index(docs, index, DEFAULT_MODEL, PARAMS, full=full, embedder=embedder)
 
 
-def _compact(index_dir: Path) -> None:
-    with hold_writer_lock(index_dir):
-        index = Index.open(index_dir)
+def _compact(location: IndexLocation) -> None:
+    kind = backend_class(location.backend)
+    with kind.writer(location):
+        index = kind.open(location)
         try:
-            compact(index, force=True)
+            index.maintain(force=True)
         finally:
             index.close()
 
 
-def _passage_keys(index: Index) -> dict[int, tuple]:
+def _passage_keys(view: ReadView, doc_ids: list[str]) -> dict[int, tuple]:
     """Passage id -> (doc_id, start, end, page, section): what a passage is, whatever id it got."""
-    keys = index.store.document_keys(doc_id for doc_id, *_ in index.store.document_summaries())
-    stored = index.store.passages(index.store.passage_ids_of_documents(keys.values()))
-    return {pid: (p.record.doc_id, p.record.start, p.record.end, p.record.page, p.record.section) for pid, p in stored.items()}
+    return {p.record.key: (p.record.doc_id, p.record.start, p.record.end, p.record.page, p.record.section)
+            for doc_id in doc_ids for p in view.document_passages(doc_id)}
 
 
 def _ranked(ids: np.ndarray, scores: np.ndarray, names: dict[int, object]) -> list[tuple[object, float]]:
@@ -123,50 +121,39 @@ def _assert_same_ranking(got: list[tuple], want: list[tuple], tolerance: float, 
     assert np.allclose([s for _, s in got], [s for _, s in want], rtol=0, atol=tolerance), what
 
 
-def _terms(index: Index, query: str) -> dict[str, float]:
-    return {term: 1.0 for term in index.settings.analyzer.terms(query)}
-
-
-def _keyword(terms: TermIndex, weights: dict[str, float], k: int, names: dict[int, object]) -> list[tuple[object, float]]:
-    return _ranked(*terms.search(weights, k), names)
-
-
-def _assert_answers_like(updated: Index, fresh: Index, embedder: Embedder, history: list[str]) -> None:
+def _assert_answers_like(updated: RetrievalBackend, fresh: RetrievalBackend, embedder: Embedder, history: list[str]) -> None:
     what = "after " + ", ".join(history)
     keyword_entries_deleted = any(step.startswith(("update", "delete")) for step in history)
-    assert updated.store.document_summaries() == fresh.store.document_summaries(), what
-    names, fresh_names = _passage_keys(updated), _passage_keys(fresh)
-    assert sorted(names.values()) == sorted(fresh_names.values()), what
-    everything = max(len(names), 1)
-    for query, vector in zip(QUERIES, embedder.encode(list(QUERIES))):
-        _assert_same_ranking(
-            _ranked(*updated.vectors.search(vector, everything, exact=True), names),
-            _ranked(*fresh.vectors.search(vector, everything, exact=True), fresh_names),
-            1e-5, f"vector results for {query!r} {what}",
-        )
-        weights = _terms(updated, query)
-        doc_names = {key: doc_id for doc_id, key in updated.store.document_keys(n[0] for n in names.values()).items()}
-        fresh_doc_names = {key: doc_id for doc_id, key in fresh.store.document_keys(n[0] for n in fresh_names.values()).items()}
-        for label, terms, fresh_terms, ids, fresh_ids in (
-            ("passage", updated.passage_terms, fresh.passage_terms, names, fresh_names),
-            ("document", updated.document_terms, fresh.document_terms, doc_names, fresh_doc_names),
-        ):
-            got = _keyword(terms, weights, everything, ids)
-            want = _keyword(fresh_terms, weights, everything, fresh_ids)
-            if keyword_entries_deleted:
-                # tantivy keeps a deleted entry in its BM25 statistics (document frequency, document count,
-                # average length) until a merge drops it, so after an update or a delete the scores, and with
-                # them the order, differ from a fresh build: only what matches can be compared.
-                assert {key for key, _ in got} == {key for key, _ in want}, f"{label} BM25 matches for {query!r} {what}"
-            else:
-                _assert_same_ranking(got, want, 1e-4, f"{label} BM25 results for {query!r} {what}")
+    summaries = updated.documents()
+    assert summaries == fresh.documents(), what
+    doc_ids = [summary.doc_id for summary in summaries]
+    with updated.snapshot() as view, fresh.snapshot() as fresh_view:
+        names, fresh_names = _passage_keys(view, doc_ids), _passage_keys(fresh_view, doc_ids)
+        assert sorted(names.values()) == sorted(fresh_names.values()), what
+        everything = max(len(names), 1)
+        for query, vector in zip(QUERIES, embedder.encode(list(QUERIES))):
+            _assert_same_ranking(
+                _ranked(*view.dense(vector, everything, exact=True), names),
+                _ranked(*fresh_view.dense(vector, everything, exact=True), fresh_names),
+                1e-5, f"vector results for {query!r} {what}",
+            )
+            for label, documents in (("passage", False), ("document", True)):
+                got = _ranked(*view.keyword(query, everything, documents=documents), names)
+                want = _ranked(*fresh_view.keyword(query, everything, documents=documents), fresh_names)
+                if keyword_entries_deleted:
+                    # A BM25 engine may keep a deleted entry in its statistics (document frequency, document count,
+                    # average length) until a merge drops it, so after an update or a delete the scores, and with
+                    # them the order, may differ from a fresh build: only what matches can be compared.
+                    assert {key for key, _ in got} == {key for key, _ in want}, f"{label} BM25 matches for {query!r} {what}"
+                else:
+                    _assert_same_ranking(got, want, 1e-4, f"{label} BM25 results for {query!r} {what}")
 
 
 @pytest.mark.parametrize("seed", range(SEQUENCES))
-def test_any_sequence_of_changes_answers_like_a_fresh_build(seed, embedder, tmp_path):
+def test_any_sequence_of_changes_answers_like_a_fresh_build(seed, embedder, tmp_path, backend_location):
     rng = random.Random(seed)
     folder = Folder(tmp_path / "docs", rng)
-    index_dir = tmp_path / "index"
+    index_dir = backend_location(tmp_path / "index")
     history = [folder.add() for _ in range(rng.randint(1, 3))]
     _build(folder.path, index_dir, embedder)
     for _ in range(rng.randint(3, 6)):
@@ -177,9 +164,9 @@ def test_any_sequence_of_changes_answers_like_a_fresh_build(seed, embedder, tmp_
             continue
         history.append(getattr(folder, operation)())
         _build(folder.path, index_dir, embedder)
-    fresh_dir = tmp_path / "fresh"
+    fresh_dir = backend_location(tmp_path / "fresh")
     _build(folder.path, fresh_dir, embedder, full=True)
-    updated, fresh = Index.open(index_dir), Index.open(fresh_dir)
+    updated, fresh = open_backend(index_dir), open_backend(fresh_dir)
     try:
         _assert_answers_like(updated, fresh, embedder, history)
     finally:

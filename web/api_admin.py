@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
-from web.dependencies import get_engine, get_jobs, require_admin
+from web.dependencies import get_engine, get_jobs, require_admin, require_reader
 from web.engine import Engine
+from web.index_stats import index_stats
 from web.jobs import IndexJobs, JobAlreadyRunning
-from web.schemas import ErrorResponse, HealthResponse, JobStatusModel
+from web.schemas import TOKEN_ERRORS, ErrorResponse, HealthResponse, JobStatusModel
 
 router = APIRouter(tags=["operations"])
 
@@ -22,19 +23,20 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
     searcher = engine.searcher
     if searcher is None:
         body = HealthResponse(
-            status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None, documents=0, passages=0
+            status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None,
+            backend=engine.location.backend, documents=0, passages=0,
         )
         return JSONResponse(body.model_dump(), status_code=503)
-    index = searcher.index
-    documents, passages = index.store.counts()
+    stats = index_stats(searcher)
     body = HealthResponse(
         status="ready",
         reason=None,
-        model=index.settings.model,
-        encoder=searcher.embedder.encoder,
-        index_version=f"{index.folder.name}/{index.generation}",
-        documents=documents,
-        passages=passages,
+        model=stats.model,
+        encoder=stats.encoder,
+        index_version=stats.version,
+        backend=stats.backend,
+        documents=stats.documents,
+        passages=stats.passages,
     )
     return JSONResponse(body.model_dump())
 
@@ -54,7 +56,7 @@ def start_index_job(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusM
         raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
-@router.get("/index/status", response_model=JobStatusModel)
+@router.get("/index/status", response_model=JobStatusModel, dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 def index_status(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusModel:
-    """The current or last re-index job."""
+    """The current or last re-index job; its report names documents, so it is a read like ``/documents``."""
     return JobStatusModel(**asdict(jobs.snapshot()))

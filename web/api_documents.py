@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
 from search.searcher import Searcher
-from web.dependencies import current_searcher
-from web.schemas import DocumentFull, DocumentSummary, ErrorResponse
+from web.dependencies import current_searcher, require_reader
+from web.schemas import TOKEN_ERRORS, DocumentFull, DocumentSummary, ErrorResponse
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 
 
 @router.get("/documents", response_model=list[DocumentSummary], responses={503: {"model": ErrorResponse}})
 def list_documents(searcher: Annotated[Searcher, Depends(current_searcher)]) -> list[DocumentSummary]:
     """Every indexed document with its size and passage count."""
-    return [
-        DocumentSummary(doc_id=doc_id, title=title, date=date, length=length, passages=passages)
-        for doc_id, title, date, length, passages in searcher.index.store.document_summaries()
-    ]
+    return [DocumentSummary(**asdict(summary)) for summary in searcher.backend.documents()]
 
 
 @router.get(
@@ -29,17 +27,16 @@ def list_documents(searcher: Annotated[Searcher, Depends(current_searcher)]) -> 
 )
 def get_document(doc_id: str, searcher: Annotated[Searcher, Depends(current_searcher)]) -> DocumentFull:
     """The full text that result offsets point into, with where each page starts."""
-    store = searcher.index.store
-    document = store.document(doc_id)
-    if document is None:
+    document = searcher.backend.document(doc_id)
+    summaries = searcher.backend.documents([doc_id])
+    if document is None or not summaries:
         raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
-    keys = store.document_keys([doc_id])
     return DocumentFull(
         doc_id=doc_id,
         title=document.title,
         date=document.date,
         length=document.length,
-        passages=len(store.passage_ids_of_documents(keys.values())),
+        passages=summaries[0].passages,
         text=document.text,
         pages=list(document.pages),
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SearchRequest
 from search.searcher import Searcher
-from web.dependencies import current_searcher
-from web.schemas import ErrorResponse, SearchBody, SearchParams, SearchResponse
+from web.dependencies import current_searcher, require_reader
+from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 _ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
 # A body that is not UTF-8 or that json cannot take (e.g. nested too deep) is answered 400 by FastAPI itself.
 _BODY_ERRORS = {**_ERRORS, 400: {"model": ErrorResponse}}
@@ -33,19 +33,20 @@ def search_rules() -> dict:
 
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
 def search_get(
-    params: Annotated[SearchParams, Query()], searcher: Annotated[Searcher, Depends(current_searcher)]
+    params: Annotated[SearchParams, Query()], searcher: Annotated[Searcher, Depends(current_searcher)], http: Request
 ) -> SearchResponse:
     """Search with query parameters: ``/search?q=...&k=10``."""
-    return run_search(params, searcher)
+    return run_search(params, searcher, http)
 
 
 @router.post("/search", response_model=SearchResponse, responses=_BODY_ERRORS)
-def search_post(params: SearchBody, searcher: Annotated[Searcher, Depends(current_searcher)]) -> SearchResponse:
+def search_post(params: SearchBody, searcher: Annotated[Searcher, Depends(current_searcher)], http: Request) -> SearchResponse:
     """Search with the same fields as a JSON body."""
-    return run_search(params, searcher)
+    return run_search(params, searcher, http)
 
 
-def run_search(params: SearchParams, searcher: Searcher) -> SearchResponse:
+def run_search(params: SearchParams, searcher: Searcher, http: Request) -> SearchResponse:
+    """Rank, count and time the search, and give the access log its mode, result count and query."""
     started = time.perf_counter()
     request = SearchRequest(
         query=params.q,
@@ -59,7 +60,10 @@ def run_search(params: SearchParams, searcher: Searcher) -> SearchResponse:
         explain=params.explain,
         **({"mode": params.mode} if params.mode else {}),
     )
-    result = searcher.search(request)
+    http.state.log_fields = log_fields = {"mode": request.mode, "query": params.q}
+    with http.app.state.metrics.searching(request.mode):
+        result = searcher.search(request)
+    log_fields["results"] = len(result.hits)
     return SearchResponse(
         query=params.q,
         k=params.k,

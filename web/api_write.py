@@ -43,7 +43,7 @@ async def put_document(doc_id: str, request: Request, jobs: Annotated[IndexJobs,
     started = time.perf_counter()
     body = await request.body()
     settings = jobs.settings
-    with _as_422():
+    with jobs.metrics.uploading("put"), _as_422():
         created, _report = await run_in_threadpool(
             jobs.change_documents, lambda: place_document(settings.docs, doc_id, body, settings.max_file_bytes), [doc_id]
         )
@@ -54,11 +54,12 @@ async def put_document(doc_id: str, request: Request, jobs: Annotated[IndexJobs,
 @router.delete(_PATH, status_code=204, responses={404: {"model": ErrorResponse}, **_ERRORS})
 async def delete_document(doc_id: str, jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> Response:
     """Remove a document from the folder and the index (a document indexed but already gone from the folder too)."""
-    indexed = _passages(jobs.engine, doc_id) is not None
-    with _as_422():
-        removed, _report = await run_in_threadpool(jobs.change_documents, lambda: remove_document(jobs.settings.docs, doc_id), [doc_id])
-    if not (removed or indexed):
-        raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the folder or the index")
+    with jobs.metrics.uploading("delete"):
+        indexed = _passages(jobs.engine, doc_id) is not None
+        with _as_422():
+            removed, _report = await run_in_threadpool(jobs.change_documents, lambda: remove_document(jobs.settings.docs, doc_id), [doc_id])
+        if not (removed or indexed):
+            raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the folder or the index")
     return Response(status_code=204)
 
 
@@ -76,9 +77,8 @@ def _passages(engine: Engine, doc_id: str) -> int | None:
     searcher = engine.searcher
     if searcher is None:
         return None
-    store = searcher.index.store
-    keys = store.document_keys([doc_id])
-    return len(store.passage_ids_of_documents(keys.values())) if keys else None
+    found = searcher.backend.documents([doc_id])
+    return found[0].passages if found else None
 
 
 def _ms(started: float) -> float:

@@ -12,13 +12,15 @@ from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from search.backends.registry import index_location
 from search.errors import SemsearchError
 from search.settings import Settings, get_settings
-from web import api_admin, api_documents, api_search, api_write, pages
+from web import api_admin, api_documents, api_metrics, api_search, api_write, pages
 from web.engine import Engine
 from web.errors import install_error_handlers
 from web.jobs import IndexJobs
-from web.middleware import BodyLimit, SecurityHeaders
+from web.metrics import Metrics
+from web.middleware import BodyLimit, ObserveRequests, SecurityHeaders
 
 logger = logging.getLogger("semsearch.web")
 
@@ -30,8 +32,9 @@ MAX_REQUEST_HEAD_BYTES = 4 * 1024 * 1024
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = Engine(settings.index)
-    jobs = IndexJobs(settings=settings, engine=engine)
+    engine = Engine(index_location(settings))
+    metrics = Metrics(engine)
+    jobs = IndexJobs(settings=settings, engine=engine, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -56,12 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.jobs = jobs
+    app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (api_search, api_documents, api_write, api_admin, pages):
+    routers = (api_search, api_documents, api_write, api_admin, pages) + ((api_metrics,) if settings.metrics else ())
+    for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_file_bytes)
     app.add_middleware(SecurityHeaders)
+    # Outermost, so the 413s of BodyLimit are counted and logged like every other answer.
+    app.add_middleware(ObserveRequests, metrics=metrics, log_queries=settings.log_queries)
     return app

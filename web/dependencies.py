@@ -1,10 +1,11 @@
-"""Shared ``Depends`` callables: the live searcher, settings and the admin check."""
+"""Shared ``Depends`` callables: the live searcher, settings, and the admin and search token checks."""
 
 from __future__ import annotations
 
 import hmac
 
 from fastapi import HTTPException, Request
+from pydantic import SecretStr
 
 from search.searcher import Searcher
 from search.settings import Settings
@@ -38,8 +39,34 @@ def require_admin(request: Request) -> None:
     token = get_settings_dep(request).admin_token
     if token is None or not token.get_secret_value():
         raise HTTPException(status_code=403, detail="index updates over HTTP are disabled; set SEMSEARCH_ADMIN_TOKEN to enable them")
+    if not _bearer_matches(request, token):
+        raise HTTPException(status_code=401, detail="a valid admin token is required", headers=_CHALLENGE)
+
+
+def require_reader(request: Request) -> None:
+    """With ``SEMSEARCH_SEARCH_TOKEN`` set, reads need it as a bearer token: 401 without one, 403 with another.
+
+    Unlike the admin token, no token means open: a search server on a private network needs none.
+    """
+    token = get_settings_dep(request).search_token
+    if token is None or not token.get_secret_value():
+        return
+    if _bearer(request) is None:
+        raise HTTPException(status_code=401, detail="a search token is required", headers=_CHALLENGE)
+    if not _bearer_matches(request, token):
+        raise HTTPException(status_code=403, detail="the search token is not valid")
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def _bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None without one."""
     scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.encode(), token.get_secret_value().encode()):
-        raise HTTPException(
-            status_code=401, detail="a valid admin token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+    return supplied if scheme.lower() == "bearer" and supplied else None
+
+
+def _bearer_matches(request: Request, token: SecretStr) -> bool:
+    """Compared in constant time, so the answer's timing says nothing about how much of a guess was right."""
+    supplied = _bearer(request)
+    return supplied is not None and hmac.compare_digest(supplied.encode(), token.get_secret_value().encode())

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
+from search.backends.base import IndexLocation
+from search.backends.registry import open_backend
 from search.errors import SemsearchError
-from search.index import Index
-from search.index_format import live_folder
 from search.searcher import Searcher
 
 # How often requests look for a full rebuild published by another process (a stat and a small read).
@@ -22,8 +21,8 @@ class Engine:
     the engine opens beside the old one and swaps in, so no request waits for it.
     """
 
-    def __init__(self, index_dir: Path) -> None:
-        self.index_dir = index_dir
+    def __init__(self, location: IndexLocation) -> None:
+        self.location = location
         self._searcher: Searcher | None = None
         self.unavailable_reason: str | None = "the index has not been loaded yet"
         self._swap_lock = threading.Lock()
@@ -40,7 +39,7 @@ class Engine:
     def load(self) -> None:
         """(Re)load the index from disk; on failure keep serving the previous one if there was one."""
         try:
-            searcher = Searcher.open(self.index_dir)
+            searcher = Searcher.open(self.location)
             searcher.warm_up()
         except SemsearchError as exc:
             with self._swap_lock:
@@ -60,9 +59,8 @@ class Engine:
             return
         try:
             self._checked_at = now
-            folder = live_folder(self.index_dir)
-            if folder != current.index.folder:
-                self.swap(Searcher(Index(folder), current.embedder))
+            if current.backend.superseded():
+                self.swap(Searcher(open_backend(self.location), current.embedder))
         except SemsearchError:
             pass  # keep serving what is open; the next look may find the index readable again
         finally:

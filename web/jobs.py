@@ -18,10 +18,12 @@ from typing import TypeVar
 from indexer.build import BuildReport, build_from_settings
 from search.stages import StageReporter, quiet
 from indexer.watch import watch_folder
+from search.backends.registry import index_location
 from search.errors import IndexLocked, SemsearchError
 from search.searcher import Searcher
 from search.settings import Settings
 from web.engine import Engine
+from web.metrics import Metrics
 
 # A document upload waits this long for a running job or sync before answering 409.
 UPLOAD_WAIT_SECONDS = 60.0
@@ -52,6 +54,7 @@ class IndexJobs:
 
     settings: Settings
     engine: Engine
+    metrics: Metrics
     status: JobStatus = field(default_factory=JobStatus)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _writer: threading.Lock = field(default_factory=threading.Lock)
@@ -67,8 +70,17 @@ class IndexJobs:
 
     def sync(self) -> BuildReport:
         """The watcher's incremental update; ``IndexLocked`` at once if another write is running (next tick)."""
-        with self._writing(wait=0):
-            return self._update()
+        outcome = "failed"
+        try:
+            with self._writing(wait=0):
+                report = self._update()
+            outcome = "written" if report.written else "unchanged"
+            return report
+        except IndexLocked:
+            outcome = "busy"
+            raise
+        finally:
+            self.metrics.watch_syncs.labels(outcome=outcome).inc()
 
     def change_documents(
         self, change: Callable[[], T], doc_ids: list[str], wait: float = UPLOAD_WAIT_SECONDS
@@ -114,7 +126,7 @@ class IndexJobs:
         searcher = self.engine.searcher
         if searcher is None or report.full_rebuild_reason:
             report_stage("loading new index")
-            self.engine.swap(Searcher.open(self.settings.index))
+            self.engine.swap(Searcher.open(index_location(self.settings)))
         elif report.written:
             _catch_up(searcher)
         return report
@@ -124,6 +136,7 @@ class IndexJobs:
             self.status.stage = stage
 
     def _finish(self, state: str, report: dict | None = None, error: str | None = None) -> None:
+        self.metrics.index_jobs.labels(outcome=state).inc()
         with self._lock:
             self.status.state, self.status.stage = state, None
             self.status.finished_at, self.status.report, self.status.error = _now(), report, error
@@ -135,10 +148,9 @@ class IndexJobs:
 
 def _catch_up(searcher: Searcher) -> None:
     """Refresh until the searcher holds the generation just committed (a search may be refreshing meanwhile)."""
-    committed = searcher.index.store.state()[0]
     deadline = time.monotonic() + CATCH_UP_SECONDS
-    while (searcher.index.generation < committed or searcher.index.keyword_pending()) and time.monotonic() < deadline:
-        if not searcher.index.refresh():
+    while not searcher.backend.caught_up() and time.monotonic() < deadline:
+        if not searcher.backend.refresh():
             time.sleep(0.01)
 
 

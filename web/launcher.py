@@ -45,8 +45,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def launch(docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 240) -> ServerProcess:
+def launch(
+    docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 240,
+    options: tuple[str, ...] = (),
+) -> ServerProcess:
     """Start a server and wait (bounded) until ``/health`` answers 200 (or any answer if not ``wait_ready``).
+
+    ``options`` are added to the ``semsearch serve`` command line (e.g. ``("--log-format", "json")``).
 
     ``docs`` and ``index`` are resolved against the caller's current folder: the server runs from the project
     folder, where a relative path would name another place.
@@ -56,7 +61,7 @@ def launch(docs: Path, index: Path, env: dict[str, str] | None = None, wait_read
     environment = {**os.environ, "SEMSEARCH_DOCS": str(docs), "SEMSEARCH_INDEX": str(index), **(env or {})}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "semsearch_cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "semsearch_cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options],
         cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, docs, index, started)

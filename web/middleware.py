@@ -1,10 +1,16 @@
-"""Pure ASGI middleware: request body limits and security headers on every response."""
+"""Pure ASGI middleware: request body limits, security headers, and the access log and request metrics."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web.metrics import Metrics
+
+access_log = logging.getLogger("semsearch.access")
 
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -103,3 +109,48 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class ObserveRequests:
+    """Counts, times and logs every HTTP request: one ``semsearch.access`` line and the request metrics.
+
+    The route template (``/documents/{doc_id:path}``), not the raw path, labels the metrics, so their
+    number stays bounded whatever clients ask for. Routes add fields to the log line through
+    ``request.state.log_fields`` (a search: mode, results and the query, kept only if ``log_queries``).
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, log_queries: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log_queries = log_queries
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+        state = scope.setdefault("state", {})
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(method=scope["method"], route=route, status=str(status)).inc()
+            self.metrics.request_seconds.labels(route=route).observe(seconds)
+            self._log(scope, status, seconds, state.get("log_fields", {}))
+
+    def _log(self, scope: Scope, status: int, seconds: float, extra: dict) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        fields = {"event": "request", "method": scope["method"], "path": scope["path"], "status": status,
+                  "took_ms": round(seconds * 1000, 2)}
+        fields.update((name, value) for name, value in extra.items() if name != "query" or self.log_queries)
+        access_log.info("%s %s %s %.1f ms", scope["method"], scope["path"], status, seconds * 1000, extra={"fields": fields})

@@ -105,6 +105,7 @@ class HealthResponse(BaseModel):
     model: str | None
     encoder: str | None = Field(None, description="What embeds queries: onnx, onnx-int8 or torch.")
     index_version: str | None
+    backend: str | None = Field(None, description="The retrieval backend holding the index: local or milvus.")
     documents: int
     passages: int
 
@@ -121,3 +122,7 @@ class JobStatusModel(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list
+
+
+# What a route behind a token may answer besides its own responses (documented in the OpenAPI schema).
+TOKEN_ERRORS: dict[int | str, dict] = {status: {"model": ErrorResponse} for status in (401, 403)}

@@ -11,6 +11,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from lxml.etree import XMLSyntaxError
 
+from indexer.metadata import plausible_title
 from indexer.readers.base import Extracted, UnreadableDocument, heading_sections
 
 MAX_EXPANDED_BYTES = 200_000_000
@@ -30,7 +31,7 @@ class DocxReader:
         try:
             document = docx.Document(io.BytesIO(data))
             lines, headings = _lines_and_headings(document)
-            core_title = (document.core_properties.title or "").strip()
+            core_title = plausible_title(document.core_properties.title)
         except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, XMLSyntaxError) as exc:
             raise UnreadableDocument(f"damaged DOCX ({type(exc).__name__})") from None
         if not any(line.strip() for line in lines):

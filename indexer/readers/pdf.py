@@ -1,11 +1,17 @@
-"""PDF through pdfium (BSD/Apache, unlike the AGPL PyMuPDF): text page by page, each page closed at once."""
+"""PDF through pdfium (BSD/Apache, unlike the AGPL PyMuPDF): text page by page, each page closed at once.
+
+A page's text is its paragraphs, one per line, with the layout's wrapping undone (``pdf_layout``); pages
+are joined with a blank line.
+"""
 
 from __future__ import annotations
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from indexer.metadata import plausible_title
 from indexer.readers.base import Extracted, UnreadableDocument
+from indexer.readers.pdf_layout import page_paragraphs
 
 MAX_PAGES = 20_000
 PAGE_BREAK = "\n\n"
@@ -18,7 +24,7 @@ _REASONS = {
 
 
 class PdfReader:
-    """Pages joined with a blank line; ``pages`` holds where each starts; the metadata title when it is sensible."""
+    """Pages joined with a blank line; ``pages`` holds where each starts; the metadata title when it is one."""
 
     def read(self, data: bytes, name: str) -> Extracted:
         if b"%PDF-" not in data[:1024]:
@@ -31,7 +37,7 @@ class PdfReader:
             if len(document) > MAX_PAGES:
                 raise UnreadableDocument(f"PDF has {len(document)} pages, over the {MAX_PAGES}-page limit")
             texts = [_page_text(document, index) for index in range(len(document))]
-            title = _sensible_title(document.get_metadata_value("Title"))
+            title = plausible_title(document.get_metadata_value("Title"))
         finally:
             document.close()
         if not any(text.strip() for text in texts):
@@ -51,19 +57,9 @@ def _page_text(document: pdfium.PdfDocument, index: int) -> str:
     try:
         textpage = page.get_textpage()
         try:
-            text = textpage.get_text_bounded()
+            return "\n".join(page_paragraphs(textpage))
         finally:
             textpage.close()
     finally:
         page.close()
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
-
-def _sensible_title(title: str) -> str | None:
-    """Producers often write a file name or "Untitled" here; only a short phrase with letters counts."""
-    title = " ".join(title.split())
-    if not title or len(title) > 200 or title.lower() in {"untitled", "untitled document"}:
-        return None
-    if title.lower().endswith((".doc", ".docx", ".pdf", ".txt", ".tex", ".indd")) or not any(c.isalpha() for c in title):
-        return None
-    return title

@@ -52,6 +52,11 @@ class IndexLocation:
     def option(self, name: str) -> str | None:
         return self.options.get(name)
 
+    @classmethod
+    def of(cls, index: Path | IndexLocation) -> IndexLocation:
+        """A folder alone names a local index."""
+        return index if isinstance(index, IndexLocation) else cls(index)
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -221,8 +226,9 @@ class ReadView(ABC):
     """One search's consistent view of an index: every call answers from the same committed state."""
 
     @abstractmethod
-    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
-        """Ids and cosines of the ``k`` nearest passages, best first, filters applied before the cut."""
+    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
+        """Ids and cosines of the ``k`` nearest passages, best first, filters applied before the cut; ``exact``
+        searches exhaustively, to measure an approximate index's recall."""
 
     @abstractmethod
     def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
@@ -240,6 +246,10 @@ class ReadView(ABC):
     @abstractmethod
     def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
         """What a page shows of each passage; ids gone since the snapshot are absent."""
+
+    @abstractmethod
+    def document_passages(self, doc_id: str) -> list[StoredPassage]:
+        """Every passage of a document, in order; empty when there is no such document."""
 
 
 class RetrievalBackend(ABC):
@@ -272,6 +282,11 @@ class RetrievalBackend(ABC):
 
     @classmethod
     @abstractmethod
+    def drop(cls, location: IndexLocation) -> None:
+        """Remove the index at ``location`` and everything it holds (throw-away evaluation indexes)."""
+
+    @classmethod
+    @abstractmethod
     def discard_stale(cls, location: IndexLocation) -> None:
         """Remove what interrupted full builds left; the caller holds the writer."""
 
@@ -286,6 +301,10 @@ class RetrievalBackend(ABC):
     @abstractmethod
     def refresh(self) -> bool:
         """Follow what writers committed since the last call; False when nothing changed."""
+
+    @abstractmethod
+    def caught_up(self) -> bool:
+        """Whether this reader holds everything writers have committed (a writer's own reader after ``commit``)."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -304,8 +323,8 @@ class RetrievalBackend(ABC):
     def document(self, doc_id: str) -> DocumentRecord | None: ...
 
     @abstractmethod
-    def documents(self) -> list[DocumentSummary]:
-        """Every document, without its text, by id."""
+    def documents(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
+        """Every document (or the named ones that exist), without its text, by id."""
 
     @abstractmethod
     def stats(self) -> BackendStats: ...

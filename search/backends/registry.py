@@ -7,9 +7,13 @@ service's client library.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from search.backends.base import IndexLocation, RetrievalBackend
-from search.errors import UnknownBackend
+from search.errors import IndexFormatError, UnknownBackend
+
+if TYPE_CHECKING:
+    from search.settings import Settings
 
 DEFAULT_BACKEND = "local"
 BACKENDS = {
@@ -37,5 +41,17 @@ def backend_class(name: str) -> type[RetrievalBackend]:
 
 
 def open_backend(location: IndexLocation) -> RetrievalBackend:
-    """The live index at ``location``, opened by the backend it names."""
+    """The live index at ``location``, opened by the backend it names; a folder holding an index of the default
+    backend is not opened as another backend's, whose index of the same name would be a different one."""
+    if location.backend != DEFAULT_BACKEND and backend_class(DEFAULT_BACKEND).exists(location):
+        raise IndexFormatError(
+            f"index at {location.path} was built with the {DEFAULT_BACKEND!r} backend, not {location.backend!r}; "
+            f"open it with --backend {DEFAULT_BACKEND}, or remove the folder to use the {location.backend!r} index of that name"
+        )
     return backend_class(location.backend).open(location)
+
+
+def index_location(settings: Settings) -> IndexLocation:
+    """Where the configured index lives, with the options its backend reads."""
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token is not None else None
+    return IndexLocation(settings.index, settings.backend, {"milvus_uri": settings.milvus_uri, "milvus_token": token})

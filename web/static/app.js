@@ -1,14 +1,17 @@
-// The search page. The URL is the only state: `/?q=...` shows results and
-// `/?doc=...&passage=start-end&q=...` shows a document, so every view can be
-// shared, reloaded and reached with Back/Forward. Everything that comes from the
+// The search page. The URL is the only state: `/?q=...` shows results (`&group_by=document`:
+// one passage per document) and `/?doc=...&passage=start-end&q=...` shows a document, so every
+// view can be shared, reloaded and reached with Back/Forward. Everything that comes from the
 // server or the URL is put on the page as text nodes, never parsed as HTML.
 "use strict";
 
 const RESULTS_PER_PAGE = 10;
+const MAX_K = 100; // search.rules.MAX_K; /search/rules says so too, but expanding must not wait for it
+const TOKEN_KEY = "semsearch-search-token";
 
 const els = {
   form: document.getElementById("search-form"),
   input: document.getElementById("q"),
+  group: document.getElementById("group"),
   status: document.getElementById("status"),
   intro: document.getElementById("intro"),
   resultsView: document.getElementById("results-view"),
@@ -40,13 +43,17 @@ function navigate(url, state = {}) {
   render();
 }
 
-function searchHref(query) {
-  return query ? `/?${new URLSearchParams({ q: query })}` : "/";
+function searchHref(query, grouped) {
+  if (!query) return "/";
+  const params = new URLSearchParams({ q: query });
+  if (grouped) params.set("group_by", "document");
+  return `/?${params}`;
 }
 
-function documentHref(hit, query) {
+function documentHref(hit, query, grouped) {
   const params = new URLSearchParams({ doc: hit.doc_id, passage: `${hit.start}-${hit.end}` });
   if (query) params.set("q", query);
+  if (grouped) params.set("group_by", "document");
   return `/?${params}`;
 }
 
@@ -66,12 +73,14 @@ async function render() {
   const { signal } = inFlight;
   const params = new URLSearchParams(location.search);
   const query = params.get("q") || "";
+  const grouped = params.get("group_by") === "document";
   els.input.value = query;
+  els.group.checked = grouped;
   try {
     if (params.has("doc")) {
-      await showDocument(params.get("doc"), parsePassage(params.get("passage")), query, signal);
+      await showDocument(params.get("doc"), parsePassage(params.get("passage")), query, grouped, signal);
     } else {
-      await showResults(query.trim(), signal);
+      await showResults(query.trim(), grouped, signal);
     }
   } catch (error) {
     if (error.name !== "AbortError") throw error;
@@ -88,13 +97,36 @@ function restoreScroll() {
 // ---------------------------------------------------------------- requests
 
 async function fetchJSON(url, signal) {
-  let response;
+  let response = await send(url, signal);
+  // A server with SEMSEARCH_SEARCH_TOKEN answers 401 (no token) or 403 (another one): ask once, then retry.
+  if ((response.status === 401 || response.status === 403) && askForToken(response.status)) {
+    response = await send(url, signal);
+  }
+  return readJSON(response);
+}
+
+async function send(url, signal) {
+  const headers = { Accept: "application/json" };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    return await fetch(url, { signal, headers });
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new RequestError("Could not reach the server. Check that semsearch is running, then try again.");
   }
+}
+
+function askForToken(status) {
+  // Kept for this tab only (sessionStorage), so closing it forgets the token.
+  const question = status === 401 ? "This server needs a search token:" : "That search token was not accepted. Search token:";
+  const token = (window.prompt(question) || "").trim();
+  if (!token) return false;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return true;
+}
+
+async function readJSON(response) {
   let body = null;
   try {
     body = await response.json();
@@ -129,7 +161,7 @@ function setStatus(kind, message) {
 
 // ---------------------------------------------------------------- results view
 
-async function showResults(query, signal) {
+async function showResults(query, grouped, signal) {
   els.documentView.hidden = true;
   els.resultsView.hidden = false;
   els.results.replaceChildren();
@@ -146,7 +178,7 @@ async function showResults(query, signal) {
   els.results.setAttribute("aria-busy", "true");
   let data;
   try {
-    data = await fetchJSON(`/search?${new URLSearchParams({ q: query, k: RESULTS_PER_PAGE })}`, signal);
+    data = await fetchJSON(searchApiPath({ q: query, k: RESULTS_PER_PAGE, ...(grouped ? { group_by: "document" } : {}) }), signal);
   } catch (error) {
     if (error instanceof RequestError) setStatus("error", `Search failed: ${error.message}`);
     else throw error;
@@ -168,8 +200,52 @@ async function showResults(query, signal) {
   els.notices.hidden = notices.length === 0;
   // Scores differ in scale between modes (cosine, fused, BM25): bars are relative to the best shown.
   const best = Math.max(...hits.map((hit) => (typeof hit.score === "number" ? hit.score : 0)));
-  els.results.replaceChildren(...hits.map((hit) => resultItem(hit, query, best)));
+  const items = hits.map((hit) => resultItem(hit, query, grouped, best));
+  els.results.replaceChildren(...items);
   restoreScroll();
+  if (grouped) await Promise.all(hits.map((hit, i) => offerMore(items[i], hit, query, best, signal)));
+}
+
+function searchApiPath(fields) {
+  return `/search?${new URLSearchParams(fields)}`;
+}
+
+// ---------------------------------------------------------------- more from one document
+
+async function offerMore(item, hit, query, best, signal) {
+  // One small search per grouped result counts the document's other passages for this query.
+  let data;
+  try {
+    data = await fetchJSON(searchApiPath({ q: query, doc_id: hit.doc_id, k: 1 }), signal);
+  } catch (error) {
+    if (error instanceof RequestError) return; // the result itself is shown; only the offer is missing
+    throw error;
+  }
+  const more = Number.isInteger(data.total) ? data.total - 1 : 0;
+  if (more <= 0) return;
+  const button = element("button", "more-button", `${more} more from this document`);
+  button.type = "button";
+  button.setAttribute("aria-expanded", "false");
+  button.addEventListener("click", () => expandMore(item, button, hit, query, more, best));
+  item.append(button);
+}
+
+async function expandMore(item, button, hit, query, more, best) {
+  button.disabled = true;
+  let data;
+  try {
+    data = await fetchJSON(searchApiPath({ q: query, doc_id: hit.doc_id, k: Math.min(more + 1, MAX_K) }));
+  } catch (error) {
+    if (!(error instanceof RequestError)) throw error;
+    button.disabled = false;
+    button.textContent = `Could not load more: ${error.message}`;
+    return;
+  }
+  const others = (Array.isArray(data.results) ? data.results : []).filter((other) => other.passage_id !== hit.passage_id);
+  const list = element("ol", "more-results");
+  list.setAttribute("aria-label", `More from ${hit.title || hit.doc_id}`);
+  list.append(...others.slice(0, more).map((other) => resultItem(other, query, true, best)));
+  button.replaceWith(list);
 }
 
 function summaryText(data, query, shown) {
@@ -179,19 +255,19 @@ function summaryText(data, query, shown) {
   return parts.join(" · ");
 }
 
-function resultItem(hit, query, best) {
+function resultItem(hit, query, grouped, best) {
   const item = element("li", "result");
 
   const heading = element("h2", "result-title");
   const link = element("a", "result-link", hit.title || hit.doc_id);
-  link.href = documentHref(hit, query);
+  link.href = documentHref(hit, query, grouped);
   heading.append(link);
 
   const meta = element("p", "meta result-meta");
   const date = dateElement(hit.date);
   if (date) meta.append(date);
   if (hit.title && hit.title !== hit.doc_id) meta.append(element("span", "result-source", hit.doc_id));
-  const where = pagesText(hit.page, hit.page_end);
+  const where = pagesShown(hit);
   if (where) meta.append(element("span", "result-page", where));
   if (typeof hit.section === "string" && hit.section) meta.append(element("span", "result-section", hit.section));
   const score = scoreElement(hit.score, best);
@@ -202,6 +278,17 @@ function resultItem(hit, query, best) {
 
   item.append(heading, meta, passage);
   return item;
+}
+
+function pagesShown(hit) {
+  // The answer's page (its first highlight's), then the passage's range where that says more:
+  // a passage that starts with the last sentence of page 2 answers on page 3.
+  const highlighted = (Array.isArray(hit.highlights) ? hit.highlights : []).find((span) => span && Number.isInteger(span.page));
+  const answer = highlighted ? highlighted.page : hit.page;
+  if (!Number.isInteger(answer)) return "";
+  const single = `p. ${answer}`;
+  const range = pagesText(hit.page, hit.page_end);
+  return range && range !== single ? `${single} (passage ${range})` : single;
 }
 
 function pagesText(page, pageEnd) {
@@ -261,11 +348,11 @@ function normalizeSpans(spans, min, max) {
 
 // ---------------------------------------------------------------- document view
 
-async function showDocument(docId, passage, query, signal) {
+async function showDocument(docId, passage, query, grouped, signal) {
   els.resultsView.hidden = true;
   els.intro.hidden = true;
   els.documentView.hidden = false;
-  els.backLink.href = searchHref(query.trim());
+  els.backLink.href = searchHref(query.trim(), grouped);
   // A shared document link has no search behind it, so offer a fresh one instead.
   els.backLink.textContent = query.trim() ? "← Back to results" : "← New search";
   els.documentTitle.textContent = "";
@@ -363,12 +450,18 @@ function isTyping(target) {
 
 els.form.addEventListener("submit", (event) => {
   event.preventDefault();
-  navigate(searchHref(els.input.value.trim()));
+  navigate(searchHref(els.input.value.trim(), els.group.checked));
+});
+
+els.group.addEventListener("change", () => {
+  const query = els.input.value.trim();
+  if (query) navigate(searchHref(query, els.group.checked));
 });
 
 els.results.addEventListener("click", (event) => {
   const item = event.target.closest(".result");
-  if (!item || !isPlainClick(event)) return;
+  // The innermost result: one shown under "N more from this document" opens itself.
+  if (!item || !isPlainClick(event) || event.target.closest("button")) return;
   // Dragging across a passage to copy it should not open the document.
   const onLink = event.target.closest("a") !== null;
   if (!onLink && String(window.getSelection()).length > 0) return;
@@ -393,8 +486,9 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("popstate", render);
 
 // Limits are the core's (search.rules), not copied here: the input takes its length from the API.
-fetch("/search/rules")
-  .then((response) => (response.ok ? response.json() : null))
+// Without asking for a token: the first search asks if one is needed.
+send("/search/rules")
+  .then(readJSON)
   .then((rules) => {
     if (rules && Number.isInteger(rules.max_query_chars)) els.input.maxLength = rules.max_query_chars;
   })

@@ -1,67 +1,90 @@
-"""An open index: the store, the vector segments, the float16 vector files and the keyword indexes.
+"""The local backend: FAISS segments, float16 vector files, tantivy BM25 and a SQLite store in one folder.
 
-Readers and the writer open it the same way. ``refresh`` picks up what a writer committed since
-(new segments, tombstones, keyword commits) without re-reading what did not change, so a server
-follows updates made by another process at the cost of what changed.
+The store is the single commit point. ``prepare`` writes the change's vectors to fresh files that no
+reader sees; ``commit`` names them, swaps the documents' rows and journals the keyword work in one
+store transaction, then brings the keyword indexes in step. A crash between the two leaves a journal
+entry, replayed by the next writer or reader (``recover``); a crash before the transaction leaves
+unnamed files, removed by the next writer. ``refresh`` picks up what another process committed at the
+cost of what changed.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from search.errors import IndexFormatError
-from search.faiss_segments import FaissSegments
-from search.index_format import (
-    FIX_HINT,
+import numpy as np
+
+from search.analyzer import with_context
+from search.backends.base import (
+    BackendStats,
+    Change,
+    CommitResult,
+    DocumentSummary,
+    FileState,
+    IndexLocation,
+    MaintenanceReport,
+    ReadView,
+    RetrievalBackend,
+)
+from search.backends.local.compaction import compact
+from search.backends.local.faiss_segments import FaissSegments
+from search.backends.local.layout import (
     FORMAT_VERSION,
     KEYWORD_DOCUMENTS_DIR,
     KEYWORD_PASSAGES_DIR,
     SEGMENTS_DIR,
     STORE_FILE,
     VECTORS_DIR,
+    hold_writer_lock,
+    index_exists,
     live_folder,
+    new_folder,
+    publish,
+    remove_stale_folders,
 )
-from search.keyword import Analyzer, TermIndex, with_context
-from search.settings import parse_quantize
-from search.store import PassageLocation, Store
-from search.vector_files import VectorFiles
-from search.vector_store import VectorStore
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """What an index says about itself, fixed when it is created and checked on every open."""
-
-    model: str
-    dimension: int
-    chunking: dict[str, Any]
-    analyzer: Analyzer
-    quantize: str | None = None
-
-    def as_meta(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "model": self.model,
-            "dimension": self.dimension,
-            "chunking": self.chunking,
-            "analyzer": self.analyzer.as_dict(),
-            "quantize": self.quantize,
-        }
-
+from search.backends.local.store import LocalCommit, PassageLocation, Store
+from search.backends.local.term_index import TermIndex
+from search.backends.local.vector_files import VectorFiles, write_vector_file
+from search.backends.local.vector_store import PreparedSegment, VectorStore
+from search.backends.local.view import LocalView
+from search.errors import IndexFormatError, IndexLocked
+from search.index_settings import FIX_HINT, IndexSettings
+from search.records import DocumentRecord
+from search.stages import KEYWORD_COMMITTED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
 
 # About 10 MB of recently looked-up passage locations.
 _CACHED_LOCATIONS = 50_000
 
 
-class Index:
-    def __init__(self, folder: Path) -> None:
+@dataclass(frozen=True)
+class _Prepared:
+    """A change whose vectors are on disk under fresh names, with the ids it will take."""
+
+    change: Change
+    commit: LocalCommit
+
+
+class LocalBackend(RetrievalBackend):
+    name = "local"
+
+    def __init__(self, folder: Path, index_dir: Path) -> None:
         self.folder = folder
+        self.index_dir = index_dir
         self.store = Store(folder / STORE_FILE)
-        self.settings = _settings_of(self.store.meta(), folder)
+        meta = self.store.meta()
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"index at {folder} has format {meta.get('format_version')}, this version reads {FORMAT_VERSION}; {FIX_HINT}"
+            )
+        self.settings = IndexSettings.from_meta(meta, f"store in {folder}")
+        if self.settings.backend != self.name:
+            raise IndexFormatError(f"index at {index_dir} belongs to the {self.settings.backend!r} backend; open it with --backend {self.settings.backend}")
         self.vectors: VectorStore = FaissSegments(folder / SEGMENTS_DIR, self.settings.dimension)
         self.vector_files = VectorFiles(folder / VECTORS_DIR, {})
         self.passage_terms = TermIndex(folder / KEYWORD_PASSAGES_DIR)
@@ -71,18 +94,109 @@ class Index:
         self._locations: dict[int, PassageLocation] = {}
         self.refresh()
 
-    @classmethod
-    def open(cls, index_dir: Path) -> "Index":
-        return cls(live_folder(index_dir))
+    # --- lifecycle --------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: Path, settings: IndexSettings) -> "Index":
+    def open(cls, location: IndexLocation) -> LocalBackend:
+        backend = cls(live_folder(location.path), location.path)
+        if backend.keyword_pending():
+            # A writer killed between its store and keyword commits left a journal: replay it unless a writer
+            # is busy (that writer replays it itself).
+            try:
+                with hold_writer_lock(location.path):
+                    backend.replay_keyword_journal()
+            except IndexLocked:
+                pass
+        return backend
+
+    @classmethod
+    def create(cls, location: IndexLocation, settings: IndexSettings) -> LocalBackend:
+        folder = new_folder(location.path)
         store = Store(folder / STORE_FILE, create=True)
-        with store.transaction() as db:
-            Store.set_meta(db, {**settings.as_meta(), "generation": 0, "next_passage": 1, "next_document": 1,
-                                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        store.initialize({**settings.as_meta(), "format_version": FORMAT_VERSION,
+                          "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         store.close()
-        return cls(folder)
+        return cls(folder, location.path)
+
+    @classmethod
+    def writer(cls, location: IndexLocation) -> AbstractContextManager[None]:
+        return hold_writer_lock(location.path)
+
+    @classmethod
+    def exists(cls, location: IndexLocation) -> bool:
+        return index_exists(location.path)
+
+    @classmethod
+    def drop(cls, location: IndexLocation) -> None:
+        shutil.rmtree(location.path, ignore_errors=True)
+
+    @classmethod
+    def discard_stale(cls, location: IndexLocation) -> None:
+        remove_stale_folders(location.path)
+
+    def publish(self) -> None:
+        self.store.close()
+        self.folder = publish(self.index_dir, self.folder)
+        self.store = Store(self.folder / STORE_FILE)
+        remove_stale_folders(self.index_dir)
+
+    def superseded(self) -> bool:
+        return live_folder(self.index_dir) != self.folder
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def generation(self) -> int:
+        return self._state[0] if self._state else 0
+
+    def keyword_pending(self) -> bool:
+        return bool(self._state and self._state[1])
+
+    def refresh(self) -> bool:
+        """Open what was committed since the last call; one caller refreshes while the others keep searching."""
+        state = self.store.state()
+        if state == self._state or not self._refresh_lock.acquire(blocking=self._state is None):
+            return False
+        try:
+            self.vectors.open([(s.id, s.file, s.kind) for s in self.store.segments()], self.store.tombstones())
+            self.vector_files.update_names(self.store.vector_files())
+            if self._state is not None:
+                self.passage_terms.reload()
+                self.document_terms.reload()
+            self._state = state
+        finally:
+            self._refresh_lock.release()
+        return True
+
+    def caught_up(self) -> bool:
+        """Whether this reader holds everything committed to the store."""
+        return self._state == self.store.state() and not self.keyword_pending()
+
+    # --- reads ------------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[ReadView]:
+        # One read transaction for the whole query: a writer committing meanwhile must not remove a passage
+        # between the moment it is ranked and the moment its text is read.
+        with self.store.snapshot():
+            yield LocalView(self)
+
+    def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
+        return self.store.file_states(doc_ids)
+
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        return self.store.document(doc_id)
+
+    def documents(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
+        return self.store.document_summaries(doc_ids)
+
+    def stats(self) -> BackendStats:
+        documents, passages = self.store.counts()
+        held = self.vectors.size()
+        dead = len(self.store.tombstones())
+        return BackendStats(documents, passages, len(self.store.segments()), dead / held if held else 0.0,
+                            f"{self.folder.name}/{self.generation}")
 
     def locations(self, ids: list[int]) -> dict[int, PassageLocation]:
         """Where passages lie, from recent lookups where possible.
@@ -102,31 +216,53 @@ class Index:
             found.update(fresh)
         return found
 
-    @property
-    def generation(self) -> int:
-        return self._state[0] if self._state else 0
+    # --- writes -----------------------------------------------------------------------------
 
-    def keyword_pending(self) -> bool:
-        return bool(self._state and self._state[1])
+    def prepare(self, change: Change, report: StageReporter = quiet) -> _Prepared:
+        meta = self.store.meta()
+        replaced = [u.record.doc_id for u in change.upserts]
+        old_keys = self.store.document_keys([*change.removed, *replaced])
+        next_document, next_passage = int(meta["next_document"]), int(meta["next_passage"])
+        documents, passages, rows, vector_rows = [], [], [], 0
+        for offset, upsert in enumerate(change.upserts):
+            key = next_document + offset
+            documents.append((key, upsert.record, upsert.size, upsert.mtime_ns))
+            for passage, first in zip(upsert.passages, upsert.first_rows()):
+                passages.append((next_passage + len(passages), key, passage, vector_rows + first))
+            rows.append(upsert.vectors)
+            vector_rows += len(upsert.vectors)
+        segment: PreparedSegment | None = None
+        vector_file: tuple[str, int] | None = None
+        if passages:
+            matrix = np.vstack(rows)
+            vector_file = (write_vector_file(self.folder / VECTORS_DIR, matrix), len(matrix))
+            ids = np.array([pid for pid, *_ in passages], dtype=np.int64)
+            segment = self.vectors.prepare(self.folder / SEGMENTS_DIR, ids, matrix[[row for *_, row in passages]])
+        reach(SEGMENT_WRITTEN, report)
+        commit = LocalCommit(segment, vector_file, documents, passages, sorted(old_keys.values()), list(change.touched),
+                             next_document + len(documents), next_passage + len(passages))
+        return _Prepared(change, commit)
 
-    def refresh(self) -> bool:
-        """Open what was committed since the last call; False when nothing changed.
+    def commit(self, prepared: object, report: StageReporter = quiet) -> CommitResult:
+        assert isinstance(prepared, _Prepared)
+        removed = len(self.store.passage_ids_of_documents(prepared.commit.removed_documents))
+        generation = self.store.commit_change(prepared.commit)
+        reach(STORE_COMMITTED, report)
+        self.replay_keyword_journal()
+        reach(KEYWORD_COMMITTED, report)
+        self._remove_unused_vector_files()
+        self.refresh()
+        return CommitResult(generation, len(prepared.commit.passages), removed)
 
-        One caller refreshes while the others keep searching the state they have.
-        """
-        state = self.store.state()
-        if state == self._state or not self._refresh_lock.acquire(blocking=self._state is None):
-            return False
-        try:
-            self.vectors.open([(s.id, s.file, s.kind) for s in self.store.segments()], self.store.tombstones())
-            self.vector_files.update_names(self.store.vector_files())
-            if self._state is not None:
-                self.passage_terms.reload()
-                self.document_terms.reload()
-            self._state = state
-        finally:
-            self._refresh_lock.release()
-        return True
+    def abandon(self, prepared: object) -> None:
+        self._remove_unnamed_files()
+
+    def recover(self) -> None:
+        self.replay_keyword_journal()
+        self._remove_unnamed_files()
+
+    def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
+        return compact(self, force, report)
 
     def replay_keyword_journal(self) -> int:
         """Bring the keyword indexes in step with the store after a writer died between the two commits.
@@ -137,10 +273,9 @@ class Index:
         analyzer = self.settings.analyzer
         for entry in entries:
             passages = self.store.passages(entry.added_passages)
-            texts = self.store.document_texts({p.document_key for p in passages.values()} | set(entry.added_documents))
+            texts = self.store.document_texts({p.document for p in passages.values()} | set(entry.added_documents))
             self.passage_terms.apply(
-                [(pid, p.document_key, " ".join(analyzer.terms(with_context(p.record.section, texts[p.document_key][1][p.record.start:p.record.end]))))
-                 for pid, p in passages.items()],
+                [(pid, p.document, " ".join(analyzer.terms(with_context(p.record.section, p.text)))) for pid, p in passages.items()],
                 entry.removed_passages,
             )
             self.document_terms.apply(
@@ -152,19 +287,19 @@ class Index:
             self.refresh()
         return len(entries)
 
-    def close(self) -> None:
-        self.store.close()
+    def _remove_unnamed_files(self) -> None:
+        """Files a crash left behind: segments and vector files the store does not name, and vector files no
+        live passage points at any more. The caller holds the writer lock."""
+        self._remove_unused_vector_files()
+        for folder, named in ((SEGMENTS_DIR, {s.file for s in self.store.segments()}), (VECTORS_DIR, set(self.store.vector_files().values()))):
+            for path in (self.folder / folder).iterdir():
+                if path.name not in named:
+                    path.unlink(missing_ok=True)
 
-
-def _settings_of(meta: dict[str, Any], folder: Path) -> IndexSettings:
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise IndexFormatError(
-            f"index at {folder} has format {meta.get('format_version')}, this version reads {FORMAT_VERSION}; {FIX_HINT}"
-        )
-    try:
-        return IndexSettings(
-            meta["model"], int(meta["dimension"]), dict(meta["chunking"]), Analyzer.from_dict(meta["analyzer"]),
-            parse_quantize(meta.get("quantize")),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise IndexFormatError(f"index store in {folder} has unexpected settings; {FIX_HINT}") from None
+    def _remove_unused_vector_files(self) -> None:
+        unused = self.store.unused_vector_files()
+        if not unused:
+            return
+        self.store.forget_vector_files(unused)
+        for name in unused.values():
+            (self.folder / VECTORS_DIR / name).unlink(missing_ok=True)

@@ -6,28 +6,23 @@ removed only after the commit, and a reader that still maps them keeps its mappi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from search.backends.base import MaintenanceReport
+from search.backends.local.faiss_segments import ANN_MIN_VECTORS
+from search.backends.local.layout import SEGMENTS_DIR
+from search.backends.local.store import Segment
 from search.stages import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
-from search.faiss_segments import ANN_MIN_VECTORS
-from search.index import Index
-from search.index_format import SEGMENTS_DIR
-from search.store import Segment, Store
+
+if TYPE_CHECKING:
+    from search.backends.local.backend import LocalBackend
 
 # Worth compacting: this many small (flat) segments, or a segment whose vectors are this share dead.
 MAX_FLAT_SEGMENTS = 8
 MAX_DEAD_SHARE = 0.2
 
 
-@dataclass(frozen=True)
-class CompactionReport:
-    merged_segments: int
-    dropped_tombstones: int
-    segments_after: int
-    kind: str | None
-
-
-def compact(index: Index, force: bool = False, report: StageReporter = quiet) -> CompactionReport:
+def compact(index: LocalBackend, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
     """Merge what is worth merging (everything mergeable when ``force``); the caller holds the writer lock."""
     segments = index.store.segments()
     dead_by_segment: dict[int, int] = {}
@@ -35,27 +30,17 @@ def compact(index: Index, force: bool = False, report: StageReporter = quiet) ->
         dead_by_segment[segment_id] = dead_by_segment.get(segment_id, 0) + 1
     chosen = _worth_merging(segments, dead_by_segment, force)
     if not chosen:
-        return CompactionReport(0, 0, len(segments), None)
+        return MaintenanceReport(0, 0, len(segments))
     ids, vectors = index.vectors.live_vectors([s.id for s in chosen])
     prepared = index.vectors.prepare(index.folder / SEGMENTS_DIR, ids, vectors) if len(ids) else None
     reach(COMPACTION_WRITTEN, report)
-    chosen_ids = [s.id for s in chosen]
-    with index.store.transaction() as db:
-        marks = ",".join("?" * len(chosen_ids))
-        db.execute(f"DELETE FROM segments WHERE id IN ({marks})", chosen_ids)
-        dropped = db.execute(f"DELETE FROM tombstones WHERE segment IN ({marks})", chosen_ids).rowcount
-        if prepared is not None:
-            new_id = db.execute(
-                "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", (prepared.file, prepared.kind, prepared.size)
-            ).lastrowid
-            db.execute(f"UPDATE passages SET segment = ? WHERE segment IN ({marks})", [new_id, *chosen_ids])
-        generation = int(index.store.meta()["generation"]) + 1
-        Store.set_meta(db, {"generation": generation})
+    replacement = (prepared.file, prepared.kind, prepared.size) if prepared is not None else None
+    dropped = index.store.commit_compaction([s.id for s in chosen], replacement)
     reach(COMPACTION_COMMITTED, report)
     for segment in chosen:
         (index.folder / SEGMENTS_DIR / segment.file).unlink(missing_ok=True)
     index.refresh()
-    return CompactionReport(len(chosen), dropped, len(index.store.segments()), prepared.kind if prepared else None)
+    return MaintenanceReport(len(chosen), dropped, len(index.store.segments()))
 
 
 def _worth_merging(segments: list[Segment], dead: dict[int, int], force: bool) -> list[Segment]:

@@ -22,8 +22,9 @@ import faiss
 import numpy as np
 
 from search.errors import IndexFormatError
-from search.index_format import FIX_HINT, write_durably
-from search.vector_store import PreparedSegment, VectorStore
+from search.durability import write_durably
+from search.index_settings import FIX_HINT
+from search.backends.local.vector_store import PreparedSegment, VectorStore
 
 ANN_MIN_VECTORS = 50_000
 # Cells probed per query, as a share of all cells, never fewer than _MIN_PROBES. On bench scale's synthetic

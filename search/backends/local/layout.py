@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +30,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
+from search.durability import fsync_dir, fsync_file
+from search.index_settings import FIX_HINT
 
 FORMAT_VERSION = 2
 CURRENT_FILE = "CURRENT"
@@ -42,7 +44,6 @@ KEYWORD_DOCUMENTS_DIR = "keyword/documents"
 _FOLDER_PREFIX = "i-"
 _LEGACY_PREFIX = "v-"
 _TEMP_PREFIX = ".tmp-"
-FIX_HINT = "rebuild it with `semsearch index --full`"
 
 
 @contextmanager
@@ -127,26 +128,3 @@ def remove_stale_folders(index_dir: Path) -> list[str]:
                 entry.unlink(missing_ok=True)
             removed.append(entry.name)
     return removed
-
-
-def write_durably(path: Path, write: Callable[[Path], None]) -> None:
-    """Write a new file under a temporary name, fsync it and rename it into place."""
-    temp = path.with_name(f"{_TEMP_PREFIX}{path.name}")
-    write(temp)
-    fsync_file(temp)
-    os.replace(temp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-

@@ -1,4 +1,4 @@
-"""Documents and passages in SQLite (WAL): read on demand, updated in one transaction per change.
+"""The local backend's SQLite store (WAL): the only module that holds SQL, read on demand, one transaction per change.
 
 The store is the single commit point of an index. Vector segments and sentence-vector files are
 written first under fresh names and only become part of the index when the transaction that names
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from search.backends.base import DocumentSummary, FileState, NewPassage, StoredPassage, iter_chunks
+from search.backends.local.vector_store import PreparedSegment
 from search.errors import IndexFormatError
 from search.records import DocumentRecord, PassageRecord
 
@@ -64,16 +66,6 @@ CREATE TABLE IF NOT EXISTS keyword_journal (
 """
 
 
-@dataclass(frozen=True)
-class FileState:
-    """What change detection compares: stat first, content hash only when the stat changed."""
-
-    key: int
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
 class PassageLocation(NamedTuple):
     """Rows ``vector_row`` (the passage) and the next ``sentences`` (its sentences) of ``vector_file``, and
     characters ``start``..``end`` of the document with key ``document``. Fixed for the life of a passage id."""
@@ -86,16 +78,8 @@ class PassageLocation(NamedTuple):
     end: int
 
 
-@dataclass(frozen=True)
-class StoredPassage:
-    """A passage row with where its vectors live: row ``vector_row`` of ``vector_file`` is the passage
-    vector and the next ``len(sentences)`` rows are its sentences' vectors."""
-
-    record: PassageRecord
-    document_key: int
-    vector_file: int
-    vector_row: int
-    sentences: tuple[tuple[int, int], ...]
+# SQLite limits the number of bound parameters per statement.
+_MAX_PARAMETERS = 900
 
 
 @dataclass(frozen=True)
@@ -104,6 +88,22 @@ class Segment:
     file: str
     kind: str
     size: int
+
+
+@dataclass(frozen=True)
+class LocalCommit:
+    """Everything one change writes to the store: the files prepared for it, the rows it adds (document key,
+    record, size, mtime; passage id, document key, passage, first vector row), the documents it replaces or
+    removes (by key), new stats for unchanged content (doc id, size, mtime) and the counters after it."""
+
+    segment: PreparedSegment | None
+    vector_file: tuple[str, int] | None
+    documents: list[tuple[int, DocumentRecord, int, int]]
+    passages: list[tuple[int, int, NewPassage, int]]
+    removed_documents: list[int]
+    touched: list[tuple[str, int, int]]
+    next_document: int
+    next_passage: int
 
 
 @dataclass(frozen=True)
@@ -176,16 +176,12 @@ class Store:
         """Rows of ``sql`` whose ``{marks}`` stands for ``values`` as bound parameters, in chunks: SQLite limits
         the parameters of one statement."""
         values = list(values)
-        return [row for chunk in _chunks(values) for row in self.query(sql.format(marks=",".join("?" * len(chunk))), chunk)]
+        return [row for chunk in iter_chunks(values, _MAX_PARAMETERS) for row in self.query(sql.format(marks=",".join("?" * len(chunk))), chunk)]
 
     # --- meta ---------------------------------------------------------------------------------
 
     def meta(self) -> dict[str, Any]:
         return {key: json.loads(value) for key, value in self.query("SELECT key, value FROM meta")}
-
-    @staticmethod
-    def set_meta(db: sqlite3.Connection, values: dict[str, Any]) -> None:
-        db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
 
     def state(self) -> tuple[int, int]:
         """(generation, pending keyword journal entries): changes whenever a writer commits anything."""
@@ -202,18 +198,18 @@ class Store:
             rows = self.query(sql)
         else:
             rows = self.query_in(sql + " WHERE doc_id IN ({marks})", doc_ids)
-        return {doc_id: FileState(key, size, mtime, sha) for doc_id, key, size, mtime, sha in rows}
+        return {doc_id: FileState(size, mtime, sha) for doc_id, _key, size, mtime, sha in rows}
 
     def document(self, doc_id: str) -> DocumentRecord | None:
         rows = self.query("SELECT doc_id, title, date, text, sha256, pages FROM documents WHERE doc_id = ?", (doc_id,))
         return _document(rows[0]) if rows else None
 
-    def document_summaries(self) -> list[tuple[str, str, str | None, int, int]]:
-        """(doc_id, title, date, length, passages) of every document, without their texts."""
-        return self.query(
-            "SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key) "
-            "FROM documents d ORDER BY d.doc_id"
-        )
+    def document_summaries(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
+        """Every document (or the named ones) without its text."""
+        sql = ("SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key) "
+               "FROM documents d")
+        rows = self.query(sql + " ORDER BY d.doc_id") if doc_ids is None else self.query_in(sql + " WHERE d.doc_id IN ({marks})", doc_ids)
+        return [DocumentSummary(*row) for row in rows]
 
     def document_keys(self, doc_ids: Iterable[str]) -> dict[str, int]:
         return dict(self.query_in("SELECT doc_id, key FROM documents WHERE doc_id IN ({marks})", doc_ids))
@@ -232,10 +228,12 @@ class Store:
     # --- passages -----------------------------------------------------------------------------
 
     def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
-        """Passages by id with their documents' titles and dates; ids that no longer exist are absent."""
+        """What a page shows of each passage, its text cut from its document inside SQLite; ids gone are absent."""
         return {row[0]: _passage(row) for row in self.query_in(
-            "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, p.vector_file, "
-            "p.vector_row, p.sentences FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
+            "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, "
+            "substr(d.text, p.start + 1, p.end - p.start), d.title, d.date, p.sentences, "
+            "CASE WHEN p.page_end > p.page THEN d.pages ELSE '[]' END "
+            "FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
             (int(i) for i in ids))}
 
     def locations(self, ids: Iterable[int]) -> dict[int, PassageLocation]:
@@ -243,16 +241,6 @@ class Store:
         return {row[0]: PassageLocation(*row[1:]) for row in self.query_in(
             "SELECT id, vector_file, vector_row, json_array_length(sentences), document, start, end "
             "FROM passages WHERE id IN ({marks})", (int(i) for i in ids))}
-
-    def passage_texts(self, ids: Iterable[int]) -> dict[int, str]:
-        """The text of each passage, cut from its document inside SQLite so whole documents are never loaded."""
-        return dict(self.query_in(
-            "SELECT p.id, substr(d.text, p.start + 1, p.end - p.start) FROM passages p "
-            "JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})", (int(i) for i in ids)))
-
-    def document_titles(self, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
-        rows = self.query_in("SELECT key, title, date FROM documents WHERE key IN ({marks})", keys)
-        return {key: (title, date) for key, title, date in rows}
 
     def passage_ids_by_document(self, keys: Iterable[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
@@ -262,10 +250,6 @@ class Store:
 
     def passage_ids_of_documents(self, keys: Iterable[int]) -> list[int]:
         return [i for (i,) in self.query_in("SELECT id FROM passages WHERE document IN ({marks})", keys)]
-
-    def segments_of(self, passage_ids: Iterable[int]) -> dict[int, int]:
-        """Passage id -> the segment holding its vector."""
-        return dict(self.query_in("SELECT id, segment FROM passages WHERE id IN ({marks})", passage_ids))
 
     def document_texts(self, keys: Iterable[int]) -> dict[int, tuple[str, str]]:
         """(doc_id, text) by document key, for the few documents a query or an update needs."""
@@ -295,18 +279,97 @@ class Store:
             db.executemany("DELETE FROM keyword_journal WHERE generation = ?", [(g,) for g in generations])
 
 
+    # --- writes ---------------------------------------------------------------------------------
+
+    def initialize(self, meta: dict[str, Any]) -> None:
+        """The meta of a new index: its settings and empty counters."""
+        with self.transaction() as db:
+            _set_meta(db, {**meta, "generation": 0, "next_passage": 1, "next_document": 1})
+
+    def commit_change(self, commit: LocalCommit) -> int:
+        """One transaction: name the new files, swap the documents' rows, tombstone old vectors, journal the
+        keyword work; returns the new generation."""
+        with self.transaction() as db:
+            generation = int(self._meta_value(db, "generation")) + 1
+            segment_id = vector_file_id = 0
+            if commit.segment is not None and commit.vector_file is not None:
+                segment_id = db.execute(
+                    "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", (commit.segment.file, commit.segment.kind, commit.segment.size)
+                ).lastrowid
+                vector_file_id = db.execute("INSERT INTO vector_files(file, rows) VALUES (?, ?)", commit.vector_file).lastrowid
+            old_keys = list(commit.removed_documents)
+            removed = [pid for (pid,) in _query_in(db, "SELECT id FROM passages WHERE document IN ({marks})", old_keys)]
+            db.executemany(
+                "INSERT OR REPLACE INTO tombstones(passage, segment) VALUES (?, ?)",
+                _query_in(db, "SELECT id, segment FROM passages WHERE document IN ({marks})", old_keys),
+            )
+            for key in old_keys:
+                db.execute("DELETE FROM passages WHERE document = ?", (key,))
+                db.execute("DELETE FROM documents WHERE key = ?", (key,))
+            db.executemany(
+                "INSERT INTO documents(key, doc_id, title, date, sha256, size, mtime_ns, pages, length, text) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(key, d.doc_id, d.title, d.date, d.sha256, size, mtime, json.dumps(list(d.pages)), len(d.text), d.text)
+                 for key, d, size, mtime in commit.documents],
+            )
+            db.executemany(
+                "INSERT INTO passages(id, document, ordinal, start, end, page, page_end, section, segment, vector_file, vector_row, sentences) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(pid, key, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, segment_id, vector_file_id, row, json.dumps(p.sentences))
+                 for pid, key, p, row in commit.passages],
+            )
+            db.executemany("UPDATE documents SET size = ?, mtime_ns = ? WHERE doc_id = ?", [(s, m, d) for d, s, m in commit.touched])
+            db.execute(
+                "INSERT INTO keyword_journal VALUES (?, ?, ?, ?, ?)",
+                (generation, json.dumps([pid for pid, *_ in commit.passages]), json.dumps(removed),
+                 json.dumps([key for key, *_ in commit.documents]), json.dumps(old_keys)),
+            )
+            _set_meta(db, {"generation": generation, "next_document": commit.next_document, "next_passage": commit.next_passage})
+        return generation
+
+    def commit_compaction(self, merged: list[int], replacement: tuple[str, str, int] | None) -> int:
+        """Replace segments ``merged`` by ``replacement`` (file, kind, size), dropping their tombstones; returns
+        the tombstones dropped."""
+        with self.transaction() as db:
+            marks = ",".join("?" * len(merged))
+            db.execute(f"DELETE FROM segments WHERE id IN ({marks})", merged)
+            dropped = db.execute(f"DELETE FROM tombstones WHERE segment IN ({marks})", merged).rowcount
+            if replacement is not None:
+                new_id = db.execute("INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", replacement).lastrowid
+                db.execute(f"UPDATE passages SET segment = ? WHERE segment IN ({marks})", [new_id, *merged])
+            _set_meta(db, {"generation": int(self._meta_value(db, "generation")) + 1})
+        return int(dropped)
+
+    def unused_vector_files(self) -> dict[int, str]:
+        """Vector files no passage points at any more."""
+        return dict(self.query(
+            "SELECT v.id, v.file FROM vector_files v WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.vector_file = v.id)"
+        ))
+
+    def forget_vector_files(self, file_ids: Iterable[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM vector_files WHERE id = ?", [(file_id,) for file_id in file_ids])
+
+    @staticmethod
+    def _meta_value(db: sqlite3.Connection, key: str) -> Any:
+        (value,), = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchall()
+        return json.loads(value)
+
+
 def _document(row: tuple) -> DocumentRecord:
     doc_id, title, date, text, sha256, pages = row
     return DocumentRecord(doc_id, title, date, text, sha256, tuple(json.loads(pages)))
 
 
 def _passage(row: tuple) -> StoredPassage:
-    pid, doc_id, ordinal, start, end, page, page_end, section, document, vector_file, vector_row, sentences = row
+    pid, doc_id, ordinal, start, end, page, page_end, section, document, text, title, date, sentences, pages = row
     record = PassageRecord(f"{doc_id}#{ordinal}", doc_id, start, end, page, page_end, section, pid)
-    return StoredPassage(record, document, vector_file, vector_row, tuple(tuple(s) for s in json.loads(sentences)))
+    spans = tuple((a, b) for a, b in json.loads(sentences))
+    return StoredPassage(record, document, text, title, date, spans, tuple(json.loads(pages)))
 
 
-def _chunks(values: list, size: int = 900) -> Iterator[list]:
-    """SQLite limits the number of bound parameters per statement."""
-    for first in range(0, len(values), size):
-        yield values[first:first + size]
+def _set_meta(db: sqlite3.Connection, values: dict[str, Any]) -> None:
+    db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+
+
+def _query_in(db: sqlite3.Connection, sql: str, values: list[Any]) -> list[tuple]:
+    return [row for chunk in iter_chunks(values, _MAX_PARAMETERS) for row in db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)]

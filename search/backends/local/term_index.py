@@ -10,16 +10,13 @@ passages were, and BM25 (k1 1.2, b 0.75) is the same as before.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import tantivy
 
-from search.analyzer import Analyzer, with_context  # noqa: F401
 from search.errors import IndexFormatError
-from search.index_format import FIX_HINT
+from search.index_settings import FIX_HINT
 
 _TOKENIZER = "analyzed_terms"
 _KEY = "key"

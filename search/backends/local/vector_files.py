@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from search.errors import IndexFormatError
-from search.index_format import FIX_HINT, write_durably
+from search.durability import write_durably
+from search.index_settings import FIX_HINT
 
 
 class VectorFiles:

@@ -1,0 +1,55 @@
+"""Documents chunked and embedded into what a backend stores: the compute half of every write.
+
+Nothing here touches an index, so the same function runs in the build's process or in a Ray actor
+(``indexer.ray_ingest``), and every backend receives the same passages and vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from indexer.chunking import ChunkingParams, pack_passages, sentence_units
+from indexer.documents import Document
+from indexer.structure import locate
+from search.analyzer import with_context
+from search.backends.base import DocumentUpsert, NewPassage
+from search.embedder import Embedder
+
+
+def document_upserts(
+    documents: list[Document], embedder: Embedder, params: ChunkingParams, show_progress: bool = False
+) -> list[DocumentUpsert]:
+    """Each document's passages and vectors: per passage its own vector, then its sentences' vectors.
+
+    One encode over the distinct texts of all documents: the sentences two passages share (their overlap),
+    and any text repeated word for word, are embedded once; one length-sorted pass also pads less than two.
+    """
+    chunked = [(document, _passages(document, embedder, params)) for document in documents]
+    keyword_texts = [[with_context(p.section, d.text[p.start:p.end]) for p in passages] for d, passages in chunked]
+    sentence_texts = [[d.text[a:b] for p in passages for a, b in p.sentences] for d, passages in chunked]
+    distinct = {text: i for i, text in enumerate(dict.fromkeys(
+        text for texts in (*keyword_texts, *sentence_texts) for text in texts))}
+    vectors = embedder.encode(list(distinct), progress=show_progress)
+    upserts = []
+    for (document, passages), passage_texts, sentences in zip(chunked, keyword_texts, sentence_texts):
+        rows = np.zeros((len(passage_texts) + len(sentences), embedder.dimension), dtype=np.float32)
+        texts = iter(sentences)
+        row = 0
+        for passage, passage_text in zip(passages, passage_texts):
+            rows[row] = vectors[distinct[passage_text]]
+            for offset in range(1, 1 + len(passage.sentences)):
+                rows[row + offset] = vectors[distinct[next(texts)]]
+            row += 1 + len(passage.sentences)
+        upserts.append(DocumentUpsert(document, document.size, document.mtime_ns, tuple(passages), rows, tuple(passage_texts)))
+    return upserts
+
+
+def _passages(document: Document, embedder: Embedder, params: ChunkingParams) -> list[NewPassage]:
+    section_starts = tuple(section.start for section in document.sections)
+    units = sentence_units(document.text, embedder.count_tokens, params.max_tokens, section_starts=section_starts)
+    passages = []
+    for ordinal, chunk in enumerate(pack_passages(document.text, units, embedder.count_tokens, params)):
+        where = locate(document, chunk.start, chunk.end)
+        sentences = tuple((u.start, u.end) for u in units if chunk.start <= u.start and u.end <= chunk.end)
+        passages.append(NewPassage(ordinal, chunk.start, chunk.end, where.page, where.page_end, where.section, sentences))
+    return passages

@@ -1,0 +1,90 @@
+"""One search's view of a local index: candidates from FAISS and tantivy, rows from one SQLite snapshot.
+
+Only candidates are read: their locations (cached, they never change), their float16 vector rows
+(memory-mapped) and, for the page shown, their rows and text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from search.backends.base import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks
+from search.backends.local.vector_files import VectorFiles
+from search.fusion import document_ranking_as_passages
+
+if TYPE_CHECKING:
+    from search.backends.local.backend import LocalBackend
+
+_EMPTY: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+
+class LocalView(ReadView):
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+        self._allowed: dict[Filters, tuple[list[int], np.ndarray]] = {}
+
+    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
+        if not filters:
+            return self._backend.vectors.search(vector, k, exact=exact)
+        documents, passages = self._allowed_by(filters)
+        return self._backend.vectors.search(vector, k, passages, exact) if documents else _EMPTY
+
+    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
+        # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
+        terms = {term: float(count) for term, count in Counter(self._backend.settings.analyzer.terms(query)).items()}
+        allowed = self._allowed_by(filters)[0] if filters else None
+        if allowed is not None and not allowed:
+            return _EMPTY
+        if not documents:
+            return self._backend.passage_terms.search(terms, k, allowed)
+        keys, scores = self._backend.document_terms.search(terms, k, allowed)
+        return document_ranking_as_passages((keys, scores), self._backend.store.passage_ids_by_document(keys.tolist()))
+
+    def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
+        return {pid: PassageSpan(where.document, where.start, where.end) for pid, where in self._backend.locations(list(ids)).items()}
+
+    def vectors(self, ids: Iterable[int], sentences: bool = True) -> VectorBlocks:
+        locations = self._backend.locations(list(ids))
+        blocks = ((pid, where.vector_file, where.vector_row, 1 + where.sentences if sentences else 1) for pid, where in locations.items())
+        return VectorBlocks.joined(_gathered(self._backend.vector_files, blocks), self._backend.settings.dimension)
+
+    def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
+        return self._backend.store.passages(ids)
+
+    def document_passages(self, doc_id: str) -> list[StoredPassage]:
+        store = self._backend.store
+        found = store.passages(store.passage_ids_of_documents(store.document_keys([doc_id]).values()))
+        return sorted(found.values(), key=lambda passage: passage.record.start)
+
+    def _allowed_by(self, filters: Filters) -> tuple[list[int], np.ndarray]:
+        """Document keys and passage ids that pass the filters, read once per view."""
+        if filters not in self._allowed:
+            store = self._backend.store
+            keys: set[int] | None = None
+            if filters.doc_ids:
+                keys = set(store.document_keys(filters.doc_ids).values())
+            if filters.date_from or filters.date_to:
+                dated = set(store.document_keys_dated(filters.date_from, filters.date_to))
+                keys = dated if keys is None else keys & dated
+            documents = sorted(keys or ())
+            self._allowed[filters] = documents, np.array(store.passage_ids_of_documents(documents), dtype=np.int64)
+        return self._allowed[filters]
+
+
+def _gathered(files: VectorFiles, blocks: Iterable[tuple[int, int, int, int]]) -> Iterator[VectorBlocks]:
+    """For ``(passage id, vector file, first row, row count)`` blocks: per vector file, one gather of their rows
+    (slicing row by row costs more than reading). A file that went with its documents after the caller's snapshot
+    began yields nothing."""
+    by_file: dict[int, list[tuple[int, int, int]]] = {}
+    for pid, file_id, first, count in blocks:
+        by_file.setdefault(file_id, []).append((pid, first, count))
+    for file_id, members in by_file.items():
+        pids, firsts, counts = (np.array(column, dtype=np.int64) for column in zip(*members))
+        offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        matrix = files.gather(file_id, np.repeat(firsts - offsets, counts) + np.arange(int(counts.sum())))
+        if matrix is not None:
+            yield VectorBlocks(pids, matrix, offsets, counts)

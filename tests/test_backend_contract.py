@@ -1,0 +1,126 @@
+"""The contract every retrieval backend must honour, run against each one by name (``backend_location``).
+
+Adds, updates, deletes and moves, each checked in every search mode and with every filter; a read view
+taken before a commit sees none of it; the index records its backend. The property "equal to a fresh
+build" (``test_update_properties``) and the crash trials (``test_crash_safety``, local files;
+``test_milvus_backend``, Milvus rows) complete it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index
+from search.backends.base import IndexLocation
+from search.backends.registry import backend_class, open_backend
+from search.errors import IndexFormatError
+from search.rules import MODES, SearchRequest
+from search.searcher import Searcher
+from search.settings import DEFAULT_MODEL
+from tests.conftest import PARAMS, write
+
+DOCS = {
+    "ships.md": "# Harbour\n\nThe ferry left the harbour before the storm. The lighthouse keeper watched the tide.\n",
+    "orchard.txt": "date 2024-05-01\n\nThe orchard gave apples for cider. The harvest ended before the first frost.\n",
+    "stars.md": "# Night sky\n\nA telescope on the hill showed the comet. The galaxy was faint behind it.\n",
+}
+
+
+def _location(backend_location, tmp_path: Path) -> IndexLocation:
+    return backend_location(tmp_path / f"contract_{uuid.uuid4().hex[:8]}")
+
+
+def _hits(location: IndexLocation, query: str, mode: str, **options) -> list[tuple[str, str]]:
+    searcher = Searcher.open(location)
+    try:
+        return [(hit.doc_id, hit.text) for hit in searcher.search(SearchRequest(query, k=5, mode=mode, **options)).hits]
+    finally:
+        searcher.backend.close()
+
+
+def _search(location: IndexLocation, query: str, mode: str, **options) -> list[str]:
+    return [doc_id for doc_id, _ in _hits(location, query, mode, **options)]
+
+
+@pytest.fixture
+def built(backend_location, tmp_path, embedder):
+    docs = tmp_path / "docs"
+    for name, text in DOCS.items():
+        write(docs, name, text)
+    location = _location(backend_location, tmp_path)
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    yield docs, location
+    backend_class(location.backend).drop(location)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_add_update_delete_and_move_show_in_every_mode(built, embedder, mode):
+    docs, location = built
+    query = "comet seen through a telescope" if mode != "keyword" else "telescope comet"
+    assert _search(location, query, mode)[0] == "stars.md"
+
+    write(docs, "new/bread.md", "# Bakery\n\nThe bakery oven baked bread from fresh flour every morning.\n")
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    assert _search(location, "bakery oven bread flour", mode)[0] == "new/bread.md"
+
+    write(docs, "stars.md", "# Night sky\n\nA glacier of snow and ice covered the valley below the quarry.\n")
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    assert not any("telescope" in text for _, text in _hits(location, "telescope comet galaxy", mode))
+    assert _search(location, "glacier snow ice valley", mode)[0] == "stars.md"
+
+    (docs / "new/bread.md").rename(docs / "moved.md")
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    found = _search(location, "bakery oven bread flour", mode)
+    assert found[0] == "moved.md" and "new/bread.md" not in found
+
+    (docs / "orchard.txt").unlink()
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    assert "orchard.txt" not in _search(location, "apples cider harvest orchard", mode)
+    backend = open_backend(location)
+    assert sorted(s.doc_id for s in backend.documents()) == ["moved.md", "ships.md", "stars.md"]
+    backend.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_filters_apply_before_the_cut_in_every_mode(built, mode):
+    _, location = built
+    query = "harbour storm ferry lighthouse apples telescope"
+    assert _search(location, query, mode, doc_ids=("orchard.txt",)) == ["orchard.txt"]
+    assert _search(location, query, mode, date_from="2024-01-01") == ["orchard.txt"]
+    assert _search(location, query, mode, date_to="2023-12-31") == []
+    assert _search(location, query, mode, doc_ids=("ships.md",), date_from="2024-01-01") == []
+    grouped = _search(location, query, mode, group_by_document=True)
+    assert len(grouped) == len(set(grouped))
+
+
+def test_a_view_taken_before_a_commit_sees_none_of_it(built, embedder):
+    docs, location = built
+    backend = open_backend(location)
+    with backend.snapshot() as before:
+        write(docs, "ships.md", "# Harbour\n\nNothing about boats any more: only granite from the quarry.\n")
+        build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+        old = before.document_passages("ships.md")
+        # The old version, or (where a backend deletes replaced rows after a grace period) nothing: never the new
+        # text, never a mix.
+        assert not any("granite" in p.text for p in old) and all("ferry" in p.text or "lighthouse" in p.text for p in old)
+    backend.refresh()
+    with backend.snapshot() as after:
+        new = after.document_passages("ships.md")
+        assert new and all("ferry" not in p.text for p in new) and any("granite" in p.text for p in new)
+    backend.close()
+
+
+def test_the_index_records_its_backend(built):
+    _, location = built
+    backend = open_backend(location)
+    assert backend.settings.backend == location.backend == backend.name
+    assert backend.stats().documents == 3
+    backend.close()
+
+
+def test_a_local_index_is_not_opened_as_another_backend(seed_index):
+    with pytest.raises(IndexFormatError, match="'local' backend, not 'milvus'"):
+        open_backend(IndexLocation(seed_index, "milvus", {"milvus_uri": "http://127.0.0.1:9"}))
