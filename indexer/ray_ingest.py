@@ -21,7 +21,6 @@ import os
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +28,22 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.chunking import ChunkingParams
-from indexer.documents import FileEntry, FileRead, read_changed
-from indexer.upserts import document_upserts
-from search.backends.base import DocumentUpsert
+from indexer.documents import FileEntry, read_changed
+from indexer.upserts import IngestedFile, ingested_files
 from search.embedding import load_embedder
 from search.errors import SemsearchError, first_line
 from search.onnx_encoder import local_providers
 
 LOCAL = "local"
-# Documents per encoder call: one encode over their distinct texts, as a local build does over all of them.
-DOCUMENTS_PER_CALL = 16
+# Documents per encoder call, one encode over their distinct texts: few enough that a small folder still
+# spreads over every encoder, since one document alone fills several forward passes of 32 texts.
+DOCUMENTS_PER_CALL = 4
 # Vector rows (passages and their sentences) per batch handed to the backend: about 30 MB at 384 dimensions.
 COMMIT_ROWS = 20_000
 
 
 class RayUnavailable(SemsearchError):
     """Ray is not installed, or the cluster cannot be joined."""
-
-
-@dataclass(frozen=True)
-class IngestedFile:
-    """What the cluster sends back for one file: how its read went (its document left out, since the upsert
-    carries it) and, for new content, the document chunked and embedded."""
-
-    read: FileRead
-    upsert: DocumentUpsert | None
 
 
 def ray_ingest(
@@ -139,12 +129,8 @@ class _Encoder:
         self._params = params
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
-        reads: list[FileRead] = [pickle.loads(raw) for raw in batch["read"]]
-        documents = [read.document for read in reads if read.document is not None]
-        upserts = iter(document_upserts(documents, self._embedder, self._params))
-        files = [IngestedFile(replace(read, document=None), next(upserts) if read.document is not None else None)
-                 for read in reads]
-        return {"file": [pickle.dumps(file) for file in files]}
+        reads = [pickle.loads(raw) for raw in batch["read"]]
+        return {"file": [pickle.dumps(file) for file in ingested_files(reads, self._embedder, self._params)]}
 
 
 def _batches(rows: Iterator[dict[str, Any]], total: int, show_progress: bool) -> Iterator[list[IngestedFile]]:
