@@ -10,7 +10,7 @@ $(INSTALLED): pyproject.toml
 	python3 -m venv $(VENV)
 	# The CPU build of torch lies on this machine's disk; asking for it first keeps pip from pulling a CUDA build.
 	$(PYTHON) -m pip install --quiet torch==2.13.0
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+	$(PYTHON) -m pip install --quiet -e '.[test,ray]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
