@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.chunking import ChunkingParams
-from indexer.documents import Document, FileEntry, list_files, list_named_files, load_document, require_folder
-from indexer.update import apply_change
+from indexer.documents import Document, FileEntry, list_files, list_named_files, read_changed, require_folder
+from indexer.update import apply_changes
+from indexer.upserts import IngestedFile, document_upserts, ingested_files
 from search.analyzer import Analyzer
-from search.backends.base import FileState, IndexLocation, RetrievalBackend
+from search.backends.base import Change, FileState, IndexLocation, RetrievalBackend
 from search.backends.registry import backend_class, index_location
 from search.embedder import Embedder
 from search.embedding import load_embedder
@@ -51,11 +52,13 @@ def build_index(
     embedder: Embedder | None = None,
     only: Sequence[str] | None = None,
     quantize: str | None = None,
+    ray: str | None = None,
 ) -> BuildReport:
     """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed.
 
     ``only`` names the documents known to have changed (an upload, a watcher event): then nothing else is
-    even listed, so the cost is that of the change, not of the folder.
+    even listed, so the cost is that of the change, not of the folder. ``ray`` (an address, or ``local``)
+    reads and embeds the changed files on a Ray cluster (``indexer.ray_ingest``) instead of in this process.
     """
     require_folder(docs_dir)
     location = IndexLocation.of(index)
@@ -70,12 +73,17 @@ def build_index(
             entries, known = list_files(docs_dir, report.warnings), backend.file_states() if backend else {}
         else:
             entries, known = list_named_files(docs_dir, only, report.warnings), backend.file_states(only)
-        changed, touched = _changed_documents(entries, known, max_file_bytes, report)
-        if backend is not None and not (changed or report.removed or touched):
+        pending = _stat_changed(entries, known, report)
+        if backend is not None and not (pending or report.removed):
             report.total_passages = backend.stats().passages
         else:
             embedder = embedder or load_embedder(model, quantize)
-            _write(location, backend, embedder, params, changed, touched, report, show_progress, report_stage)
+            pending_hashes = [(entry, known[entry.doc_id].sha256 if entry.doc_id in known else None) for entry in pending]
+
+            def changes(fitted: ChunkingParams) -> Iterator[Change]:
+                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, show_progress)
+
+            _write(location, backend, embedder, params, changes, report, report_stage)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -100,6 +108,8 @@ def build_from_settings(
         report_stage=report_stage,
         only=only,
         quantize=settings.quantize,
+        # One upload or watcher event costs less to embed here than joining a cluster would.
+        ray=settings.ray if only is None else None,
     )
 
 
@@ -120,7 +130,12 @@ def index_documents(
     kind = backend_class(location.backend)
     with kind.writer(location):
         kind.discard_stale(location)
-        _write(location, None, embedder or load_embedder(model, quantize), params, documents, [], report, show_progress, quiet)
+        embedder = embedder or load_embedder(model, quantize)
+
+        def changes(fitted: ChunkingParams) -> list[Change]:
+            return [Change(tuple(document_upserts(documents, embedder, fitted, show_progress)))]
+
+        _write(location, None, embedder, params, changes, report, quiet)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -130,20 +145,19 @@ def _write(
     backend: RetrievalBackend | None,
     embedder: Embedder,
     params: ChunkingParams,
-    changed: list[Document],
-    touched: list[Document],
+    changes: Callable[[ChunkingParams], Iterable[Change]],
     report: BuildReport,
-    show_progress: bool,
     report_stage: StageReporter,
 ) -> None:
-    """Apply the change in place, or into a new index published at the end when rebuilding."""
+    """Apply the changes (made for the chunking that fits the model) in place, or into a new index published
+    at the end when rebuilding, so a fresh build is all or nothing however many changes it takes."""
     fitted = _fit_to_model(params, embedder, report)
     fresh = backend is None
     if backend is None:
         settings = IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer(), embedder.quantize, location.backend)
         backend = backend_class(location.backend).create(location, settings)
     try:
-        result = apply_change(backend, embedder, fitted, changed, report.removed, touched, show_progress, report_stage)
+        result = apply_changes(backend, changes(fitted), report_stage)
         report.embedded_passages = result.embedded_passages
         report.compacted_segments = backend.maintain(report=report_stage).merged_segments
         report.total_passages = backend.stats().passages
@@ -182,34 +196,61 @@ def _reusable_backend(
     return backend, None
 
 
-def _changed_documents(
-    entries: list[FileEntry], known: dict[str, FileState], max_file_bytes: int, report: BuildReport
-) -> tuple[list[Document], list[Document]]:
-    """Documents to (re)index and documents whose stat changed but content did not; fills added/updated/removed.
-
-    Only files whose size or mtime differ from the store are read and hashed. A known file that cannot be
-    read now keeps its indexed version (with a warning): nothing is dropped for a passing read error.
-    """
-    changed, touched = [], []
-    present = set()
+def _stat_changed(entries: list[FileEntry], known: dict[str, FileState], report: BuildReport) -> list[FileEntry]:
+    """The files whose size or mtime differ from the index's: the only ones read. Counts the rest as kept
+    and fills ``removed`` with the indexed documents no longer in the folder."""
+    pending = []
     for entry in entries:
-        present.add(entry.doc_id)
         state = known.get(entry.doc_id)
         if state is not None and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
             report.kept += 1
-            continue
-        document = load_document(entry, max_file_bytes, report.warnings)
-        if document is None:
-            report.kept += state is not None
-            continue
-        if state is not None and state.sha256 == document.sha256:
-            touched.append(document)
-            report.kept += 1
         else:
-            (report.updated if state is not None else report.added).append(entry.doc_id)
-            changed.append(document)
-    report.removed = sorted(set(known) - present)
-    return changed, touched
+            pending.append(entry)
+    report.removed = sorted(set(known) - {entry.doc_id for entry in entries})
+    return pending
+
+
+def _folder_changes(
+    pending: list[tuple[FileEntry, str | None]],
+    known: dict[str, FileState],
+    embedder: Embedder,
+    params: ChunkingParams,
+    max_file_bytes: int,
+    ray: str | None,
+    report: BuildReport,
+    show_progress: bool,
+) -> Iterator[Change]:
+    """The changes the pending files make, read and embedded in this process (one change) or on a Ray cluster
+    (bounded batches as they come back); the removed documents go with the first.
+
+    A known file that cannot be read now keeps its indexed version (with a warning): nothing is dropped for
+    a passing read error.
+    """
+    if ray is None:
+        batches: Iterable[list[IngestedFile]] = [ingested_files(
+            [read_changed(entry, indexed, max_file_bytes) for entry, indexed in pending], embedder, params, show_progress)]
+    else:
+        from indexer.ray_ingest import ray_ingest
+
+        batches = ray_ingest(ray, pending, embedder.name, embedder.quantize, params, max_file_bytes, show_progress)
+    removed = tuple(report.removed)
+    for files in batches:
+        upserts, touched = [], []
+        for file in files:
+            entry, state = file.read.entry, known.get(file.read.entry.doc_id)
+            report.warnings.extend(file.read.warnings)
+            if file.upsert is not None:
+                (report.updated if state is not None else report.added).append(entry.doc_id)
+                upserts.append(file.upsert)
+            elif file.read.unchanged:
+                touched.append((entry.doc_id, entry.size, entry.mtime_ns))
+                report.kept += 1
+            else:
+                report.kept += state is not None
+        yield Change(tuple(upserts), removed, tuple(touched))
+        removed = ()
+    if removed:
+        yield Change(removed=removed)
 
 
 def _fit_to_model(params: ChunkingParams, embedder: Embedder, report: BuildReport) -> ChunkingParams:

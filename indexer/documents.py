@@ -43,6 +43,17 @@ class FileEntry:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class FileRead:
+    """A file whose stat changed, read: its new content, or ``unchanged`` when its bytes hash as indexed
+    (only the stat is new), or neither with the warnings that say why it was skipped."""
+
+    entry: FileEntry
+    document: Document | None
+    unchanged: bool
+    warnings: tuple[str, ...]
+
+
 @dataclass
 class ReadResult:
     documents: list[Document] = field(default_factory=list)
@@ -122,6 +133,15 @@ def load_document(entry: FileEntry, max_bytes: int, warnings: list[str]) -> Docu
         size=entry.size,
         mtime_ns=entry.mtime_ns,
     )
+
+
+def read_changed(entry: FileEntry, indexed_sha256: str | None, max_bytes: int) -> FileRead:
+    """Read a file whose stat differs from the index's; the same step in the build's process and in a Ray task."""
+    warnings: list[str] = []
+    document = load_document(entry, max_bytes, warnings)
+    if document is not None and document.sha256 == indexed_sha256:
+        return FileRead(entry, None, True, tuple(warnings))
+    return FileRead(entry, document, False, tuple(warnings))
 
 
 def _candidate_files(folder: Path, warnings: list[str]) -> Iterator[Path]:

@@ -1,19 +1,18 @@
-"""Applying one change (documents added, replaced or removed) to an open backend, all or nothing.
+"""Applying changes (documents added, replaced or removed) to an open backend, each all or nothing.
 
-The documents are chunked and embedded here (``indexer.upserts``), then handed to the backend's commit
-protocol: prepare (written, invisible), commit (one atomic step), recovery by the next writer after a
-crash. Nothing here reads, rewrites or re-scores what did not change.
+The documents come chunked and embedded (``indexer.upserts``, in this process or on a Ray cluster) and go
+through the backend's commit protocol: prepare (written, invisible), commit (one atomic step), recovery by
+the next writer after a crash. A build too large to hold at once comes as several changes; each one
+commits whole, and a crash between them leaves the files not yet committed with their old stats, so the
+next run finds and redoes exactly those. Nothing here reads, rewrites or re-scores what did not change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from indexer.chunking import ChunkingParams
-from indexer.documents import Document
-from indexer.upserts import document_upserts
 from search.backends.base import Change, RetrievalBackend
-from search.embedder import Embedder
 from search.stages import EMBEDDING, StageReporter, quiet, reach
 
 
@@ -26,20 +25,16 @@ class ChangeResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def apply_change(
-    backend: RetrievalBackend,
-    embedder: Embedder,
-    params: ChunkingParams,
-    new_documents: list[Document],
-    removed_doc_ids: list[str],
-    touched: list[Document] | None = None,
-    show_progress: bool = False,
-    report: StageReporter = quiet,
-) -> ChangeResult:
-    """Index ``new_documents`` (replacing any with the same id), drop ``removed_doc_ids``, and record new
-    file stats for ``touched`` documents whose content did not change."""
+def apply_changes(backend: RetrievalBackend, changes: Iterable[Change], report: StageReporter = quiet) -> ChangeResult:
+    """Commit each change in turn (an empty one is skipped); the totals of what they did."""
+    result = ChangeResult()
     reach(EMBEDDING, report)
-    upserts = document_upserts(new_documents, embedder, params, show_progress)
-    change = Change(tuple(upserts), tuple(removed_doc_ids), tuple((d.doc_id, d.size, d.mtime_ns) for d in touched or []))
-    committed = backend.apply(change, report)
-    return ChangeResult(committed.added_passages, committed.removed_passages, len(touched or []), committed.generation)
+    for change in changes:
+        if not change:
+            continue
+        committed = backend.apply(change, report)
+        result.embedded_passages += committed.added_passages
+        result.removed_passages += committed.removed_passages
+        result.stat_updates += len(change.touched)
+        result.generation = committed.generation
+    return result

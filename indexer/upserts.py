@@ -6,10 +6,12 @@ Nothing here touches an index, so the same function runs in the build's process 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from indexer.chunking import ChunkingParams, pack_passages, sentence_units
-from indexer.documents import Document
+from indexer.documents import Document, FileRead
 from indexer.structure import locate
 from search.analyzer import with_context
 from search.backends.base import DocumentUpsert, NewPassage
@@ -53,3 +55,22 @@ def _passages(document: Document, embedder: Embedder, params: ChunkingParams) ->
         sentences = tuple((u.start, u.end) for u in units if chunk.start <= u.start and u.end <= chunk.end)
         passages.append(NewPassage(ordinal, chunk.start, chunk.end, where.page, where.page_end, where.section, sentences))
     return passages
+
+
+@dataclass(frozen=True)
+class IngestedFile:
+    """A file whose stat changed, once read and embedded: how its read went (its document left out, since
+    the upsert carries it) and, for new content, the document's upsert."""
+
+    read: FileRead
+    upsert: DocumentUpsert | None
+
+
+def ingested_files(
+    reads: list[FileRead], embedder: Embedder, params: ChunkingParams, show_progress: bool = False
+) -> list[IngestedFile]:
+    """The files read (``read_changed``), their new content chunked and embedded in one ``document_upserts``."""
+    documents = [read.document for read in reads if read.document is not None]
+    upserts = iter(document_upserts(documents, embedder, params, show_progress))
+    return [IngestedFile(replace(read, document=None), next(upserts) if read.document is not None else None)
+            for read in reads]

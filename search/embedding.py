@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from search.errors import ModelLoadError, first_line
-from search.onnx_encoder import load_export, run_session
+from search.onnx_encoder import CPU, load_export, run_session
 from search.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
 from search.query_batcher import QueryBatcher
 from search.settings import DEFAULT_MODEL, get_settings, parse_quantize
@@ -87,10 +87,13 @@ class _OnnxRunner:
 class ModelEmbedder:
     """A loaded sentence-transformers model with its tokenizer and limits.
 
-    ``encoder`` says what runs the model: "onnx", "onnx-int8" or "torch".
+    ``encoder`` says what runs the model: "onnx", "onnx-int8" or "torch"; ``providers`` the ONNX Runtime
+    execution providers its sessions ask for (a Ray encoder on a GPU node asks for CUDA).
     """
 
-    def __init__(self, name: str, quantize: str | None = None, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, name: str, quantize: str | None = None, cache_dir: Path | None = None, providers: tuple[str, ...] = CPU
+    ) -> None:
         quantize = parse_quantize(quantize)
         location = resolve_model_location(name)
         model = _load_sentence_transformer(name, location)
@@ -105,10 +108,10 @@ class ModelEmbedder:
             self._pooling: str | None = pooling_mode_of(model)
         except UnsupportedModel:
             self._pooling = None
-        self._lone_query, self._query, self._bulk, self.encoder = self._open_runners(model, location, quantize, cache_dir)
+        self._lone_query, self._query, self._bulk, self.encoder = self._open_runners(model, location, quantize, cache_dir, providers)
         self.queries = QueryBatcher(self._embed_queries)
 
-    def _open_runners(self, model, location: str, quantize: str | None, cache_dir: Path | None):
+    def _open_runners(self, model, location: str, quantize: str | None, cache_dir: Path | None, providers: tuple[str, ...]):
         """ONNX Runtime sessions for queries and bulk work, or PyTorch threads if ONNX cannot be used."""
         try:
             export = load_export(model, location, quantize, cache_dir or get_settings().cache_dir, self._tokenize)
@@ -118,7 +121,7 @@ class ModelEmbedder:
             return query, query, _TorchRunner(model, "semsearch-bulk"), "torch"
         encoder = f"onnx-{quantize}" if quantize else "onnx"
         # Queries never queue behind a bulk batch; a lone query may spin, concurrent ones must not (encode_query).
-        sessions = (export.session(spin=True), export.session(), export.session())
+        sessions = (export.session(True, providers), export.session(False, providers), export.session(False, providers))
         return (*(_OnnxRunner(session, self._pooling) for session in sessions), encoder)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
@@ -188,12 +191,12 @@ def _load_sentence_transformer(name: str, location: str):
         raise ModelLoadError(f"cannot load embedding model {name!r}: {first_line(exc)}") from None
 
 
-def load_embedder(name: str, quantize: str | None = None) -> ModelEmbedder:
-    """The model ``name`` at exactly the asked quantization (None: full precision)."""
-    return _cached_embedder(name, quantize)
+def load_embedder(name: str, quantize: str | None = None, providers: tuple[str, ...] = CPU) -> ModelEmbedder:
+    """The model ``name`` at exactly the asked quantization (None: full precision), run by ``providers``."""
+    return _cached_embedder(name, quantize, providers)
 
 
 @lru_cache(maxsize=4)
-def _cached_embedder(name: str, quantize: str | None) -> ModelEmbedder:
-    """Models are large and slow to load: one instance per name, quantization and process."""
-    return ModelEmbedder(name, quantize)
+def _cached_embedder(name: str, quantize: str | None, providers: tuple[str, ...]) -> ModelEmbedder:
+    """Models are large and slow to load: one instance per name, quantization, providers and process."""
+    return ModelEmbedder(name, quantize, providers=providers)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     index: Path = Path("indexes/default")
     model: str = DEFAULT_MODEL
     quantize: str | None = None
+    # A Ray cluster's address, or "local", for folder builds to read and embed on (indexer.ray_ingest).
+    ray: str | None = None
     backend: str = "local"
     milvus_uri: str | None = None
     milvus_token: SecretStr | None = None

@@ -54,12 +54,18 @@ def index(
     milvus_token: MilvusTokenOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
+    ray: Annotated[
+        Optional[str],
+        typer.Option("--ray", metavar="ADDRESS", help="Read and embed on a Ray cluster (host:port or ray://...), or 'local' for a "
+                     "Ray runtime in this process; needs the 'ray' extra [env SEMSEARCH_RAY]."),
+    ] = None,
 ) -> None:
     """Build or update the index: only files whose size or time changed are read, only new content embedded.
 
     The index remembers its model and encoder precision; searches use the same, and changing either rebuilds."""
     settings = settings_from(
-        docs=docs, index=index, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token
+        docs=docs, index=index, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token,
+        ray=ray,
     )
     _build(settings, full=full, verbose=verbose)
 

@@ -126,3 +126,19 @@ def backend_location(request: pytest.FixtureRequest) -> Callable[[Path], IndexLo
     name = request.param
     options = {"milvus_uri": request.getfixturevalue("milvus_uri")} if name == "milvus" else {}
     return lambda path: IndexLocation(path, name, options)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A real two-node Ray cluster on 127.0.0.1 (``tests/ray_cluster.py``); yields its address, with this
+    process's environment holding the token a client joins with, and stops both nodes by pid after."""
+    from tests.ray_cluster import RayCluster, auth_environment
+
+    cluster = RayCluster.start(nodes=2)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in auth_environment(cluster.token).items():
+                patch.setenv(name, value)
+            yield cluster.address
+    finally:
+        cluster.stop()

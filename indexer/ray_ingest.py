@@ -1,0 +1,154 @@
+"""A build's reading, chunking and embedding spread over a Ray cluster (``semsearch index --ray ADDRESS``).
+
+The build's process (the driver) keeps what needs the index: stat-first change detection decides which
+files to read, and every result goes to the backend through its one commit protocol. Ray Data runs the
+rest: each file is read, hashed and extracted in a task (``read_changed``, the step a local build runs
+in-process), and an actor pool of encoders chunks and embeds the documents (``document_upserts``), each
+actor loading the model once, on its node's GPU when ONNX Runtime has CUDA there.
+
+Files are read by path on the node that runs the task, as ``ray.data.read_binary_files`` reads local
+paths: the documents folder must be at the same path on every node (a shared or synced volume). Every
+node runs the same semsearch install (one container image), since tasks import ``indexer`` and ``search``.
+
+Results come back as they are ready and are handed on in batches of at most ``COMMIT_ROWS`` vector rows,
+so the driver's memory is bounded by the batch, not by the folder; Ray Data's backpressure holds the
+cluster back while the driver commits.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.chunking import ChunkingParams
+from indexer.documents import FileEntry, read_changed
+from indexer.upserts import IngestedFile, ingested_files
+from search.embedding import load_embedder
+from search.errors import SemsearchError, first_line
+from search.onnx_encoder import local_providers
+
+LOCAL = "local"
+# Documents per encoder call, one encode over their distinct texts: few enough that a small folder still
+# spreads over every encoder, since one document alone fills several forward passes of 32 texts.
+DOCUMENTS_PER_CALL = 4
+# Vector rows (passages and their sentences) per batch handed to the backend: about 30 MB at 384 dimensions.
+COMMIT_ROWS = 20_000
+
+
+class RayUnavailable(SemsearchError):
+    """Ray is not installed, or the cluster cannot be joined."""
+
+
+def ray_ingest(
+    address: str,
+    pending: list[tuple[FileEntry, str | None]],
+    model: str,
+    quantize: str | None,
+    params: ChunkingParams,
+    max_bytes: int,
+    show_progress: bool = False,
+) -> Iterator[list[IngestedFile]]:
+    """Read, chunk and embed the ``pending`` files (each with the hash the index holds for it, if any) on
+    the cluster at ``address`` (``local``: a private runtime in this process), in bounded batches."""
+    if not pending:
+        return
+    with _joined(address):
+        import ray.data
+
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        rows = [{"doc_id": e.doc_id, "path": str(e.path), "size": e.size, "mtime_ns": e.mtime_ns, "sha256": sha or ""}
+                for e, sha in pending]
+        dataset = (
+            ray.data.from_items(rows)
+            .map(_read, fn_kwargs={"max_bytes": max_bytes})
+            .map_batches(_Encoder, fn_constructor_args=(model, quantize, params), batch_size=DOCUMENTS_PER_CALL,
+                         **_encoder_pool())
+        )
+        yield from _batches(dataset.iter_rows(), len(pending), show_progress)
+
+
+@contextmanager
+def _joined(address: str) -> Iterator[None]:
+    """Connected to the cluster at ``address`` for the block, or to a private local runtime stopped after it.
+
+    A cluster with token authentication (Ray's default since 2.52) is joined with ``RAY_AUTH_MODE=token``
+    and ``RAY_AUTH_TOKEN`` (or ``RAY_AUTH_TOKEN_PATH``) in the environment, which Ray reads itself.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable("--ray needs Ray: pip install 'semsearch[ray]'") from None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        if address == LOCAL:
+            ray.init(include_dashboard=False, logging_level="WARNING")
+        else:
+            ray.init(address=address, logging_level="WARNING")
+    except Exception as exc:  # noqa: BLE001 - ray.init raises many kinds; all mean "no cluster to use"
+        hint = "" if address == LOCAL else "; a cluster with token authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
+        raise RayUnavailable(f"cannot join Ray at {address}: {first_line(exc)}{hint}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _encoder_pool() -> dict[str, Any]:
+    """One encoder per GPU when the cluster has GPUs, else one per node: an ONNX session already runs a
+    forward pass on all of a node's cores, so a second encoder per CPU node would only split them."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus:
+        return {"compute": ActorPoolStrategy(size=gpus), "num_gpus": 1}
+    nodes = sum(1 for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU", 0) >= 1)
+    return {"compute": ActorPoolStrategy(size=max(nodes, 1)), "num_cpus": 1}
+
+
+def _read(row: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """A Ray task: one file read, hashed and extracted. Results travel pickled: Arrow has no type for them."""
+    entry = FileEntry(row["doc_id"], Path(row["path"]), int(row["size"]), int(row["mtime_ns"]))
+    return {"read": pickle.dumps(read_changed(entry, row["sha256"] or None, max_bytes))}
+
+
+class _Encoder:
+    """A Ray actor: the model loaded once, then documents chunked and embedded a batch at a time."""
+
+    def __init__(self, model: str, quantize: str | None, params: ChunkingParams) -> None:
+        self._embedder = load_embedder(model, quantize, local_providers())
+        self._params = params
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
+        reads = [pickle.loads(raw) for raw in batch["read"]]
+        return {"file": [pickle.dumps(file) for file in ingested_files(reads, self._embedder, self._params)]}
+
+
+def _batches(rows: Iterator[dict[str, Any]], total: int, show_progress: bool) -> Iterator[list[IngestedFile]]:
+    """Results in batches of at most ``COMMIT_ROWS`` vector rows (or one larger document), counted on a
+    progress bar in documents, with the texts embedded so far beside it."""
+    batch: list[IngestedFile] = []
+    held = texts = 0
+    with tqdm(total=total, desc="reading and embedding on Ray", unit="doc", disable=not show_progress) as bar:
+        for row in rows:
+            file: IngestedFile = pickle.loads(row["file"])
+            rows_of_file = len(file.upsert.vectors) if file.upsert is not None else 0
+            if batch and held + rows_of_file > COMMIT_ROWS:
+                yield batch
+                batch, held = [], 0
+            batch.append(file)
+            held += rows_of_file
+            texts += rows_of_file
+            bar.update(1)
+            bar.set_postfix(texts=texts, refresh=False)
+        if batch:
+            yield batch
