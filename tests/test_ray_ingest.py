@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from semsearch_cli.main import main
-from tests.conftest import open_index, write
+from search.backends.base import IndexLocation
+from search.backends.registry import open_backend
+from tests.conftest import write
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +65,13 @@ def test_an_update_through_the_cluster_embeds_only_what_changed(ray_cluster, doc
     assert sorted(_passages(index_dir)) == ["aqueducts.md", "keys.md", "tea.txt"]
 
 
+def test_two_node_cluster_build_into_milvus_holds_the_local_build_passages(ray_cluster, milvus_uri, docs, local_passages, tmp_path):
+    """The distributed path end to end: Ray reads and embeds, the Milvus backend commits."""
+    index_dir = tmp_path / "ray_into_milvus"
+    assert _index(docs, index_dir, "--ray", ray_cluster, "--backend", "milvus", "--milvus-uri", milvus_uri) == 0
+    _assert_same(_passages(IndexLocation(index_dir, "milvus", {"milvus_uri": milvus_uri})), local_passages)
+
+
 def test_local_ray_runtime_build_holds_the_local_build_passages(ray_cluster, docs, local_passages, tmp_path):
     """``--ray local`` starts its own runtime in this process (joined with the session's token) and stops it."""
     import ray
@@ -78,9 +87,9 @@ def _index(docs: Path, index_dir: Path, *options: str) -> int:
     return main(["index", "--docs", str(docs), "--index", str(index_dir), *options])
 
 
-def _passages(index_dir: Path) -> dict[str, list[tuple[tuple, np.ndarray]]]:
+def _passages(index: Path | IndexLocation) -> dict[str, list[tuple[tuple, np.ndarray]]]:
     """Per document, each passage's span, page and section with its vector block (passage, then sentences)."""
-    backend = open_index(index_dir)
+    backend = open_backend(IndexLocation.of(index))
     try:
         with backend.snapshot() as view:
             result = {}
