@@ -17,9 +17,11 @@ cluster back while the driver commits.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
-from collections.abc import Iterator
+from functools import partial
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,7 @@ def ray_ingest(
                 for e, sha in pending]
         dataset = (
             ray.data.from_items(rows)
-            .map(_read, fn_kwargs={"max_bytes": max_bytes})
+            .map(partial(_read, max_bytes=max_bytes))
             .map_batches(_Encoder, fn_constructor_args=(model, quantize, params), batch_size=DOCUMENTS_PER_CALL,
                          **_encoder_pool())
         )
@@ -90,9 +92,9 @@ def _joined(address: str) -> Iterator[None]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         if address == LOCAL:
-            ray.init(include_dashboard=False, logging_level="WARNING")
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)
         else:
-            ray.init(address=address, logging_level="WARNING")
+            ray.init(address=address, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - ray.init raises many kinds; all mean "no cluster to use"
         hint = "" if address == LOCAL else "; a cluster with token authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
         raise RayUnavailable(f"cannot join Ray at {address}: {first_line(exc)}{hint}") from None
@@ -133,7 +135,7 @@ class _Encoder:
         return {"file": [pickle.dumps(file) for file in ingested_files(reads, self._embedder, self._params)]}
 
 
-def _batches(rows: Iterator[dict[str, Any]], total: int, show_progress: bool) -> Iterator[list[IngestedFile]]:
+def _batches(rows: Iterable[dict[str, Any]], total: int, show_progress: bool) -> Iterator[list[IngestedFile]]:
     """Results in batches of at most ``COMMIT_ROWS`` vector rows (or one larger document), counted on a
     progress bar in documents, with the texts embedded so far beside it."""
     batch: list[IngestedFile] = []

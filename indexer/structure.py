@@ -10,8 +10,11 @@ from indexer.readers.base import Section
 
 
 class Structured(Protocol):
-    pages: tuple[int, ...]
-    sections: tuple[Section, ...]
+    @property
+    def pages(self) -> tuple[int, ...]: ...
+
+    @property
+    def sections(self) -> tuple[Section, ...]: ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import Stemmer
 
@@ -30,17 +32,29 @@ class Analyzer:
     def __post_init__(self) -> None:
         if self.stemmer not in Stemmer.algorithms():
             raise ValueError(f"unknown stemmer {self.stemmer!r}; choose one of {sorted(Stemmer.algorithms())}")
-        object.__setattr__(self, "_words", re.compile(self.pattern).findall)
-        object.__setattr__(self, "_stop", frozenset(self.stopwords))
-        # PyStemmer's word cache thrashes on large vocabularies (6 us a word against 2 us without it).
-        object.__setattr__(self, "_stem", Stemmer.Stemmer(self.stemmer, 0).stemWords)
-        # A PyStemmer object must not be used by two threads at once (the web server searches in threads).
-        object.__setattr__(self, "_stem_lock", threading.Lock())
 
     def terms(self, text: str) -> list[str]:
-        words = [w for w in self._words(text.lower()) if w not in self._stop]
-        with self._stem_lock:
-            return self._stem(words)
+        stop = self._stop
+        words = [w for w in self._words(text.lower()) if w not in stop]
+        stemmer, lock = self._stemmer
+        with lock:
+            return list(stemmer.stemWords(words))
+
+    # Built once per analyzer, on first use; cached_property writes the instance's __dict__, which a frozen
+    # dataclass allows, and they are not fields, so ``as_dict`` holds the settings alone.
+    @cached_property
+    def _words(self) -> Callable[[str], list[str]]:
+        return re.compile(self.pattern).findall
+
+    @cached_property
+    def _stop(self) -> frozenset[str]:
+        return frozenset(self.stopwords)
+
+    @cached_property
+    def _stemmer(self) -> tuple[Stemmer.Stemmer, threading.Lock]:
+        # PyStemmer's word cache thrashes on large vocabularies (6 us a word against 2 us without it); a PyStemmer
+        # object must not be used by two threads at once (the web server searches in threads).
+        return Stemmer.Stemmer(self.stemmer, 0), threading.Lock()
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -114,6 +114,9 @@ class ModelEmbedder:
     def _open_runners(self, model, location: str, quantize: str | None, cache_dir: Path | None, providers: tuple[str, ...]):
         """ONNX Runtime sessions for queries and bulk work, or PyTorch threads if ONNX cannot be used."""
         try:
+            if self._pooling is None:
+                raise UnsupportedModel("its pooling cannot be reproduced outside PyTorch")
+            pooling = self._pooling
             export = load_export(model, location, quantize, cache_dir or get_settings().cache_dir, self._tokenize)
         except Exception as exc:  # noqa: BLE001 - any failure leaves PyTorch, which always works
             logger.warning("embedding %s with PyTorch, not ONNX Runtime: %s", self.name, first_line(exc))
@@ -122,7 +125,7 @@ class ModelEmbedder:
         encoder = f"onnx-{quantize}" if quantize else "onnx"
         # Queries never queue behind a bulk batch; a lone query may spin, concurrent ones must not (encode_query).
         sessions = (export.session(True, providers), export.session(False, providers), export.session(False, providers))
-        return (*(_OnnxRunner(session, self._pooling) for session in sessions), encoder)
+        return (*(_OnnxRunner(session, pooling) for session in sessions), encoder)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens each text takes in the model, special tokens excluded."""

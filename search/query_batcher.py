@@ -60,6 +60,8 @@ class QueryBatcher:
             self._run_pass()
         if request.error is not None:
             raise request.error
+        if request.vector is None:
+            raise RuntimeError("a query pass ended without a vector for its text")
         return request.vector
 
     def _run_pass(self) -> None:

@@ -2,14 +2,15 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 QUANTIZATIONS = ("int8",)
-LOG_FORMATS = ("plain", "json")
+LogFormat = Literal["plain", "json"]
+LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 
 
 def parse_quantize(value: object) -> str | None:
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
     watch: bool = False
     search_token: SecretStr | None = None
     metrics: bool = True
-    log_format: Literal[LOG_FORMATS] = "plain"
+    log_format: LogFormat = "plain"
     log_queries: bool = False
 
     @field_validator("backend", mode="before")

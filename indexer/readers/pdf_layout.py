@@ -80,7 +80,8 @@ def _layout_lines(textpage: pdfium.PdfTextPage) -> list[_Line]:
 
 
 def _measure_line(textpage: pdfium.PdfTextPage, chars: str, first: int, last: int) -> _Line:
-    word_end = _WORD.match(chars, first).end() - 1
+    word = _WORD.match(chars, first)
+    word_end = (word.end() if word else first + 1) - 1
     # The loose box spans the font's ascent to descent in page space, whatever scaling the text matrix applies.
     _, bottom, _, top = textpage.get_charbox(first, loose=True)
     return _Line(

@@ -29,6 +29,7 @@ from search.backends.base import (
     FileState,
     IndexLocation,
     MaintenanceReport,
+    NewPassage,
     ReadView,
     RetrievalBackend,
 )
@@ -223,7 +224,10 @@ class LocalBackend(RetrievalBackend):
         replaced = [u.record.doc_id for u in change.upserts]
         old_keys = self.store.document_keys([*change.removed, *replaced])
         next_document, next_passage = int(meta["next_document"]), int(meta["next_passage"])
-        documents, passages, rows, vector_rows = [], [], [], 0
+        documents: list[tuple[int, DocumentRecord, int, int]] = []
+        passages: list[tuple[int, int, NewPassage, int]] = []
+        rows: list[np.ndarray] = []
+        vector_rows = 0
         for offset, upsert in enumerate(change.upserts):
             key = next_document + offset
             documents.append((key, upsert.record, upsert.size, upsert.mtime_ns))

@@ -291,7 +291,8 @@ class Store:
         keyword work; returns the new generation."""
         with self.transaction() as db:
             generation = int(self._meta_value(db, "generation")) + 1
-            segment_id = vector_file_id = 0
+            segment_id: int | None = 0
+            vector_file_id: int | None = 0
             if commit.segment is not None and commit.vector_file is not None:
                 segment_id = db.execute(
                     "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", (commit.segment.file, commit.segment.kind, commit.segment.size)
