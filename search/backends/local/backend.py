@@ -50,7 +50,7 @@ from search.backends.local.layout import (
     remove_stale_folders,
 )
 from search.backends.local.store import LocalCommit, PassageLocation, Store
-from search.backends.local.term_index import TermIndex
+from search.backends.local.term_index import KeywordIndex, TermIndex
 from search.backends.local.vector_files import VectorFiles, write_vector_file
 from search.backends.local.vector_store import PreparedSegment, VectorStore
 from search.backends.local.view import LocalView
@@ -88,8 +88,8 @@ class LocalBackend(RetrievalBackend):
             raise IndexFormatError(f"index at {index_dir} belongs to the {self.settings.backend!r} backend; open it with --backend {self.settings.backend}")
         self.vectors: VectorStore = FaissSegments(folder / SEGMENTS_DIR, self.settings.dimension)
         self.vector_files = VectorFiles(folder / VECTORS_DIR, {})
-        self.passage_terms = TermIndex(folder / KEYWORD_PASSAGES_DIR)
-        self.document_terms = TermIndex(folder / KEYWORD_DOCUMENTS_DIR)
+        self.passage_terms: KeywordIndex = TermIndex(folder / KEYWORD_PASSAGES_DIR)
+        self.document_terms: KeywordIndex = TermIndex(folder / KEYWORD_DOCUMENTS_DIR)
         self._state: tuple[int, int] | None = None
         self._refresh_lock = threading.Lock()
         self._locations: dict[int, PassageLocation] = {}

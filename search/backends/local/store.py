@@ -158,10 +158,15 @@ class Store:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Every read inside sees the same committed state (a WAL read transaction); writers are not blocked."""
+        """Every read inside sees the state committed when it began (a WAL read transaction); writers are not blocked.
+
+        SQLite takes a deferred transaction's snapshot at its first read, so one read happens here: a commit
+        between entering and the caller's first read must not be seen.
+        """
         db = self._connection()
         db.execute("BEGIN")
         try:
+            db.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
             yield
         finally:
             db.execute("COMMIT")

@@ -11,6 +11,7 @@ passages were, and BM25 (k1 1.2, b 0.75) is the same as before.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import tantivy
@@ -25,7 +26,19 @@ _TERMS = "terms"
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
-class TermIndex:
+class KeywordIndex(Protocol):
+    """The local backend's BM25 engine: analyzed texts under integer keys, each tagged with its document's key."""
+
+    def search(self, weights: dict[str, float], k: int, allowed_documents: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def apply(self, added: list[tuple[int, int, str]], removed: list[int]) -> None: ...
+
+    def reload(self) -> None: ...
+
+    def size(self) -> int: ...
+
+
+class TermIndex(KeywordIndex):
     """One tantivy index of analyzed texts under integer keys, each tagged with its document's key for filters."""
 
     def __init__(self, folder: Path) -> None:
