@@ -1,11 +1,15 @@
 """How the engine scales: a synthetic collection of N passages, built, updated, compacted, loaded and searched.
 
 The collection is real ``.txt`` files in a temporary folder, indexed through ``build_index`` like any
-folder. Only the model is replaced: vectors come from ``HashedBagOfWords``, a deterministic stand-in
-that costs microseconds, so every figure measures the engine and excludes embedding. Documents are ten
+folder. Only the model is replaced, by a deterministic stand-in that costs microseconds, so every figure
+measures the engine and excludes embedding. By default vectors are mixtures of real sentence embeddings
+(``evaluation.vectors``), whose neighbourhoods are like the model's, so ANN figures hold for real
+collections. ``--vectors hashed`` keeps ``HashedBagOfWords`` for what it still serves: a run that needs
+neither the model nor the embedded basis, and figures comparable with those measured before (issue 18's
+table). Documents are ten
 paragraphs of three sentences; each paragraph (64-128 words) packs into exactly one passage, so the
 index holds exactly N passages. Words are Zipf-distributed pseudo-words, most drawn from a topic's
-own vocabulary, so vectors cluster (ANN has structure to find) and BM25 has rare and common terms.
+own vocabulary, so BM25 has rare and common terms (and hashed vectors cluster a little).
 
 Load, memory, latency and recall are measured in a fresh process, the way a server starts.
 Measured, never asserted: the machines are noisy.
@@ -27,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from evaluation.vectors import MixtureEmbedder, load_basis
 from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.backends.base import IndexLocation
@@ -36,7 +41,8 @@ from search.rules import SearchRequest
 from search.searcher import Searcher
 
 STANDIN_NAME = "scale-standin-hashed-bow"
-EMBEDDING_NOTE = "excluded: deterministic hashed bag-of-words stand-in, not the model"
+EMBEDDING_NOTE = "excluded: a deterministic stand-in makes the vectors, not the model"
+VECTOR_KINDS = ("mixtures", "hashed")
 PASSAGES_PER_DOCUMENT = 10
 MAX_PASSAGES = 5_000_000
 PARAMS = ChunkingParams(max_tokens=128, overlap_sentences=1)
@@ -61,7 +67,7 @@ class HashedBagOfWords:
     name = STANDIN_NAME
     dimension = _DIMENSION
     max_tokens = 256
-    quantize = None
+    quantize: str | None = None
     encoder = "hashed-bag-of-words"
 
     def __init__(self) -> None:
@@ -163,16 +169,28 @@ def _document_path(folder: Path, number: int) -> Path:
     return folder / f"d{number // _FILES_PER_FOLDER:04d}" / f"doc-{number:07d}.txt"
 
 
-def distinct_queries(folder: Path, files: int, count: int, seed: int = 1) -> list[str]:
-    """``count`` distinct word windows of 3-6 words cut from random documents."""
+def distinct_queries(folder: Path, files: int, count: int, seed: int = 1) -> dict[str, str]:
+    """``count`` distinct word windows of 3-6 words, each cut from a random paragraph (one passage), mapped
+    to that paragraph: the mixture stand-in embeds a query near the passage it came from."""
     rng = np.random.default_rng(seed)
-    queries: dict[str, None] = {}
+    queries: dict[str, str] = {}
     while len(queries) < count:
-        words = _document_path(folder, int(rng.integers(files))).read_text(encoding="utf-8").lower().replace(".", " ").split()
+        paragraphs = _document_path(folder, int(rng.integers(files))).read_text(encoding="utf-8").split("\n\n")
+        paragraph = paragraphs[int(rng.integers(len(paragraphs)))].strip()
+        words = paragraph.lower().replace(".", " ").split()
         size = int(rng.integers(*_QUERY_WORDS))
         start = int(rng.integers(0, len(words) - size))
-        queries[" ".join(words[start:start + size])] = None
-    return list(queries)
+        queries.setdefault(" ".join(words[start:start + size]), paragraph)
+    return queries
+
+
+def standin(vectors: str, query_sources: dict[str, str]) -> HashedBagOfWords | MixtureEmbedder:
+    """The stand-in embedder of kind ``vectors`` (one of ``VECTOR_KINDS``)."""
+    if vectors == "hashed":
+        return HashedBagOfWords()
+    if vectors == "mixtures":
+        return MixtureEmbedder(query_sources)
+    raise SemsearchError(f"--vectors must be one of {', '.join(VECTOR_KINDS)}, not {vectors!r}")
 
 
 @dataclass
@@ -192,11 +210,11 @@ class _Stages:
 
 
 def _timed_build(
-    docs: Path, index_dir: Path, embedder: HashedBagOfWords, only: list[str] | None = None
+    docs: Path, index_dir: Path, embedder: HashedBagOfWords | MixtureEmbedder, only: list[str] | None = None
 ) -> tuple[float, BuildReport, dict[str, float]]:
     stages = _Stages()
     embedder.seconds = 0.0
-    report = build_index(docs, index_dir, STANDIN_NAME, PARAMS, embedder=embedder, report_stage=stages, only=only)
+    report = build_index(docs, index_dir, embedder.name, PARAMS, embedder=embedder, report_stage=stages, only=only)
     ended = time.perf_counter()
     timings = stages.seconds(ended)
     timings["stand-in embedding (inside the stages above)"] = round(embedder.seconds, 3)
@@ -211,24 +229,29 @@ def _disk_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 2**20
 
 
-def run_scale(passages: int, workdir: Path | None = None, log=lambda message: None) -> dict:
+def run_scale(passages: int, workdir: Path | None = None, log=lambda message: None, vectors: str = "mixtures") -> dict:
     """Build a synthetic index of ``passages`` passages and measure it; everything is removed at the end."""
     if not 1 <= passages <= MAX_PASSAGES:
         raise SemsearchError(f"--passages must be between 1 and {MAX_PASSAGES:,}, not {passages}")
+    standin(vectors, {})  # refuses an unknown kind before any work
     root = Path(tempfile.mkdtemp(prefix="semsearch-scale-", dir=workdir))
     try:
-        return _measure(root, passages, log)
+        return _measure(root, passages, log, vectors)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _measure(root: Path, passages: int, log) -> dict:
-    docs, index_dir, embedder = root / "docs", root / "index", HashedBagOfWords()
+def _measure(root: Path, passages: int, log, vectors: str) -> dict:
+    docs, index_dir = root / "docs", root / "index"
     started = time.perf_counter()
     files = write_collection(docs, passages)
     result: dict = {"passages": passages, "files": files, "embedding": EMBEDDING_NOTE,
                     "generate_s": round(time.perf_counter() - started, 2)}
     queries = distinct_queries(docs, files, QUERIES)
+    embedder = standin(vectors, queries)
+    result["vectors"] = embedder.encoder
+    if isinstance(embedder, MixtureEmbedder):
+        result["vectors_basis"] = load_basis().describe()
     log(f"wrote {files} files in {result['generate_s']} s; building")
     result["build_s"], report, result["build_stages_s"] = _timed_build(docs, index_dir, embedder)
     result["indexed_passages"] = report.total_passages
@@ -255,12 +278,12 @@ def _measure(root: Path, passages: int, log) -> dict:
     result["compacted_segments"] = compacted.merged_segments
     result["disk_mb"] = _disk_mb(index_dir)
     log("measuring load, memory and search in a fresh process")
-    result.update(_probe_in_fresh_process(index_dir, queries))
+    result.update(_probe_in_fresh_process(index_dir, queries, vectors))
     return {key: round(value, 3) if isinstance(value, float) else value for key, value in result.items()}
 
 
-def _probe_in_fresh_process(index_dir: Path, queries: list[str]) -> dict:
-    payload = json.dumps({"index": str(index_dir), "queries": queries})
+def _probe_in_fresh_process(index_dir: Path, queries: dict[str, str], vectors: str) -> dict:
+    payload = json.dumps({"index": str(index_dir), "queries": queries, "vectors": vectors})
     completed = subprocess.run(
         [sys.executable, "-c", "from evaluation.scale import probe_main; probe_main()"],
         input=payload, capture_output=True, text=True, check=False,
@@ -274,18 +297,18 @@ def _probe_in_fresh_process(index_dir: Path, queries: list[str]) -> dict:
 def probe_main() -> None:
     """Entry point of the fresh process: JSON request on stdin, JSON measurements on stdout."""
     request = json.loads(sys.stdin.read())
-    print(json.dumps(probe(Path(request["index"]), request["queries"])))
+    print(json.dumps(probe(Path(request["index"]), request["queries"], request["vectors"])))
 
 
-def probe(index_dir: Path, queries: list[str]) -> dict:
+def probe(index_dir: Path, queries: dict[str, str], vectors: str) -> dict:
     """Open the index as a server would, then search: load time, resident memory, latency, ANN recall."""
-    embedder = HashedBagOfWords()
+    embedder = standin(vectors, queries)
     started = time.perf_counter()
     searcher = Searcher(open_backend(IndexLocation(index_dir)), embedder)
     load_s = time.perf_counter() - started
-    rss_mb = _resident_mb()
+    rss_mb = resident_mb()
     stats = searcher.backend.stats()
-    embedder.encode(["warm up"])  # the stand-in's hash table, so latencies below exclude building it
+    embedder.encode(["warm up"])  # the stand-in's tables, so latencies below exclude building them
     latencies = []
     for query in queries:
         began = time.perf_counter()
@@ -294,7 +317,7 @@ def probe(index_dir: Path, queries: list[str]) -> dict:
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     recalls, ann_ms = [], []
     with searcher.backend.snapshot() as view:
-        for vector in embedder.encode(queries):
+        for vector in map(embedder.encode_query, queries):
             began = time.perf_counter()
             approximate, _ = view.dense(vector, 10)
             ann_ms.append((time.perf_counter() - began) * 1000)
@@ -306,7 +329,7 @@ def probe(index_dir: Path, queries: list[str]) -> dict:
         "segments": stats.segments,
         "load_s": load_s,
         "rss_mb": rss_mb,
-        "rss_after_search_mb": _resident_mb(),
+        "rss_after_search_mb": resident_mb(),
         "search_p50_ms": cuts[49],
         "search_p99_ms": cuts[98],
         "search_mean_ms": statistics.fmean(latencies),
@@ -316,7 +339,7 @@ def probe(index_dir: Path, queries: list[str]) -> dict:
     }
 
 
-def _resident_mb() -> float:
+def resident_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

@@ -1,7 +1,8 @@
 """The ``Embedder`` seam: what builds, updates, searches and the benchmark's stand-in need of an encoder.
 
-``search.embedding.ModelEmbedder`` runs the real model; ``evaluation.scale.HashedBagOfWords`` stands in
-for it where embedding must be excluded from a measurement. mypy checks both against this protocol.
+``search.embedding.ModelEmbedder`` runs the real model; ``evaluation.vectors.MixtureEmbedder`` and
+``evaluation.scale.HashedBagOfWords`` stand in for it where embedding must be excluded from a
+measurement. mypy checks all three against this protocol.
 """
 
 from __future__ import annotations

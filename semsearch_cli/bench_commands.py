@@ -87,12 +87,42 @@ def _latency_line(label: str, summary: LatencySummary) -> str:
 def scale(
     passages: Annotated[int, typer.Option("--passages", help="Passages in the synthetic collection (10 per file).")],
     workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Where the temporary collection and index go [default: the temp folder].")] = None,
+    vectors: Annotated[str, typer.Option("--vectors", help="mixtures (of real embeddings, like the model's) or hashed (bag of words, as before issue 18; needs no model).")] = "mixtures",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build, update, compact, load and search a synthetic index of N passages; embedding is excluded (a stand-in makes vectors)."""
     from evaluation.scale import run_scale
 
-    result = run_scale(passages, workdir, log=lambda message: typer.echo(f"bench scale: {message}", err=True))
+    result = run_scale(passages, workdir, log=lambda message: typer.echo(f"bench scale: {message}", err=True), vectors=vectors)
+    _print_result(result, as_json)
+
+
+@bench_app.command("vectors")
+def vectors_match(
+    noise: Annotated[float | None, typer.Option("--noise", min=0, max=10, help="Noise length of the mixtures (the tuned default).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """IVF recall against nprobe on the real embedded basis sentences beside mixtures of equal count."""
+    from evaluation.vectors import compare_curves, load_basis
+
+    result = compare_curves(load_basis(), **({} if noise is None else {"noise": noise}))
+    _print_result(result, as_json)
+
+
+@bench_app.command("ann")
+def ann(
+    vectors: Annotated[int, typer.Option("--vectors", min=1000, max=5_000_000, help="Synthetic vectors (mixtures of real embeddings) to index.")],
+    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated: ivf, ivf-sq8, hnsw.")] = "ivf,ivf-sq8,hnsw",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build each ANN index on N realistic vectors and measure build time, memory, disk, latency and recall@10."""
+    from evaluation.ann import run_ann
+
+    result = run_ann(vectors, kinds.split(","), log=lambda message: typer.echo(f"bench ann: {message}", err=True))
+    _print_result(result, as_json)
+
+
+def _print_result(result: dict, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -30,10 +30,27 @@ def test_bench_scale_reports_every_figure() -> None:
     assert result["passages"] == result["indexed_passages"] == 5000
     assert result["files"] == 500 and result["documents"] == 500  # one added, one deleted
     assert result["embedding"].startswith("excluded")
+    assert result["vectors"] == "mixtures-of-real-embeddings"
+    assert result["vectors_basis"]["basis_sentences"] > 500 and "seeds" in result["vectors_basis"]["basis_sources"]
     assert 0 < result["ann_recall_at_10"] <= 1
     assert result["search_p50_ms"] <= result["search_p99_ms"]
     assert 10 < result["rss_mb"] < 3000 and result["disk_mb"] > 0
     assert result["segments"] == 1  # compaction merged the added document's segment
+
+
+@pytest.mark.slow
+def test_bench_scale_keeps_the_hashed_vectors_on_request() -> None:
+    completed = _semsearch("bench", "scale", "--passages", "2000", "--vectors", "hashed", "--json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["vectors"] == "hashed-bag-of-words" and "vectors_basis" not in result
+    assert result["indexed_passages"] == 2000 and 0 < result["ann_recall_at_10"] <= 1
+
+
+def test_bench_scale_refuses_an_unknown_vector_kind() -> None:
+    completed = _semsearch("bench", "scale", "--passages", "10", "--vectors", "random")
+    assert completed.returncode == 1
+    assert "--vectors must be one of mixtures, hashed, not 'random'" in completed.stderr
 
 
 def test_bench_scale_refuses_an_empty_collection() -> None:
