@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ STANDIN_NAME = "scale-standin-hashed-bow"
 EMBEDDING_NOTE = "excluded: a deterministic stand-in makes the vectors, not the model"
 VECTOR_KINDS = ("mixtures", "hashed")
 PASSAGES_PER_DOCUMENT = 10
+# What a backend's figures say and do not say.
+_BACKEND_NOTES = {
+    "milvus": "milvus-lite searches growing segments by brute force and runs in one process: its latencies say "
+              "nothing about a Milvus cluster; disk is Milvus's own and not measured here",
+}
 MAX_PASSAGES = 5_000_000
 PARAMS = ChunkingParams(max_tokens=128, overlap_sentences=1)
 QUERIES = 200
@@ -210,7 +216,7 @@ class _Stages:
 
 
 def _timed_build(
-    docs: Path, index_dir: Path, embedder: HashedBagOfWords | MixtureEmbedder, only: list[str] | None = None
+    docs: Path, index_dir: IndexLocation, embedder: HashedBagOfWords | MixtureEmbedder, only: list[str] | None = None
 ) -> tuple[float, BuildReport, dict[str, float]]:
     stages = _Stages()
     embedder.seconds = 0.0
@@ -229,24 +235,31 @@ def _disk_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 2**20
 
 
-def run_scale(passages: int, workdir: Path | None = None, log=lambda message: None, vectors: str = "mixtures") -> dict:
-    """Build a synthetic index of ``passages`` passages and measure it; everything is removed at the end."""
+def run_scale(
+    passages: int, workdir: Path | None = None, log=lambda message: None, vectors: str = "mixtures", backend: IndexLocation | None = None
+) -> dict:
+    """Build a synthetic index of ``passages`` passages on ``backend`` (local by default) and measure it; everything
+    is removed at the end."""
     if not 1 <= passages <= MAX_PASSAGES:
         raise SemsearchError(f"--passages must be between 1 and {MAX_PASSAGES:,}, not {passages}")
     standin(vectors, {})  # refuses an unknown kind before any work
     root = Path(tempfile.mkdtemp(prefix="semsearch-scale-", dir=workdir))
+    location = replace(backend or IndexLocation(root), path=root / f"scale_{uuid.uuid4().hex[:12]}")
     try:
-        return _measure(root, passages, log, vectors)
+        return _measure(root, location, passages, log, vectors)
     finally:
+        backend_class(location.backend).drop(location)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _measure(root: Path, passages: int, log, vectors: str) -> dict:
-    docs, index_dir = root / "docs", root / "index"
+def _measure(root: Path, index_dir: IndexLocation, passages: int, log, vectors: str) -> dict:
+    docs = root / "docs"
     started = time.perf_counter()
     files = write_collection(docs, passages)
-    result: dict = {"passages": passages, "files": files, "embedding": EMBEDDING_NOTE,
+    result: dict = {"passages": passages, "files": files, "embedding": EMBEDDING_NOTE, "backend": index_dir.backend,
                     "generate_s": round(time.perf_counter() - started, 2)}
+    if index_dir.backend in _BACKEND_NOTES:
+        result["backend_note"] = _BACKEND_NOTES[index_dir.backend]
     queries = distinct_queries(docs, files, QUERIES)
     embedder = standin(vectors, queries)
     result["vectors"] = embedder.encoder
@@ -267,7 +280,7 @@ def _measure(root: Path, passages: int, log, vectors: str) -> dict:
     victim.unlink()
     result["delete_one_s"], _, result["delete_one_stages_s"] = _timed_build(docs, index_dir, embedder, [_doc_id(docs, victim)])
     log("compacting")
-    location = IndexLocation(index_dir)
+    location = index_dir
     kind = backend_class(location.backend)
     with kind.writer(location):
         index = kind.open(location)
@@ -276,14 +289,15 @@ def _measure(root: Path, passages: int, log, vectors: str) -> dict:
         result["compact_s"] = time.perf_counter() - began
         index.close()
     result["compacted_segments"] = compacted.merged_segments
-    result["disk_mb"] = _disk_mb(index_dir)
+    result["disk_mb"] = _disk_mb(index_dir.path) if index_dir.backend == "local" else None
     log("measuring load, memory and search in a fresh process")
     result.update(_probe_in_fresh_process(index_dir, queries, vectors))
     return {key: round(value, 3) if isinstance(value, float) else value for key, value in result.items()}
 
 
-def _probe_in_fresh_process(index_dir: Path, queries: dict[str, str], vectors: str) -> dict:
-    payload = json.dumps({"index": str(index_dir), "queries": queries, "vectors": vectors})
+def _probe_in_fresh_process(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> dict:
+    payload = json.dumps({"index": str(index_dir.path), "backend": index_dir.backend, "options": dict(index_dir.options),
+                          "queries": queries, "vectors": vectors})
     completed = subprocess.run(
         [sys.executable, "-c", "from evaluation.scale import probe_main; probe_main()"],
         input=payload, capture_output=True, text=True, check=False,
@@ -297,14 +311,15 @@ def _probe_in_fresh_process(index_dir: Path, queries: dict[str, str], vectors: s
 def probe_main() -> None:
     """Entry point of the fresh process: JSON request on stdin, JSON measurements on stdout."""
     request = json.loads(sys.stdin.read())
-    print(json.dumps(probe(Path(request["index"]), request["queries"], request["vectors"])))
+    location = IndexLocation(Path(request["index"]), request["backend"], request["options"])
+    print(json.dumps(probe(location, request["queries"], request["vectors"])))
 
 
-def probe(index_dir: Path, queries: dict[str, str], vectors: str) -> dict:
+def probe(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> dict:
     """Open the index as a server would, then search: load time, resident memory, latency, ANN recall."""
     embedder = standin(vectors, queries)
     started = time.perf_counter()
-    searcher = Searcher(open_backend(IndexLocation(index_dir)), embedder)
+    searcher = Searcher(open_backend(index_dir), embedder)
     load_s = time.perf_counter() - started
     rss_mb = resident_mb()
     stats = searcher.backend.stats()

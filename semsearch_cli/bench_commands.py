@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from indexer.build import build_from_settings
+from search.backends.registry import index_location
 from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusUriOption, QuantizeOption, settings_from
 
 if TYPE_CHECKING:
@@ -88,12 +89,17 @@ def scale(
     passages: Annotated[int, typer.Option("--passages", help="Passages in the synthetic collection (10 per file).")],
     workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Where the temporary collection and index go [default: the temp folder].")] = None,
     vectors: Annotated[str, typer.Option("--vectors", help="mixtures (of real embeddings, like the model's) or hashed (bag of words, as before issue 18; needs no model).")] = "mixtures",
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build, update, compact, load and search a synthetic index of N passages; embedding is excluded (a stand-in makes vectors)."""
     from evaluation.scale import run_scale
 
-    result = run_scale(passages, workdir, log=lambda message: typer.echo(f"bench scale: {message}", err=True), vectors=vectors)
+    location = index_location(settings_from(backend=backend, milvus_uri=milvus_uri))
+    result = run_scale(
+        passages, workdir, log=lambda message: typer.echo(f"bench scale: {message}", err=True), vectors=vectors, backend=location
+    )
     _print_result(result, as_json)
 
 
