@@ -96,7 +96,7 @@ def test_health_reports_ready_with_counts(client):
     body = client.get("/health").json()
     assert body["status"] == "ready" and body["documents"] == 6 and body["passages"] > 100
     assert body["model"] == "all-MiniLM-L6-v2" and body["index_version"].startswith("i-")
-    assert body["encoder"] in ("onnx", "onnx-int8", "torch")
+    assert body["encoder"] in ("onnx", "onnx-int8", "torch") and body["backend"] == "local"
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,9 @@ def test_index_then_search_json(docs_copy, tmp_path):
         (("frobnicate",), "No such command"),
         (("index", "--docs", "{missing}", "--index", "{missing}"), "does not exist"),
         (("index", "--docs", "{docs}", "--index", "{missing}", "--model", "no-such-model-here"), "cannot load embedding model"),
+        (("index", "--backend", "nonsense", "--index", "{missing}"), "unknown backend 'nonsense'; choose one of local, milvus"),
+        (("search", "question", "--index", "{index}", "--backend", "milvus"), "built with the 'local' backend, not 'milvus'"),
+        (("search", "question", "--index", "{missing}", "--backend", "milvus"), "needs a server: pass --milvus-uri"),
     ],
 )
 def test_mistakes_give_one_line_and_non_zero_exit(args, message, seed_index, tmp_path):
