@@ -86,6 +86,10 @@ class TermIndex:
     def size(self) -> int:
         return self._searcher.num_docs
 
+    def document_frequency(self, term: str) -> int:
+        """How many entries hold the analyzed ``term``."""
+        return self._searcher.doc_freq(_TERMS, term)
+
     def search(self, weights: dict[str, float], k: int, allowed_documents: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Keys and BM25 scores (sum over terms of weight x term score) of the ``k`` best entries."""
         clauses = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from collections import Counter
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +39,7 @@ from search.highlight import (
 )
 from search.index import Index
 from search.index_format import FIX_HINT, hold_writer_lock
+from search.query_terms import query_term_weights
 from search.records import Hit
 from search.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.store import PassageLocation, StoredPassage
@@ -143,8 +143,8 @@ class Searcher:
         notices: list[str] = []
         query_vector = self._embed_query(query, request.mode, notices, alone)
         depth = self._depth(request)
-        # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
-        terms = dict(Counter(self.index.settings.analyzer.terms(query)))
+        passage_terms = self.index.passage_terms
+        terms = query_term_weights(self.index.settings.analyzer.terms(query), passage_terms.document_frequency, passage_terms.size())
         candidates = _Candidates()
         semantic = keyword = _NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
