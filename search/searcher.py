@@ -291,6 +291,7 @@ class Searcher:
             "fused_score": candidate.score,
             "fusion": "mean over the rankings that returned candidates of each one's min-max scaled score",
             "fused_from": list(candidate.sources),
+            "contributions": {name: round(part, 6) for name, part in candidate.contributions.items()},
             "semantic": candidate.semantic,
             "keyword": candidate.keyword,
             "best_sentence": None if query_vector is None or vectors is None else round(best_sentence(vectors, query_vector), 6),

@@ -104,3 +104,19 @@ def test_rerank_orders_candidates_by_new_scores() -> None:
 def test_document_ranking_gives_every_passage_its_documents_score() -> None:
     rows, scores = document_ranking_as_passages(_ranking([1, 0], [4.0, 2.0]), {0: [0, 1], 1: [2]})
     assert rows.tolist() == [2, 0, 1] and scores.tolist() == [4.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("fuse", [fuse_min_max, fuse_reciprocal_rank])
+@pytest.mark.parametrize("keyword", [KEYWORD_RANKING, EMPTY], ids=["both", "no keyword match"])
+def test_each_rankings_contribution_sums_to_the_fused_score(fuse, keyword) -> None:
+    for candidate in fuse(SEMANTIC_RANKING, keyword):
+        assert set(candidate.contributions) == {SEMANTIC, KEYWORD}
+        assert sum(candidate.contributions.values()) == pytest.approx(candidate.score)
+        for name, part in candidate.contributions.items():
+            assert (part > 0) <= (name in candidate.sources), "a ranking that did not return a candidate adds nothing"
+
+
+def test_contributions_follow_a_selection() -> None:
+    fused = fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING)
+    picked = fused.select([2, 0])
+    assert [c.contributions for c in picked] == [fused[2].contributions, fused[0].contributions]
