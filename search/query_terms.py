@@ -5,7 +5,7 @@ A term repeated in the query counts as often as it occurs, as in a Lucene or tan
 scores the union of their postings, which grows with every common word. It keeps the ``MAX_QUERY_TERMS``
 distinct terms with the highest query frequency x IDF, the rule of Lucene's ``MoreLikeThis`` (which keeps
 25): the terms that say most about what the query is about. 64 is well above any question or keyword
-query (Cranfield's longest has 35 distinct terms), so only long queries are cut.
+query (Cranfield's longest has 29 distinct terms), so only long queries are cut.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ from indexer.chunking import ChunkingParams
 from evaluation.runner import RRF_REFERENCE
 from search.rules import MODES
 from search.settings import Settings
-from tests.conftest import SEEDS, SHARED_EVAL
+from tests.conftest import ROOT, SEEDS, SHARED_EVAL
 
 SETTINGS = Settings()
 DEFAULT_PARAMS = ChunkingParams(SETTINGS.chunk_tokens, SETTINGS.overlap_sentences)
+PASSAGE_QA = ROOT / "evaluation" / "passage_qa"
 
 
 @pytest.mark.slow
@@ -32,3 +33,15 @@ def test_cranfield_default_beats_each_single_mode_and_plain_rrf():
     assert report.queries == 225
     assert ndcg["hybrid"] > max(ndcg["semantic"], ndcg["keyword"], ndcg[RRF_REFERENCE])
     assert ndcg["hybrid"] >= 0.40
+
+
+@pytest.mark.slow
+def test_passage_qa_default_is_at_least_as_good_as_each_mode_and_plain_rrf():
+    """166 questions over six long documents of six genres (evaluation/passage_qa/PROVENANCE.md)."""
+    report = evaluate_questions(
+        PASSAGE_QA / "questions.jsonl", PASSAGE_QA / "docs", list(MODES), SETTINGS.model, DEFAULT_PARAMS, SETTINGS.max_file_bytes
+    )
+    assert report.queries >= 150 and not report.skipped
+    hybrid = report.modes["hybrid"]["mrr@10"]
+    for other in ("semantic", "keyword", RRF_REFERENCE):
+        assert hybrid >= report.modes[other]["mrr@10"], other
