@@ -18,7 +18,7 @@ import numpy as np
 
 from search.embedding import Embedder, load_embedder
 from search.errors import IndexFormatError, IndexLocked, SemanticUnavailable
-from search.feedback import VECTOR_FEEDBACK_PASSAGES, moved_query_vector
+from search.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies, moved_query_vector
 from search.fusion import (
     FusedCandidate,
     FusedRanking,
@@ -148,11 +148,11 @@ class Searcher:
         candidates = _Candidates()
         semantic = keyword = _NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
-            semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates)
+            semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates, request.group_by_document)
         if request.mode != "semantic":
             keyword = self._keyword_ranking(terms, request.group_by_document, depth, allowed_documents)
         ranked = fuse_min_max(semantic, keyword)
-        if request.mode == "hybrid" and len(semantic[0]) and len(keyword[0]):
+        if feedback_applies(request.mode, request.group_by_document) and len(semantic[0]) and len(keyword[0]):
             ranked = fuse_min_max(self._feedback_ranking(query_vector, ranked, depth, allowed_passages, candidates), keyword)
         ranked = self._shape(ranked, request, candidates)
         page = self._page(ranked, request, candidates)
@@ -196,13 +196,17 @@ class Searcher:
         return documents, np.array(store.passage_ids_of_documents(documents), dtype=np.int64)
 
     def _semantic_ranking(
-        self, search_vector: np.ndarray, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None, candidates: _Candidates
+        self,
+        search_vector: np.ndarray,
+        query_vector: np.ndarray,
+        depth: int,
+        allowed: np.ndarray | None,
+        candidates: _Candidates,
+        documents: bool,
     ) -> Ranking:
-        """Nearest passages to ``search_vector``, each scored by the mean of its own cosine and its best
-        sentence's cosine with the original question.
-
-        The passage vector says what the passage is about; the best sentence whether it holds the answer.
-        Either alone ranks worse (measured on Cranfield and the seed questions).
+        """Nearest passages to ``search_vector``, each scored from its own cosine and its best sentence's
+        cosine with the original question (``semantic_scores``: their mean, their maximum when documents
+        are ranked).
         """
         ids, cosines = self.index.vectors.search(search_vector, depth, allowed)
         ids = ids.tolist()
@@ -215,7 +219,7 @@ class Searcher:
             return _NO_RANKING
         rows = np.array(ids, dtype=np.int64)[kept]
         best = np.array([candidates.best_sentence[pid] for pid in rows.tolist()])
-        return rerank(rows, semantic_scores(np.asarray(cosines)[kept], best))
+        return rerank(rows, semantic_scores(np.asarray(cosines)[kept], best, documents))
 
     def _keyword_ranking(self, terms: dict[str, float], documents: bool, depth: int, allowed: list[int] | None) -> Ranking:
         """Passages by passage BM25; when documents are ranked, passages by their whole document's BM25.
@@ -236,7 +240,7 @@ class Searcher:
         self._locate(candidates, seeds)
         found = passage_vectors(self.index.vector_files, {s: candidates.locations[s] for s in seeds if s in candidates.locations})
         moved = moved_query_vector(query_vector, np.array([found[s] for s in seeds if s in found]))
-        return self._semantic_ranking(moved, query_vector, depth, allowed, candidates)
+        return self._semantic_ranking(moved, query_vector, depth, allowed, candidates, documents=True)
 
     def _locate(self, candidates: _Candidates, ids: list[int]) -> None:
         """Where passages not seen yet lie; ids deleted before the index's last refresh drop out."""

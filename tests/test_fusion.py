@@ -96,6 +96,12 @@ def test_semantic_score_is_the_mean_of_passage_and_best_sentence() -> None:
     assert semantic_scores(np.array([0.2]), None).tolist() == pytest.approx([0.2])
 
 
+def test_a_document_is_scored_by_its_best_part_when_documents_are_ranked() -> None:
+    passage, sentence = np.array([0.2, 0.6]), np.array([0.8, 0.5])
+    assert semantic_scores(passage, sentence, documents=True).tolist() == pytest.approx([0.8, 0.6])
+    assert semantic_scores(passage, None, documents=True).tolist() == pytest.approx([0.2, 0.6])
+
+
 def test_rerank_orders_candidates_by_new_scores() -> None:
     rows, scores = rerank(np.array([5, 2, 9]), np.array([0.1, 0.7, 0.7]))
     assert rows.tolist() == [2, 9, 5] and scores.tolist() == pytest.approx([0.7, 0.7, 0.1])
