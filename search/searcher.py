@@ -23,6 +23,7 @@ from search.fusion import (
     FusedCandidate,
     FusedRanking,
     Ranking,
+    best_part_scores_documents,
     document_ranking_as_passages,
     fuse_min_max,
     rerank,
@@ -148,7 +149,8 @@ class Searcher:
         candidates = _Candidates()
         semantic = keyword = _NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
-            semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates, request.group_by_document)
+            best_part = best_part_scores_documents(request.mode, request.group_by_document)
+            semantic = self._semantic_ranking(query_vector, query_vector, depth, allowed_passages, candidates, best_part)
         if request.mode != "semantic":
             keyword = self._keyword_ranking(terms, request.group_by_document, depth, allowed_documents)
         ranked = fuse_min_max(semantic, keyword)
@@ -202,11 +204,10 @@ class Searcher:
         depth: int,
         allowed: np.ndarray | None,
         candidates: _Candidates,
-        documents: bool,
+        best_part: bool,
     ) -> Ranking:
         """Nearest passages to ``search_vector``, each scored from its own cosine and its best sentence's
-        cosine with the original question (``semantic_scores``: their mean, their maximum when documents
-        are ranked).
+        cosine with the original question (``semantic_scores``: their mean, or with ``best_part`` their maximum).
         """
         ids, cosines = self.index.vectors.search(search_vector, depth, allowed)
         ids = ids.tolist()
@@ -219,7 +220,7 @@ class Searcher:
             return _NO_RANKING
         rows = np.array(ids, dtype=np.int64)[kept]
         best = np.array([candidates.best_sentence[pid] for pid in rows.tolist()])
-        return rerank(rows, semantic_scores(np.asarray(cosines)[kept], best, documents))
+        return rerank(rows, semantic_scores(np.asarray(cosines)[kept], best, best_part))
 
     def _keyword_ranking(self, terms: dict[str, float], documents: bool, depth: int, allowed: list[int] | None) -> Ranking:
         """Passages by passage BM25; when documents are ranked, passages by their whole document's BM25.
@@ -240,7 +241,7 @@ class Searcher:
         self._locate(candidates, seeds)
         found = passage_vectors(self.index.vector_files, {s: candidates.locations[s] for s in seeds if s in candidates.locations})
         moved = moved_query_vector(query_vector, np.array([found[s] for s in seeds if s in found]))
-        return self._semantic_ranking(moved, query_vector, depth, allowed, candidates, documents=True)
+        return self._semantic_ranking(moved, query_vector, depth, allowed, candidates, best_part=True)
 
     def _locate(self, candidates: _Candidates, ids: list[int]) -> None:
         """Where passages not seen yet lie; ids deleted before the index's last refresh drop out."""

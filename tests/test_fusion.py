@@ -8,6 +8,7 @@ import pytest
 from search.fusion import (
     KEYWORD,
     SEMANTIC,
+    best_part_scores_documents,
     document_ranking_as_passages,
     fuse_min_max,
     fuse_reciprocal_rank,
@@ -96,10 +97,18 @@ def test_semantic_score_is_the_mean_of_passage_and_best_sentence() -> None:
     assert semantic_scores(np.array([0.2]), None).tolist() == pytest.approx([0.2])
 
 
+@pytest.mark.parametrize(
+    ("mode", "ranking_documents", "expected"),
+    [("hybrid", True, True), ("hybrid", False, False), ("semantic", True, False), ("keyword", True, False)],
+)
+def test_only_hybrid_document_rankings_score_by_the_best_part(mode, ranking_documents, expected) -> None:
+    assert best_part_scores_documents(mode, ranking_documents) is expected
+
+
 def test_a_document_is_scored_by_its_best_part_when_documents_are_ranked() -> None:
     passage, sentence = np.array([0.2, 0.6]), np.array([0.8, 0.5])
-    assert semantic_scores(passage, sentence, documents=True).tolist() == pytest.approx([0.8, 0.6])
-    assert semantic_scores(passage, None, documents=True).tolist() == pytest.approx([0.2, 0.6])
+    assert semantic_scores(passage, sentence, best_part=True).tolist() == pytest.approx([0.8, 0.6])
+    assert semantic_scores(passage, None, best_part=True).tolist() == pytest.approx([0.2, 0.6])
 
 
 def test_rerank_orders_candidates_by_new_scores() -> None:
