@@ -8,7 +8,7 @@ import uuid
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from evaluation.beir import load_beir, score_run
@@ -33,13 +33,35 @@ RRF_PARTS = {"semantic", "keyword"}
 
 @dataclass(frozen=True)
 class EvalReport:
+    """Scores per mode; ``skipped`` maps each query the engine refused (e.g. too long) to the reason. A skipped
+    query stays in the means with nothing found, as it would be for a user."""
+
     dataset: str
     queries: int
     modes: dict[str, dict[str, float]]
     seconds: float
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"dataset": self.dataset, "queries": self.queries, "modes": self.modes, "seconds": round(self.seconds, 1)}
+        return {
+            "dataset": self.dataset,
+            "queries": self.queries,
+            "modes": self.modes,
+            "skipped_queries": len(self.skipped),
+            "skipped": [{"query": query, "reason": reason} for query, reason in self.skipped.items()],
+            "seconds": round(self.seconds, 1),
+        }
+
+
+class _Skips(dict[str, str]):
+    """Queries the engine refused, each with its reason; one refused query never aborts a run."""
+
+    def hits(self, searcher: Searcher, query_id: str, request: SearchRequest) -> list[Hit]:
+        try:
+            return searcher.search(request).hits
+        except SemsearchError as exc:
+            self.setdefault(query_id, str(exc))
+            return []
 
 
 def evaluate_beir(
@@ -51,13 +73,13 @@ def evaluate_beir(
     collection = load_beir(folder)
     documents = [_beir_document(doc_id, doc.title, doc.text) for doc_id, doc in collection.corpus.items()]
     queries = {qid: text for qid, text in collection.queries.items() if qid in collection.qrels and text.strip()}
-    results, rankings = {}, {}
+    results, rankings, skipped = {}, {}, _Skips()
     with _temporary_searcher(documents, model, quantize, params, show_progress, backend) as searcher:
         for mode in modes:
             run = {}
             for query_id, text in queries.items():
                 request = SearchRequest(text, k=MAX_K, group_by_document=True, mode=mode)
-                run[query_id] = {hit.doc_id: hit.score for hit in searcher.search(request).hits}
+                run[query_id] = {hit.doc_id: hit.score for hit in skipped.hits(searcher, query_id, request)}
             results[mode], rankings[mode] = score_run(run, collection.qrels), run
         for name, run in native_runs(searcher, queries, MAX_K).items():
             results[name] = score_run(run, collection.qrels)
@@ -67,7 +89,7 @@ def evaluate_beir(
             for query_id in queries
         }
         results[RRF_REFERENCE] = score_run({q: {doc: -rank for rank, doc in enumerate(docs)} for q, docs in fused.items()}, collection.qrels)
-    return EvalReport(folder.name, len(queries), results, time.perf_counter() - started)
+    return EvalReport(folder.name, len(queries), results, time.perf_counter() - started, dict(skipped))
 
 
 def evaluate_questions(
@@ -84,7 +106,7 @@ def evaluate_questions(
     started = time.perf_counter()
     questions = load_questions(questions_file)
     documents = read_documents(docs_dir, max_file_bytes).documents
-    results = {}
+    results, skipped = {}, _Skips()
     by_id = {d.doc_id: d for d in documents}
     with _temporary_searcher(documents, model, quantize, params, False, backend) as searcher:
 
@@ -93,13 +115,13 @@ def evaluate_questions(
                 lists = [rank(question, part) for part in RRF_PARTS]
                 hits = {hit.passage_id: hit for hits in lists for hit in hits}
                 return [hits[pid] for pid in _reciprocal_rank([[hit.passage_id for hit in hits] for hits in lists])]
-            return searcher.search(SearchRequest(question, k=10, mode=mode)).hits
+            return skipped.hits(searcher, question, SearchRequest(question, k=10, mode=mode))
 
         evaluated = [*modes, RRF_REFERENCE] if RRF_PARTS <= set(modes) else modes
         for mode in evaluated:
             scores = score_questions(questions, lambda q, mode=mode: rank(q, mode), by_id)
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
-    return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started)
+    return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started, dict(skipped))
 
 
 def _reciprocal_rank(rankings: list[list[str]]) -> list[str]:

@@ -32,8 +32,11 @@ def best_sentence_cosines(blocks: VectorBlocks, query_vector: np.ndarray) -> np.
     return np.maximum.reduceat(cosines, blocks.offsets).astype(np.float64)
 
 
-def rescore_semantic(ids: np.ndarray, cosines: np.ndarray, blocks: VectorBlocks, query_vector: np.ndarray) -> Ranking:
-    """Nearest passages re-scored by the mean of their own cosine and their best sentence's cosine with the question.
+def rescore_semantic(
+    ids: np.ndarray, cosines: np.ndarray, blocks: VectorBlocks, query_vector: np.ndarray, best_part: bool = False
+) -> Ranking:
+    """Nearest passages re-scored from their own cosine and their best sentence's cosine with the question
+    (``semantic_scores``: their mean, or with ``best_part`` their maximum).
 
     The passage vector says what the passage is about; the best sentence whether it holds the answer. Either
     alone ranks worse (measured on Cranfield and the seed questions). Candidates without vectors (gone since
@@ -44,7 +47,7 @@ def rescore_semantic(ids: np.ndarray, cosines: np.ndarray, blocks: VectorBlocks,
     if not kept.any():
         return NO_RANKING
     rows = np.asarray(ids, dtype=np.int64)[kept]
-    return rerank(rows, semantic_scores(np.asarray(cosines)[kept], np.array([best[pid] for pid in rows.tolist()])))
+    return rerank(rows, semantic_scores(np.asarray(cosines)[kept], np.array([best[pid] for pid in rows.tolist()]), best_part))
 
 
 def feedback_vector(query_vector: np.ndarray, seeds: np.ndarray, blocks: VectorBlocks) -> np.ndarray:

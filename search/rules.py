@@ -10,7 +10,9 @@ from search.errors import InvalidQuery
 MODES = ("hybrid", "semantic", "keyword")
 DEFAULT_MODE = "hybrid"
 MAX_K = 100
-MAX_QUERY_CHARS = 1000
+# Long enough for "passages like this one" and judged collections' long queries (one runs to 2,083
+# characters). The encoder embeds only the first ~256 tokens; BM25 keeps at most MAX_QUERY_TERMS terms.
+MAX_QUERY_CHARS = 10_000
 MAX_OFFSET = 10_000
 MAX_DOC_IDS = 1000
 GROUP_BY_VALUES = ("document",)

@@ -23,8 +23,8 @@ from search.backends.registry import open_backend
 from search.embedder import Embedder
 from search.embedding import load_embedder
 from search.errors import IndexFormatError, SemanticUnavailable
-from search.feedback import VECTOR_FEEDBACK_PASSAGES
-from search.fusion import FusedCandidate, FusedRanking, fuse_min_max
+from search.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies
+from search.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max
 from search.highlight import best_sentence, highlights, highlights_by_terms
 from search.index_settings import FIX_HINT
 from search.ranking import NO_RANKING, feedback_vector, rescore_semantic, shape, shaping_candidates
@@ -130,16 +130,17 @@ class Searcher:
         query_vector = self._embed_query(query, request.mode, notices, alone)
         depth = max(_MIN_DEPTH, 5 * (request.k + request.offset))
         vectors: dict[int, VectorBlocks] = {}
+        best_part = best_part_scores_documents(request.mode, request.group_by_document)
         semantic = keyword = NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
-            semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors)
+            semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors, best_part)
         if request.mode != "semantic":
             keyword = view.keyword(query, depth, filters, documents=request.group_by_document)
         ranked = fuse_min_max(semantic, keyword)
-        if request.mode == "hybrid" and query_vector is not None and len(semantic[0]) and len(keyword[0]):
+        if feedback_applies(request.mode, request.group_by_document) and query_vector is not None and len(semantic[0]) and len(keyword[0]):
             seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]
             moved = feedback_vector(query_vector, seeds, view.vectors(seeds.tolist(), sentences=False))
-            ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors), keyword)
+            ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors, best_part), keyword)
         ranked = shape(ranked, view.spans(shaping_candidates(ranked, request.min_score)), request.group_by_document, request.min_score)
         page = _hydrate(view, ranked, request)
         terms = set(self.backend.settings.analyzer.terms(query))
@@ -150,7 +151,7 @@ class Searcher:
 
     def _semantic(
         self, view: ReadView, search_vector: np.ndarray, query_vector: np.ndarray, depth: int, filters: Filters,
-        vectors: dict[int, VectorBlocks],
+        vectors: dict[int, VectorBlocks], best_part: bool,
     ) -> Ranking:
         """Retrieve the nearest passages to ``search_vector`` and rescore them against the original question;
         the vectors of candidates already read in this query are not read again."""
@@ -159,7 +160,7 @@ class Searcher:
         fresh = view.vectors(unseen)
         vectors.update((pid, fresh) for pid in fresh.ids.tolist())
         blocks = VectorBlocks.joined(_blocks_of(vectors, ids.tolist()), self.backend.settings.dimension)
-        return rescore_semantic(ids, cosines, blocks, query_vector)
+        return rescore_semantic(ids, cosines, blocks, query_vector, best_part)
 
     def _embed_query(self, query: str, mode: str, notices: list[str], alone: bool) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
@@ -179,6 +180,7 @@ class Searcher:
             "fused_score": candidate.score,
             "fusion": "mean over the rankings that returned candidates of each one's min-max scaled score",
             "fused_from": list(candidate.sources),
+            "contributions": {name: round(part, 6) for name, part in candidate.contributions.items()},
             "semantic": candidate.semantic,
             "keyword": candidate.keyword,
             "best_sentence": None if query_vector is None or vectors is None else round(best_sentence(*vectors, query_vector), 6),

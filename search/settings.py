@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     admin_token: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
-    max_query_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64_000, ge=1024)
     watch: bool = False
     search_token: SecretStr | None = None

@@ -254,3 +254,8 @@ def evaluate(
     typer.echo("mode      " + "".join(f"{name:>12}" for name in metrics))
     for name, values in report.modes.items():
         typer.echo(f"{name:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
+    if report.skipped:
+        typer.echo(f"skipped {len(report.skipped)} queries the engine refused (scored as finding nothing):")
+        for query, reason in report.skipped.items():
+            typer.echo(f"  {query[:60]}: {reason}")
+

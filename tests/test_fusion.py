@@ -8,6 +8,7 @@ import pytest
 from search.fusion import (
     KEYWORD,
     SEMANTIC,
+    best_part_scores_documents,
     document_ranking_as_passages,
     fuse_min_max,
     fuse_reciprocal_rank,
@@ -96,6 +97,20 @@ def test_semantic_score_is_the_mean_of_passage_and_best_sentence() -> None:
     assert semantic_scores(np.array([0.2]), None).tolist() == pytest.approx([0.2])
 
 
+@pytest.mark.parametrize(
+    ("mode", "ranking_documents", "expected"),
+    [("hybrid", True, True), ("hybrid", False, False), ("semantic", True, False), ("keyword", True, False)],
+)
+def test_only_hybrid_document_rankings_score_by_the_best_part(mode, ranking_documents, expected) -> None:
+    assert best_part_scores_documents(mode, ranking_documents) is expected
+
+
+def test_a_document_is_scored_by_its_best_part_when_documents_are_ranked() -> None:
+    passage, sentence = np.array([0.2, 0.6]), np.array([0.8, 0.5])
+    assert semantic_scores(passage, sentence, best_part=True).tolist() == pytest.approx([0.8, 0.6])
+    assert semantic_scores(passage, None, best_part=True).tolist() == pytest.approx([0.2, 0.6])
+
+
 def test_rerank_orders_candidates_by_new_scores() -> None:
     rows, scores = rerank(np.array([5, 2, 9]), np.array([0.1, 0.7, 0.7]))
     assert rows.tolist() == [2, 9, 5] and scores.tolist() == pytest.approx([0.7, 0.7, 0.1])
@@ -104,3 +119,19 @@ def test_rerank_orders_candidates_by_new_scores() -> None:
 def test_document_ranking_gives_every_passage_its_documents_score() -> None:
     rows, scores = document_ranking_as_passages(_ranking([1, 0], [4.0, 2.0]), {0: [0, 1], 1: [2]})
     assert rows.tolist() == [2, 0, 1] and scores.tolist() == [4.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("fuse", [fuse_min_max, fuse_reciprocal_rank])
+@pytest.mark.parametrize("keyword", [KEYWORD_RANKING, EMPTY], ids=["both", "no keyword match"])
+def test_each_rankings_contribution_sums_to_the_fused_score(fuse, keyword) -> None:
+    for candidate in fuse(SEMANTIC_RANKING, keyword):
+        assert set(candidate.contributions) == {SEMANTIC, KEYWORD}
+        assert sum(candidate.contributions.values()) == pytest.approx(candidate.score)
+        for name, part in candidate.contributions.items():
+            assert (part > 0) <= (name in candidate.sources), "a ranking that did not return a candidate adds nothing"
+
+
+def test_contributions_follow_a_selection() -> None:
+    fused = fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING)
+    picked = fused.select([2, 0])
+    assert [c.contributions for c in picked] == [fused[2].contributions, fused[0].contributions]

@@ -164,7 +164,7 @@ def test_hostile_query_is_shown_as_text(page: Page) -> None:
     ("status", "detail", "shown"),
     [
         (503, "no index loaded", "no index loaded"),
-        (422, [{"loc": ["query", "q"], "msg": "String should have at most 1000 characters"}], "at most 1000 characters"),
+        (422, [{"loc": ["query", "q"], "msg": "String should have at most 10000 characters"}], "at most 10000 characters"),
     ],
 )
 def test_api_error_detail_is_shown(page: Page, status: int, detail: object, shown: str) -> None:

@@ -150,6 +150,18 @@ def test_explain_names_the_inputs_of_each_hit(searcher):
     assert hit.explain["keyword"] == hit.scores["keyword"] and 0 < hit.explain["best_sentence"] <= 1
 
 
+def test_explain_shows_when_keyword_evidence_overrode_meaning(searcher):
+    """Semantic mode ranks the near-identical code 5512 first; hybrid puts 5521 first because BM25 adds more."""
+    winner, runner_up = searcher.search(SearchRequest("error 5521", k=2, explain=True)).hits
+    assert winner.doc_id == "code-5521.md"
+    for hit in (winner, runner_up):
+        contributions = hit.explain["contributions"]
+        assert set(contributions) == {"semantic", "keyword"}
+        assert sum(contributions.values()) == pytest.approx(hit.score, abs=1e-5) == pytest.approx(hit.explain["fused_score"], abs=1e-5)
+    assert winner.explain["contributions"]["keyword"] > winner.explain["contributions"]["semantic"]
+    assert winner.explain["contributions"]["keyword"] > runner_up.explain["contributions"]["keyword"]
+
+
 def test_unknown_mode_lists_the_choices(searcher):
     with pytest.raises(Exception, match="hybrid, semantic, keyword"):
         searcher.search(SearchRequest("anything", mode="fuzzy"))
@@ -181,3 +193,12 @@ def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_
     (docs_copy / "000_2ff6379e6f7d78c5.txt").unlink()
     build_index(docs_copy, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
     assert check("added.md") < before
+
+
+@pytest.mark.parametrize(("group_by_document", "expected"), [(False, False), (True, True)])
+def test_feedback_runs_only_when_documents_are_ranked(searcher, monkeypatch, group_by_document, expected):
+    calls = []
+    original = Searcher._feedback_ranking
+    monkeypatch.setattr(Searcher, "_feedback_ranking", lambda self, *args: calls.append(1) or original(self, *args))
+    searcher.search(SearchRequest("How long should tomatoes simmer with garlic?", k=3, group_by_document=group_by_document))
+    assert bool(calls) is expected

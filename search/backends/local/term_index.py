@@ -37,6 +37,8 @@ class KeywordIndex(Protocol):
 
     def size(self) -> int: ...
 
+    def document_frequency(self, term: str) -> int: ...
+
 
 class TermIndex(KeywordIndex):
     """One tantivy index of analyzed texts under integer keys, each tagged with its document's key for filters."""
@@ -57,6 +59,10 @@ class TermIndex(KeywordIndex):
 
     def size(self) -> int:
         return self._searcher.num_docs
+
+    def document_frequency(self, term: str) -> int:
+        """How many entries hold the analyzed ``term``."""
+        return self._searcher.doc_freq(_TERMS, term)
 
     def search(self, weights: dict[str, float], k: int, allowed_documents: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Keys and BM25 scores (sum over terms of weight x term score) of the ``k`` best entries."""

@@ -6,7 +6,6 @@ Only candidates are read: their locations (cached, they never change), their flo
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ import numpy as np
 from search.backends.base import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks
 from search.backends.local.vector_files import VectorFiles
 from search.fusion import document_ranking_as_passages
+from search.query_terms import query_term_weights
 
 if TYPE_CHECKING:
     from search.backends.local.backend import LocalBackend
@@ -34,8 +34,8 @@ class LocalView(ReadView):
         return self._backend.vectors.search(vector, k, passages, exact) if documents else _EMPTY
 
     def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
-        # A term repeated in the query counts as often as it occurs, as in a Lucene or tantivy query.
-        terms = {term: float(count) for term, count in Counter(self._backend.settings.analyzer.terms(query)).items()}
+        index = self._backend.passage_terms
+        terms = query_term_weights(self._backend.settings.analyzer.terms(query), index.document_frequency, index.size())
         allowed = self._allowed_by(filters)[0] if filters else None
         if allowed is not None and not allowed:
             return _EMPTY
