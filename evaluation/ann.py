@@ -50,9 +50,16 @@ def run_ann(vectors: int, kinds: list[str], log=lambda message: None) -> dict:
     exact.add(database)
     _, truth = exact.search(queries, _K)
     del exact, database
-    result: dict = {"vectors": vectors, "vector_kind": KIND, "dimension": int(queries.shape[1]), "queries": QUERIES,
-                    "target_recall_at_10": TARGET_RECALL, "threads_build": faiss.omp_get_max_threads(),
-                    "threads_search": 1, "indexes": {}}
+    result: dict = {
+        "vectors": vectors,
+        "vector_kind": KIND,
+        "dimension": int(queries.shape[1]),
+        "queries": QUERIES,
+        "target_recall_at_10": TARGET_RECALL,
+        "threads_build": faiss.omp_get_max_threads(),
+        "threads_search": 1,
+        "indexes": {},
+    }
     for kind in kinds:
         log(f"{kind}: building and measuring in a fresh process")
         result["indexes"][kind] = _measure_in_fresh_process(vectors, kind, truth.tolist())
@@ -61,8 +68,9 @@ def run_ann(vectors: int, kinds: list[str], log=lambda message: None) -> dict:
 
 def _vectors(count: int) -> tuple[np.ndarray, np.ndarray]:
     mixtures = Mixtures(load_basis().vectors)
-    database = np.vstack([mixtures.vectors(np.arange(first, min(count, first + 100_000), dtype=np.uint64))
-                          for first in range(0, count, 100_000)]).astype(np.float32)
+    database = np.vstack(
+        [mixtures.vectors(np.arange(first, min(count, first + 100_000), dtype=np.uint64)) for first in range(0, count, 100_000)]
+    ).astype(np.float32)
     queries = mixtures.vectors(np.arange(count, count + QUERIES, dtype=np.uint64)).astype(np.float32)
     return database, queries
 
@@ -70,8 +78,11 @@ def _vectors(count: int) -> tuple[np.ndarray, np.ndarray]:
 def _measure_in_fresh_process(vectors: int, kind: str, truth: list[list[int]]) -> dict:
     completed = subprocess.run(
         [sys.executable, "-c", "from evaluation.ann import measure_main; measure_main()"],
-        input=json.dumps({"vectors": vectors, "kind": kind, "truth": truth}), capture_output=True, text=True,
-        check=False, cwd=Path(__file__).resolve().parent.parent,
+        input=json.dumps({"vectors": vectors, "kind": kind, "truth": truth}),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     if completed.returncode != 0:
         raise SemsearchError(f"measuring {kind} failed: {completed.stderr.strip().splitlines()[-1:]}")
@@ -107,8 +118,12 @@ def measure(count: int, kind: str, truth: np.ndarray) -> dict:
     setting = value if curve[value] >= TARGET_RECALL else None
     latencies = _latencies(index, kind, value, queries)
     return {
-        "index": description, "build_s": round(build_s, 2), "disk_mb": round(disk_mb, 1), "memory_mb": round(memory_mb, 1),
-        "setting_name": "efSearch" if kind == "hnsw" else "nprobe", "setting": setting,
+        "index": description,
+        "build_s": round(build_s, 2),
+        "disk_mb": round(disk_mb, 1),
+        "memory_mb": round(memory_mb, 1),
+        "setting_name": "efSearch" if kind == "hnsw" else "nprobe",
+        "setting": setting,
         "recall_at_10": curve[value],
         "p50_ms": round(statistics.median(latencies), 3),
         "p99_ms": round(statistics.quantiles(latencies, n=100, method="inclusive")[98], 3),
@@ -138,8 +153,12 @@ def _settings(kind: str, index: faiss.Index) -> list[int]:
     if kind == "hnsw":
         return list(_EF_SEARCH)
     cells = faiss.extract_index_ivf(index).nlist
-    return sorted({min(cells, max(1, math.ceil(cells * share))) for share in
-                   (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.6, 1.0)})
+    return sorted(
+        {
+            min(cells, max(1, math.ceil(cells * share)))
+            for share in (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.6, 1.0)
+        }
+    )
 
 
 def _parameters(kind: str, value: int) -> faiss.SearchParameters:
@@ -160,7 +179,7 @@ def _latencies(index: faiss.Index, kind: str, value: int, queries: np.ndarray) -
     latencies = []
     for row in range(len(queries)):
         began = time.perf_counter()
-        index.search(queries[row:row + 1], _K, params=params)
+        index.search(queries[row : row + 1], _K, params=params)
         latencies.append((time.perf_counter() - began) * 1000)
     return latencies
 

@@ -103,7 +103,5 @@ def _read_qrels(path: Path) -> Qrels:
             query_id, doc_id, grade = fields
             qrels.setdefault(query_id, {})[doc_id] = int(grade)
         except ValueError:
-            raise SemsearchError(
-                f"{path} line {number} must be query-id, corpus-id and an integer score separated by tabs"
-            ) from None
+            raise SemsearchError(f"{path} line {number} must be query-id, corpus-id and an integer score separated by tabs") from None
     return qrels

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import uuid
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,7 +24,6 @@ from search.fusion import RRF_K
 from search.records import Hit
 from search.rules import MAX_K, SearchRequest
 from search.searcher import Searcher
-
 
 # Besides the modes, every evaluation reports plain reciprocal-rank fusion of the two single modes.
 RRF_REFERENCE = "rrf-reference"
@@ -65,7 +64,12 @@ class _Skips(dict[str, str]):
 
 
 def evaluate_beir(
-    folder: Path, modes: list[str], model: str, params: ChunkingParams, show_progress: bool = False, quantize: str | None = None,
+    folder: Path,
+    modes: list[str],
+    model: str,
+    params: ChunkingParams,
+    show_progress: bool = False,
+    quantize: str | None = None,
     backend: IndexLocation | None = None,
 ) -> EvalReport:
     """nDCG@10, recall@100 and MRR@10 per mode; a document scores as its best passage."""
@@ -83,12 +87,14 @@ def evaluate_beir(
             results[mode], rankings[mode] = score_run(run, collection.qrels), run
         for name, run in native_runs(searcher, queries, MAX_K).items():
             results[name] = score_run(run, collection.qrels)
-    if RRF_PARTS <= rankings.keys():
+    if rankings.keys() >= RRF_PARTS:
         fused = {
             query_id: _reciprocal_rank([sorted(rankings[m][query_id], key=rankings[m][query_id].get, reverse=True) for m in RRF_PARTS])
             for query_id in queries
         }
-        results[RRF_REFERENCE] = score_run({q: {doc: -rank for rank, doc in enumerate(docs)} for q, docs in fused.items()}, collection.qrels)
+        results[RRF_REFERENCE] = score_run(
+            {q: {doc: -rank for rank, doc in enumerate(docs)} for q, docs in fused.items()}, collection.qrels
+        )
     return EvalReport(folder.name, len(queries), results, time.perf_counter() - started, dict(skipped))
 
 
@@ -117,7 +123,7 @@ def evaluate_questions(
                 return [hits[pid] for pid in _reciprocal_rank([[hit.passage_id for hit in hits] for hits in lists])]
             return skipped.hits(searcher, question, SearchRequest(question, k=10, mode=mode))
 
-        evaluated = [*modes, RRF_REFERENCE] if RRF_PARTS <= set(modes) else modes
+        evaluated = [*modes, RRF_REFERENCE] if set(modes) >= RRF_PARTS else modes
         for mode in evaluated:
             scores = score_questions(questions, lambda q, mode=mode: rank(q, mode), by_id)
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
@@ -135,7 +141,11 @@ def _reciprocal_rank(rankings: list[list[str]]) -> list[str]:
 
 @contextmanager
 def _temporary_searcher(
-    documents: list[Document], model: str, quantize: str | None, params: ChunkingParams, show_progress: bool,
+    documents: list[Document],
+    model: str,
+    quantize: str | None,
+    params: ChunkingParams,
+    show_progress: bool,
     backend: IndexLocation | None,
 ) -> Iterator[Searcher]:
     """A searcher over a fresh index of ``documents`` on ``backend`` (local by default), removed afterwards."""

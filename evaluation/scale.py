@@ -48,7 +48,7 @@ PASSAGES_PER_DOCUMENT = 10
 # What a backend's figures say and do not say.
 _BACKEND_NOTES = {
     "milvus": "milvus-lite searches growing segments by brute force and runs in one process: its latencies say "
-              "nothing about a Milvus cluster; disk is Milvus's own and not measured here",
+    "nothing about a Milvus cluster; disk is Milvus's own and not measured here",
 }
 MAX_PASSAGES = 5_000_000
 PARAMS = ChunkingParams(max_tokens=128, overlap_sentences=1)
@@ -91,7 +91,7 @@ class HashedBagOfWords:
             self._table = table / np.linalg.norm(table, axis=1, keepdims=True)
         out = np.empty((len(texts), _DIMENSION), dtype=np.float32)
         for first in range(0, len(texts), 8192):
-            out[first:first + 8192] = self._encode_batch(texts[first:first + 8192])
+            out[first : first + 8192] = self._encode_batch(texts[first : first + 8192])
         self.seconds += time.perf_counter() - started
         return out
 
@@ -150,11 +150,11 @@ def _document_text(language: _Language, rng: np.random.Generator, paragraphs: in
     words = [language.words[i] for i in ids.tolist()]
     sentences, at = [], 0
     for length in lengths.tolist():
-        sentence = words[at:at + length]
+        sentence = words[at : at + length]
         sentences.append(sentence[0].capitalize() + " " + " ".join(sentence[1:]) + ".")
         at += length
     step = _SENTENCES_PER_PARAGRAPH
-    return "\n\n".join(" ".join(sentences[i:i + step]) for i in range(0, len(sentences), step)) + "\n"
+    return "\n\n".join(" ".join(sentences[i : i + step]) for i in range(0, len(sentences), step)) + "\n"
 
 
 def write_collection(folder: Path, passages: int, seed: int = 0) -> int:
@@ -186,7 +186,7 @@ def distinct_queries(folder: Path, files: int, count: int, seed: int = 1) -> dic
         words = paragraph.lower().replace(".", " ").split()
         size = int(rng.integers(*_QUERY_WORDS))
         start = int(rng.integers(0, len(words) - size))
-        queries.setdefault(" ".join(words[start:start + size]), paragraph)
+        queries.setdefault(" ".join(words[start : start + size]), paragraph)
     return queries
 
 
@@ -256,8 +256,13 @@ def _measure(root: Path, index_dir: IndexLocation, passages: int, log, vectors: 
     docs = root / "docs"
     started = time.perf_counter()
     files = write_collection(docs, passages)
-    result: dict = {"passages": passages, "files": files, "embedding": EMBEDDING_NOTE, "backend": index_dir.backend,
-                    "generate_s": round(time.perf_counter() - started, 2)}
+    result: dict = {
+        "passages": passages,
+        "files": files,
+        "embedding": EMBEDDING_NOTE,
+        "backend": index_dir.backend,
+        "generate_s": round(time.perf_counter() - started, 2),
+    }
     if index_dir.backend in _BACKEND_NOTES:
         result["backend_note"] = _BACKEND_NOTES[index_dir.backend]
     queries = distinct_queries(docs, files, QUERIES)
@@ -296,11 +301,21 @@ def _measure(root: Path, index_dir: IndexLocation, passages: int, log, vectors: 
 
 
 def _probe_in_fresh_process(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> dict:
-    payload = json.dumps({"index": str(index_dir.path), "backend": index_dir.backend, "options": dict(index_dir.options),
-                          "queries": queries, "vectors": vectors})
+    payload = json.dumps(
+        {
+            "index": str(index_dir.path),
+            "backend": index_dir.backend,
+            "options": dict(index_dir.options),
+            "queries": queries,
+            "vectors": vectors,
+        }
+    )
     completed = subprocess.run(
         [sys.executable, "-c", "from evaluation.scale import probe_main; probe_main()"],
-        input=payload, capture_output=True, text=True, check=False,
+        input=payload,
+        capture_output=True,
+        text=True,
+        check=False,
         cwd=Path(__file__).resolve().parent.parent,
     )
     if completed.returncode != 0:

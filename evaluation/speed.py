@@ -22,9 +22,9 @@ import httpx
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.embedding import ModelEmbedder
 from search.backends.base import IndexLocation
 from search.backends.registry import index_location, open_backend
+from search.embedding import ModelEmbedder
 from search.settings import Settings
 from web.launcher import ServerProcess, launch
 
@@ -111,7 +111,7 @@ def distinct_questions(index: IndexLocation) -> Iterator[str]:
     seen: set[str] = set()
     for size, step in itertools.product(_WINDOWS, (5, 3, 2, 1)):
         for start in range(0, max(1, len(words) - size), step):
-            query = " ".join(words[start:start + size])
+            query = " ".join(words[start : start + size])
             if query not in seen:
                 seen.add(query)
                 yield query
@@ -145,13 +145,22 @@ def time_fresh_build(settings: Settings, docs: Path, index_dir: Path) -> BuildTi
     embedder = ModelEmbedder(settings.model, settings.quantize)
     loaded = time.perf_counter()
     report = build_index(
-        docs, index_dir, settings.model, ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
-        max_file_bytes=settings.max_file_bytes, embedder=embedder, quantize=settings.quantize,
+        docs,
+        index_dir,
+        settings.model,
+        ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
+        max_file_bytes=settings.max_file_bytes,
+        embedder=embedder,
+        quantize=settings.quantize,
     )
     seconds = time.perf_counter() - loaded
     return BuildTiming(
-        embedder.encoder, round(loaded - started, 2), round(seconds, 2), len(report.added),
-        report.total_passages, round(report.total_passages / seconds, 1) if seconds else 0.0,
+        embedder.encoder,
+        round(loaded - started, 2),
+        round(seconds, 2),
+        len(report.added),
+        report.total_passages,
+        round(report.total_passages / seconds, 1) if seconds else 0.0,
     )
 
 
@@ -191,8 +200,28 @@ def search_during_index(docs: Path, index_dir: Path, documents: int) -> DuringIn
 
 def write_generated_documents(folder: Path, count: int) -> None:
     """``count`` one-paragraph documents of distinct generated sentences, in a subfolder of ``folder``."""
-    words = ("index", "passage", "river", "model", "budget", "harbour", "query", "engine", "winter", "garden",
-             "contract", "signal", "library", "bridge", "sensor", "market", "theory", "voyage", "ledger", "cluster")
+    words = (
+        "index",
+        "passage",
+        "river",
+        "model",
+        "budget",
+        "harbour",
+        "query",
+        "engine",
+        "winter",
+        "garden",
+        "contract",
+        "signal",
+        "library",
+        "bridge",
+        "sensor",
+        "market",
+        "theory",
+        "voyage",
+        "ledger",
+        "cluster",
+    )
     rng = random.Random(20240601)
     target = folder / "bench-generated"
     target.mkdir(parents=True, exist_ok=True)

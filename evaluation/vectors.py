@@ -58,7 +58,7 @@ def basis_sentences(cranfield: Path | None = CRANFIELD) -> tuple[list[str], tupl
             record = json.loads(line)
             texts.extend((record["title"], record["text"]))
         sources.append("cranfield")
-    sentences = {text[s.start:s.end] for text in texts for s in split_sentences(text)}
+    sentences = {text[s.start : s.end] for text in texts for s in split_sentences(text)}
     return sorted(sentence for sentence in sentences if len(sentence.split()) >= 3), tuple(sources)
 
 
@@ -163,9 +163,14 @@ def compare_curves(basis: Basis, queries: int = 300, noise: float = _NOISE, seed
     real_curve = ivf_recall_curve(real, real_queries, probes)
     synthetic_curve = ivf_recall_curve(synthetic, synthetic_queries, probes)
     return {
-        "vectors": len(real), "queries": queries, "cells": cells, "noise": noise,
-        "curve": [{"nprobe": p, "share": round(p / cells, 3), "real": round(real_curve[p], 3),
-                   "synthetic": round(synthetic_curve[p], 3)} for p in probes],
+        "vectors": len(real),
+        "queries": queries,
+        "cells": cells,
+        "noise": noise,
+        "curve": [
+            {"nprobe": p, "share": round(p / cells, 3), "real": round(real_curve[p], 3), "synthetic": round(synthetic_curve[p], 3)}
+            for p in probes
+        ],
     }
 
 

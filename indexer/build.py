@@ -227,8 +227,9 @@ def _folder_changes(
     a passing read error.
     """
     if ray is None:
-        batches: Iterable[list[IngestedFile]] = [ingested_files(
-            [read_changed(entry, indexed, max_file_bytes) for entry, indexed in pending], embedder, params, show_progress)]
+        batches: Iterable[list[IngestedFile]] = [
+            ingested_files([read_changed(entry, indexed, max_file_bytes) for entry, indexed in pending], embedder, params, show_progress)
+        ]
     else:
         from indexer.ray_ingest import ray_ingest
 
@@ -261,4 +262,3 @@ def _fit_to_model(params: ChunkingParams, embedder: Embedder, report: BuildRepor
         f"chunk size {params.max_tokens} tokens is over what {embedder.name} reads ({embedder.max_tokens}); using {embedder.max_tokens}"
     )
     return ChunkingParams(embedder.max_tokens, params.overlap_sentences)
-

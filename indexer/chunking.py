@@ -47,24 +47,20 @@ class Unit:
     opens_section: bool = False
 
 
-def chunk_text(
-    text: str, count_tokens: TokenCounter, params: ChunkingParams, section_starts: Sequence[int] = ()
-) -> list[Chunk]:
+def chunk_text(text: str, count_tokens: TokenCounter, params: ChunkingParams, section_starts: Sequence[int] = ()) -> list[Chunk]:
     """Passages of at most ``params.max_tokens`` tokens covering every non-blank character of ``text``."""
     units = sentence_units(text, count_tokens, params.max_tokens, section_starts)
     return pack_passages(text, units, count_tokens, params)
 
 
-def sentence_units(
-    text: str, count_tokens: TokenCounter, budget: int, section_starts: Sequence[int] = ()
-) -> list[Unit]:
+def sentence_units(text: str, count_tokens: TokenCounter, budget: int, section_starts: Sequence[int] = ()) -> list[Unit]:
     """Sentences, with any sentence over the budget cut at word boundaries.
 
     A unit opens a section when it is the first to end after a section start (a heading mid-sentence
     marks the sentence that holds it).
     """
     segments = split_sentences(text)
-    counts = count_tokens([text[s.start:s.end] for s in segments])
+    counts = count_tokens([text[s.start : s.end] for s in segments])
     pending = sorted(section_starts)
     next_start = 0
     units: list[Unit] = []
@@ -114,7 +110,7 @@ def _fit_word(text: str, word: tuple[int, int], count_tokens: TokenCounter, budg
     runs = []
     while start < end:
         size = min(end - start, budget)
-        while size > 1 and count_tokens([text[start:start + size]])[0] > budget:
+        while size > 1 and count_tokens([text[start : start + size]])[0] > budget:
             size = max(1, size * 3 // 4)
         runs.append((start, start + size))
         start += size
@@ -130,18 +126,14 @@ def pack_passages(text: str, units: list[Unit], count_tokens: TokenCounter, para
         last, total = first, units[first].tokens
         while last + 1 < len(units):
             following = units[last + 1]
-            if (
-                following.opens_section
-                or total + following.tokens > budget
-                or (following.opens_paragraph and total >= budget // 2)
-            ):
+            if following.opens_section or total + following.tokens > budget or (following.opens_paragraph and total >= budget // 2):
                 break
             last += 1
             total += following.tokens
-        exact = count_tokens([text[units[first].start:units[last].end]])[0]
+        exact = count_tokens([text[units[first].start : units[last].end]])[0]
         while exact > budget and last > first:
             last -= 1
-            exact = count_tokens([text[units[first].start:units[last].end]])[0]
+            exact = count_tokens([text[units[first].start : units[last].end]])[0]
         chunks.append(Chunk(units[first].start, units[last].end, exact))
         first = _next_first(units, first, last, params)
     return chunks
@@ -153,6 +145,6 @@ def _next_first(units: list[Unit], first: int, last: int, params: ChunkingParams
     if following >= len(units) or units[following].opens_paragraph or units[following].opens_section:
         return following
     back = min(params.overlap_sentences, last - first)
-    while back > 0 and sum(u.tokens for u in units[following - back:following + 1]) > params.max_tokens // 2:
+    while back > 0 and sum(u.tokens for u in units[following - back : following + 1]) > params.max_tokens // 2:
         back -= 1
     return following - back

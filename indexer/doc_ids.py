@@ -42,7 +42,5 @@ def validate_doc_id(doc_id: str) -> PurePosixPath:
         if len(part) > MAX_COMPONENT_CHARS:
             raise InvalidDocumentId(f"a component of the document id is over {MAX_COMPONENT_CHARS} characters")
     if not parts[-1].lower().endswith(SUPPORTED_SUFFIXES):
-        raise InvalidDocumentId(
-            f"the document id must end with a supported extension: {', '.join(SUPPORTED_SUFFIXES)}"
-        )
+        raise InvalidDocumentId(f"the document id must end with a supported extension: {', '.join(SUPPORTED_SUFFIXES)}")
     return PurePosixPath(doc_id)

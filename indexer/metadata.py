@@ -29,9 +29,20 @@ _DATE_WINDOW = 400
 _MONTHS = {
     name: number
     for number, names in enumerate(
-        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
-         ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
-         ("dec", "december")],
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
         start=1,
     )
     for name in names
@@ -59,7 +70,7 @@ def extract_title(text: str, fallback: str) -> str:
     if len(line) <= _MAX_TITLE_CHARS:
         return line
     first = split_sentences(line)[0]
-    sentence = line[first.start:first.end]
+    sentence = line[first.start : first.end]
     if len(sentence) <= _SHORT_TITLE_CHARS:
         return sentence
     cut = sentence.rfind(" ", 0, _SHORT_TITLE_CHARS)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from functools import partial
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +67,13 @@ def ray_ingest(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        rows = [{"doc_id": e.doc_id, "path": str(e.path), "size": e.size, "mtime_ns": e.mtime_ns, "sha256": sha or ""}
-                for e, sha in pending]
+        rows = [
+            {"doc_id": e.doc_id, "path": str(e.path), "size": e.size, "mtime_ns": e.mtime_ns, "sha256": sha or ""} for e, sha in pending
+        ]
         dataset = (
             ray.data.from_items(rows)
             .map(partial(_read, max_bytes=max_bytes))
-            .map_batches(_Encoder, fn_constructor_args=(model, quantize, params), batch_size=DOCUMENTS_PER_CALL,
-                         **_encoder_pool())
+            .map_batches(_Encoder, fn_constructor_args=(model, quantize, params), batch_size=DOCUMENTS_PER_CALL, **_encoder_pool())
         )
         yield from _batches(dataset.iter_rows(), len(pending), show_progress)
 

@@ -27,10 +27,9 @@ def document_upserts(
     and any text repeated word for word, are embedded once; one length-sorted pass also pads less than two.
     """
     chunked = [(document, _passages(document, embedder, params)) for document in documents]
-    keyword_texts = [[with_context(p.section, d.text[p.start:p.end]) for p in passages] for d, passages in chunked]
+    keyword_texts = [[with_context(p.section, d.text[p.start : p.end]) for p in passages] for d, passages in chunked]
     sentence_texts = [[d.text[a:b] for p in passages for a, b in p.sentences] for d, passages in chunked]
-    distinct = {text: i for i, text in enumerate(dict.fromkeys(
-        text for texts in (*keyword_texts, *sentence_texts) for text in texts))}
+    distinct = {text: i for i, text in enumerate(dict.fromkeys(text for texts in (*keyword_texts, *sentence_texts) for text in texts))}
     vectors = embedder.encode(list(distinct), progress=show_progress)
     upserts = []
     for (document, passages), passage_texts, sentences in zip(chunked, keyword_texts, sentence_texts):
@@ -66,11 +65,8 @@ class IngestedFile:
     upsert: DocumentUpsert | None
 
 
-def ingested_files(
-    reads: list[FileRead], embedder: Embedder, params: ChunkingParams, show_progress: bool = False
-) -> list[IngestedFile]:
+def ingested_files(reads: list[FileRead], embedder: Embedder, params: ChunkingParams, show_progress: bool = False) -> list[IngestedFile]:
     """The files read (``read_changed``), their new content chunked and embedded in one ``document_upserts``."""
     documents = [read.document for read in reads if read.document is not None]
     upserts = iter(document_upserts(documents, embedder, params, show_progress))
-    return [IngestedFile(replace(read, document=None), next(upserts) if read.document is not None else None)
-            for read in reads]
+    return [IngestedFile(replace(read, document=None), next(upserts) if read.document is not None else None) for read in reads]

@@ -60,15 +60,12 @@ def sync_summary(report: BuildReport) -> str:
         for label, ids in (("added", report.added), ("updated", report.updated), ("removed", report.removed))
         if ids
     )
-    return (
-        f"{changes} ({report.embedded_passages} passages embedded, {report.total_passages} in total, "
-        f"{report.seconds:.1f} s)"
-    )
+    return f"{changes} ({report.embedded_passages} passages embedded, {report.total_passages} in total, {report.seconds:.1f} s)"
 
 
 def _ticks(docs_dir: Path, stop: threading.Event, force_polling: bool, timing: WatchTiming) -> Iterator[None]:
     """One tick per quiet burst of events or rescan interval; degrades to polling, then to a plain timer."""
-    for polling in ([True] if force_polling else [None, True]):
+    for polling in [True] if force_polling else [None, True]:
         try:
             for _changes in watchfiles.watch(
                 docs_dir,

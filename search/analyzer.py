@@ -17,9 +17,41 @@ import Stemmer
 
 # Lucene's English stop set (``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``), the list bm25s uses too.
 ENGLISH_STOPWORDS = (
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "but",
+    "by",
+    "for",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "such",
+    "that",
+    "the",
+    "their",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "to",
+    "was",
+    "will",
+    "with",
 )
+
 
 @dataclass(frozen=True)
 class Analyzer:
@@ -60,7 +92,7 @@ class Analyzer:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, settings: dict) -> "Analyzer":
+    def from_dict(cls, settings: dict) -> Analyzer:
         return cls(settings["pattern"], tuple(settings["stopwords"]), settings["stemmer"])
 
 

@@ -91,9 +91,7 @@ class ModelEmbedder:
     execution providers its sessions ask for (a Ray encoder on a GPU node asks for CUDA).
     """
 
-    def __init__(
-        self, name: str, quantize: str | None = None, cache_dir: Path | None = None, providers: tuple[str, ...] = CPU
-    ) -> None:
+    def __init__(self, name: str, quantize: str | None = None, cache_dir: Path | None = None, providers: tuple[str, ...] = CPU) -> None:
         quantize = parse_quantize(quantize)
         location = resolve_model_location(name)
         model = _load_sentence_transformer(name, location)
@@ -161,7 +159,7 @@ class ModelEmbedder:
         order = sorted(range(len(texts)), key=lambda row: len(texts[row]))
         with tqdm(total=len(texts), desc="embedding passages and sentences", unit="text", disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
+                rows = order[start : start + batch_size]
                 _tokens, vectors = self._bulk(self._tokenize([texts[row] for row in rows]))
                 yield rows, vectors
                 bar.update(len(rows))
@@ -174,7 +172,10 @@ class ModelEmbedder:
         if self._lowercase:
             texts = [text.lower() for text in texts]
         encoded = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self._max_length,
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self._max_length,
             return_tensors="np",
         )
         return dict(encoded)

@@ -31,7 +31,7 @@ def highlights_by_terms(stored: StoredPassage, query: str, analyzer: Analyzer) -
     """Without a query vector: the sentence(s) sharing the most analysed terms with the query."""
     wanted = set(analyzer.terms(query))
     start = stored.record.start
-    counts = [len(wanted.intersection(analyzer.terms(stored.text[a - start:b - start]))) for a, b in stored.sentences]
+    counts = [len(wanted.intersection(analyzer.terms(stored.text[a - start : b - start]))) for a, b in stored.sentences]
     if not counts or max(counts) == 0:
         return ()
     best = max(counts)

@@ -38,8 +38,12 @@ class IndexSettings:
         """Settings read back from an index; anything missing or malformed is damage, named with the fix."""
         try:
             return cls(
-                meta["model"], int(meta["dimension"]), dict(meta["chunking"]), Analyzer.from_dict(meta["analyzer"]),
-                parse_quantize(meta.get("quantize")), str(meta.get("backend", "local")),
+                meta["model"],
+                int(meta["dimension"]),
+                dict(meta["chunking"]),
+                Analyzer.from_dict(meta["analyzer"]),
+                parse_quantize(meta.get("quantize")),
+                str(meta.get("backend", "local")),
             )
         except (KeyError, TypeError, ValueError):
             raise IndexFormatError(f"index {where} has unexpected settings; {FIX_HINT}") from None

@@ -150,7 +150,7 @@ def _export(model, quantize, mode, tokenize, cache_dir, path, record_path) -> di
             record_file = Path(work) / "record.json"
             record_file.write_text(json.dumps(record, indent=2))
             os.replace(record_file, record_path)
-    except Exception as exc:  # noqa: BLE001 - torch and onnx raise many kinds; all mean "no export"
+    except Exception as exc:
         raise ExportFailed(first_line(exc)) from exc
     logger.info("exported %s (min cosine to PyTorch %.6f)", path.name, min_cosine)
     return record
@@ -194,8 +194,12 @@ def _quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
-        str(source), str(target), weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True,
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        reduce_range=True,
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 
 class _Request:
-    __slots__ = ("text", "wake", "lead", "vector", "error")
+    __slots__ = ("error", "lead", "text", "vector", "wake")
 
     def __init__(self, text: str) -> None:
         self.text = text

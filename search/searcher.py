@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -150,8 +149,14 @@ class Searcher:
         return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
 
     def _semantic(
-        self, view: ReadView, search_vector: np.ndarray, query_vector: np.ndarray, depth: int, filters: Filters,
-        vectors: dict[int, VectorBlocks], best_part: bool,
+        self,
+        view: ReadView,
+        search_vector: np.ndarray,
+        query_vector: np.ndarray,
+        depth: int,
+        filters: Filters,
+        vectors: dict[int, VectorBlocks],
+        best_part: bool,
     ) -> Ranking:
         """Retrieve the nearest passages to ``search_vector`` and rescore them against the original question;
         the vectors of candidates already read in this query are not read again."""
@@ -224,7 +229,7 @@ def _hydrate(view: ReadView, ranked: FusedRanking, request: SearchRequest) -> _P
     blocks: list[VectorBlocks] = []
     position = request.offset
     while len(page) < request.k and position < len(ranked):
-        wanted = ranked[position:position + request.k - len(page)]
+        wanted = ranked[position : position + request.k - len(page)]
         position += len(wanted)
         rows = view.passages(c.row for c in wanted)
         found = view.vectors(list(rows))

@@ -7,8 +7,58 @@ from dataclasses import dataclass
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st vs etc e.g i.e jr sr no nos fig cf approx gen col lt sgt gov sen rep inc ltd co mt ft "
-    "jan feb mar apr jun jul aug sep sept oct nov dec vol pp ch sec art para est dept univ".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "jr",
+        "sr",
+        "no",
+        "nos",
+        "fig",
+        "cf",
+        "approx",
+        "gen",
+        "col",
+        "lt",
+        "sgt",
+        "gov",
+        "sen",
+        "rep",
+        "inc",
+        "ltd",
+        "co",
+        "mt",
+        "ft",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "vol",
+        "pp",
+        "ch",
+        "sec",
+        "art",
+        "para",
+        "est",
+        "dept",
+        "univ",
+    ]
 )
 _LAST_WORD = re.compile(r"(\S+)$")
 
@@ -55,7 +105,7 @@ def _is_false_boundary(line: str, match: re.Match[str]) -> bool:
     """
     if match.start() > 0 and line[match.start() - 1].isspace():
         return False
-    rest = line[match.end():].lstrip()
+    rest = line[match.end() :].lstrip()
     if rest[:1].islower():
         return True
     if match.group().startswith(".") and len(match.group()) == 1:

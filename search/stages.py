@@ -25,8 +25,17 @@ COMPACTION_WRITTEN = "compacted segment written"
 COMPACTION_COMMITTED = "compaction committed"
 # A service backend (milvus) deletes the rows a commit replaced after the commit point.
 OLD_ROWS_DELETED = "old rows deleted"
-PAUSABLE = (READING, EMBEDDING, SEGMENT_WRITTEN, STORE_COMMITTED, KEYWORD_COMMITTED, FOLDER_WRITTEN,
-            COMPACTION_WRITTEN, COMPACTION_COMMITTED, OLD_ROWS_DELETED)
+PAUSABLE = (
+    READING,
+    EMBEDDING,
+    SEGMENT_WRITTEN,
+    STORE_COMMITTED,
+    KEYWORD_COMMITTED,
+    FOLDER_WRITTEN,
+    COMPACTION_WRITTEN,
+    COMPACTION_COMMITTED,
+    OLD_ROWS_DELETED,
+)
 
 StageReporter = Callable[[str], None]
 

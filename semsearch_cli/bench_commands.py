@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,8 +27,19 @@ def bench(
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Sequential distinct questions.")] = 200,
-    clients_seconds: Annotated[float, typer.Option("--clients-seconds", min=0, max=3600, help="Throughput run length at each of 1, 8 and 16 clients; 0 skips them.")] = 10,
-    during_index: Annotated[int, typer.Option("--during-index", min=0, max=100_000, help="Search while a POST /index job embeds this many new documents (in a temporary copy); 0 skips it.")] = 0,
+    clients_seconds: Annotated[
+        float,
+        typer.Option("--clients-seconds", min=0, max=3600, help="Throughput run length at each of 1, 8 and 16 clients; 0 skips them."),
+    ] = 10,
+    during_index: Annotated[
+        int,
+        typer.Option(
+            "--during-index",
+            min=0,
+            max=100_000,
+            help="Search while a POST /index job embeds this many new documents (in a temporary copy); 0 skips it.",
+        ),
+    ] = 0,
     clients: Annotated[int, typer.Option("--clients", min=0, max=256, help="Concurrent clients for the soak.")] = 16,
     soak_seconds: Annotated[float, typer.Option("--soak-seconds", min=0, max=3600, help="Soak length; 0 skips it.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -87,8 +98,16 @@ def _latency_line(label: str, summary: LatencySummary) -> str:
 @bench_app.command("scale")
 def scale(
     passages: Annotated[int, typer.Option("--passages", help="Passages in the synthetic collection (10 per file).")],
-    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Where the temporary collection and index go [default: the temp folder].")] = None,
-    vectors: Annotated[str, typer.Option("--vectors", help="mixtures (of real embeddings, like the model's) or hashed (bag of words, as before issue 18; needs no model).")] = "mixtures",
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where the temporary collection and index go [default: the temp folder].")
+    ] = None,
+    vectors: Annotated[
+        str,
+        typer.Option(
+            "--vectors",
+            help="mixtures (of real embeddings, like the model's) or hashed (bag of words, as before issue 18; needs no model).",
+        ),
+    ] = "mixtures",
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -117,7 +136,9 @@ def vectors_match(
 
 @bench_app.command("ann")
 def ann(
-    vectors: Annotated[int, typer.Option("--vectors", min=1000, max=5_000_000, help="Synthetic vectors (mixtures of real embeddings) to index.")],
+    vectors: Annotated[
+        int, typer.Option("--vectors", min=1000, max=5_000_000, help="Synthetic vectors (mixtures of real embeddings) to index.")
+    ],
     kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated: ivf, ivf-sq8, hnsw.")] = "ivf,ivf-sq8,hnsw",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

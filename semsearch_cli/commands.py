@@ -7,7 +7,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -55,16 +55,26 @@ def index(
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
     ray: Annotated[
-        Optional[str],
-        typer.Option("--ray", metavar="ADDRESS", help="Read and embed on a Ray cluster (host:port or ray://...), or 'local' for a "
-                     "Ray runtime in this process; needs the 'ray' extra [env SEMSEARCH_RAY]."),
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Read and embed on a Ray cluster (host:port or ray://...), or 'local' for a "
+            "Ray runtime in this process; needs the 'ray' extra [env SEMSEARCH_RAY].",
+        ),
     ] = None,
 ) -> None:
     """Build or update the index: only files whose size or time changed are read, only new content embedded.
 
     The index remembers its model and encoder precision; searches use the same, and changing either rebuilds."""
     settings = settings_from(
-        docs=docs, index=index, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token,
+        docs=docs,
+        index=index,
+        model=model,
+        quantize=quantize,
+        backend=backend,
+        milvus_uri=milvus_uri,
+        milvus_token=milvus_token,
         ray=ray,
     )
     _build(settings, full=full, verbose=verbose)
@@ -88,8 +98,7 @@ def compact(
         report = live.maintain(force=force)
         live.close()
     typer.echo(
-        f"merged {report.merged_segments} segments, dropped {report.dropped_deleted} deleted vectors; "
-        f"{report.segments_after} segments now"
+        f"merged {report.merged_segments} segments, dropped {report.dropped_deleted} deleted vectors; {report.segments_after} segments now"
     )
 
 
@@ -122,11 +131,11 @@ def search(
     k: Annotated[int, typer.Option("-k", "--k", help=f"How many passages (1..{MAX_K}).")] = 5,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many results (paging).")] = 0,
     mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {', '.join(MODES)}.")] = DEFAULT_MODE,
-    doc_id: Annotated[Optional[list[str]], typer.Option("--doc-id", help="Only this document (repeatable).")] = None,
-    date_from: Annotated[Optional[str], typer.Option("--date-from", help="Only documents dated on or after (YYYY-MM-DD).")] = None,
-    date_to: Annotated[Optional[str], typer.Option("--date-to", help="Only documents dated on or before (YYYY-MM-DD).")] = None,
-    group_by: Annotated[Optional[str], typer.Option("--group-by", help="'document': at most one passage per document.")] = None,
-    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
+    doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only this document (repeatable).")] = None,
+    date_from: Annotated[str | None, typer.Option("--date-from", help="Only documents dated on or after (YYYY-MM-DD).")] = None,
+    date_to: Annotated[str | None, typer.Option("--date-to", help="Only documents dated on or before (YYYY-MM-DD).")] = None,
+    group_by: Annotated[str | None, typer.Option("--group-by", help="'document': at most one passage per document.")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show matched terms, best sentence and fusion inputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     backend: BackendOption = None,
@@ -137,8 +146,16 @@ def search(
     if group_by is not None and group_by not in GROUP_BY_VALUES:
         raise UserError(f"unknown --group-by {group_by!r}; choose {', '.join(GROUP_BY_VALUES)}")
     request = SearchRequest(
-        question, k=k, offset=offset, doc_ids=tuple(doc_id or ()), date_from=date_from, date_to=date_to,
-        group_by_document=group_by is not None, min_score=min_score, mode=mode, explain=explain,
+        question,
+        k=k,
+        offset=offset,
+        doc_ids=tuple(doc_id or ()),
+        date_from=date_from,
+        date_to=date_to,
+        group_by_document=group_by is not None,
+        min_score=min_score,
+        mode=mode,
+        explain=explain,
     )
     validate_request(request)
     settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
@@ -171,9 +188,11 @@ def search(
 def serve(
     docs: DocsOption = None,
     index: IndexOption = None,
-    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
-    port: Annotated[Optional[int], typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
-    watch: Annotated[Optional[bool], typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on [env SEMSEARCH_HOST].")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="Port [env SEMSEARCH_PORT].")] = None,
+    watch: Annotated[
+        bool | None, typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")
+    ] = None,
     quantize: QuantizeOption = None,
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
@@ -187,8 +206,16 @@ def serve(
     from web.log_format import configure_logging
 
     settings = settings_from(
-        docs=docs, index=index, host=host, port=port, watch=watch, quantize=quantize, backend=backend,
-        milvus_uri=milvus_uri, milvus_token=milvus_token, log_format=log_format,
+        docs=docs,
+        index=index,
+        host=host,
+        port=port,
+        watch=watch,
+        quantize=quantize,
+        backend=backend,
+        milvus_uri=milvus_uri,
+        milvus_token=milvus_token,
+        log_format=log_format,
     )
     configure_logging(settings.log_format)
     if not backend_class(settings.backend).exists(index_location(settings)):
@@ -214,8 +241,8 @@ def serve(
 @app.command("eval")
 def evaluate(
     path: Annotated[Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a questions .jsonl file.")],
-    docs: Annotated[Optional[Path], typer.Option("--docs", help="Documents the questions file is about [default: SEMSEARCH_DOCS].")] = None,
-    mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Mode(s) to evaluate; all by default.")] = None,
+    docs: Annotated[Path | None, typer.Option("--docs", help="Documents the questions file is about [default: SEMSEARCH_DOCS].")] = None,
+    mode: Annotated[list[str] | None, typer.Option("--mode", help="Mode(s) to evaluate; all by default.")] = None,
     model: ModelOption = None,
     quantize: QuantizeOption = None,
     backend: BackendOption = None,
@@ -226,9 +253,7 @@ def evaluate(
     """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
     from evaluation.runner import evaluate_beir, evaluate_questions
 
-    settings = settings_from(
-        docs=docs, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token
-    )
+    settings = settings_from(docs=docs, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
     modes = mode or list(MODES)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -236,12 +261,23 @@ def evaluate(
     params = ChunkingParams(settings.chunk_tokens, settings.overlap_sentences)
     if path.is_file():
         report = evaluate_questions(
-            path, settings.docs, modes, settings.model, params, settings.max_file_bytes, quantize=settings.quantize,
+            path,
+            settings.docs,
+            modes,
+            settings.model,
+            params,
+            settings.max_file_bytes,
+            quantize=settings.quantize,
             backend=index_location(settings),
         )
     elif path.is_dir():
         report = evaluate_beir(
-            path, modes, settings.model, params, show_progress=sys.stderr.isatty(), quantize=settings.quantize,
+            path,
+            modes,
+            settings.model,
+            params,
+            show_progress=sys.stderr.isatty(),
+            quantize=settings.quantize,
             backend=index_location(settings),
         )
     else:
@@ -258,4 +294,3 @@ def evaluate(
         typer.echo(f"skipped {len(report.skipped)} queries the engine refused (scored as finding nothing):")
         for query, reason in report.skipped.items():
             typer.echo(f"  {query[:60]}: {reason}")
-

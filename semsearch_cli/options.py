@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import SecretStr
@@ -14,24 +14,26 @@ from search.settings import LOG_FORMATS, Settings, get_settings, parse_quantize
 
 UserError = SemsearchError
 
-DocsOption = Annotated[Optional[Path], typer.Option("--docs", help="Documents folder [env SEMSEARCH_DOCS].")]
-IndexOption = Annotated[Optional[Path], typer.Option("--index", help="Index folder [env SEMSEARCH_INDEX].")]
-ModelOption = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers name or path [env SEMSEARCH_MODEL].")]
+DocsOption = Annotated[Path | None, typer.Option("--docs", help="Documents folder [env SEMSEARCH_DOCS].")]
+IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder [env SEMSEARCH_INDEX].")]
+ModelOption = Annotated[str | None, typer.Option("--model", help="sentence-transformers name or path [env SEMSEARCH_MODEL].")]
 QuantizeOption = Annotated[
-    Optional[str],
-    typer.Option("--quantize", help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE]."),
+    str | None,
+    typer.Option(
+        "--quantize",
+        help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE].",
+    ),
 ]
-BackendOption = Annotated[
-    Optional[str], typer.Option("--backend", help=f"Retrieval backend: {', '.join(BACKENDS)} [env SEMSEARCH_BACKEND].")
-]
+BackendOption = Annotated[str | None, typer.Option("--backend", help=f"Retrieval backend: {', '.join(BACKENDS)} [env SEMSEARCH_BACKEND].")]
 LogFormatOption = Annotated[
-    Optional[str], typer.Option("--log-format", help="plain, or json: one JSON object per line [env SEMSEARCH_LOG_FORMAT].")
+    str | None, typer.Option("--log-format", help="plain, or json: one JSON object per line [env SEMSEARCH_LOG_FORMAT].")
 ]
 MilvusUriOption = Annotated[
-    Optional[str], typer.Option("--milvus-uri", help="Milvus server for --backend milvus, e.g. http://127.0.0.1:19530 [env SEMSEARCH_MILVUS_URI].")
+    str | None,
+    typer.Option("--milvus-uri", help="Milvus server for --backend milvus, e.g. http://127.0.0.1:19530 [env SEMSEARCH_MILVUS_URI]."),
 ]
 MilvusTokenOption = Annotated[
-    Optional[str], typer.Option("--milvus-token", help="Milvus token (user:password or API key) [env SEMSEARCH_MILVUS_TOKEN].")
+    str | None, typer.Option("--milvus-token", help="Milvus token (user:password or API key) [env SEMSEARCH_MILVUS_TOKEN].")
 ]
 
 

@@ -34,7 +34,12 @@ def watch(
 ) -> None:
     """Update the index whenever documents are added, changed, renamed or deleted; one line per change."""
     settings = settings_from(
-        docs=docs, index=index, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token,
+        docs=docs,
+        index=index,
+        quantize=quantize,
+        backend=backend,
+        milvus_uri=milvus_uri,
+        milvus_token=milvus_token,
         log_format=log_format,
     )
     configure_logging(settings.log_format)
@@ -45,8 +50,13 @@ def watch(
     def show(report: BuildReport) -> None:
         announce(settings, "sync", f"{datetime.now():%H:%M:%S} {sync_summary(report)}", **asdict(report))
 
-    announce(settings, "watching", f"semsearch: watching {settings.docs} for {settings.index} (Ctrl-C stops)",
-             docs=str(settings.docs), index=str(settings.index))
+    announce(
+        settings,
+        "watching",
+        f"semsearch: watching {settings.docs} for {settings.index} (Ctrl-C stops)",
+        docs=str(settings.docs),
+        index=str(settings.index),
+    )
     try:
         watch_folder(settings.docs, sync, threading.Event(), on_change=show)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ so nothing is written to ``~/.ray`` and a client joins the way an operator's wou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -57,11 +58,23 @@ class RayCluster:
         temp = self.folder / name
         temp.mkdir()
         log = self.folder / f"{name}.log"
-        environment = {**os.environ, **auth_environment(self.token),
-                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        command = [_RAY, "start", "--block", *role, "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                   f"--object-store-memory={_OBJECT_STORE_BYTES}", f"--dashboard-agent-listen-port={_free_port()}",
-                   "--disable-usage-stats", f"--temp-dir={temp}"]
+        environment = {
+            **os.environ,
+            **auth_environment(self.token),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        command = [
+            _RAY,
+            "start",
+            "--block",
+            *role,
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            f"--object-store-memory={_OBJECT_STORE_BYTES}",
+            f"--dashboard-agent-listen-port={_free_port()}",
+            "--disable-usage-stats",
+            f"--temp-dir={temp}",
+        ]
         with open(log, "wb") as output:
             node = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
         self.nodes.append(node)
@@ -80,10 +93,8 @@ class RayCluster:
             except subprocess.TimeoutExpired:
                 node.kill()
                 node.wait()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.nodes.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -44,7 +44,10 @@ class MilvusServer:
         self.log = (folder / "milvus.log").open("wb")
         self.process = subprocess.Popen(
             [str(lib / "milvus"), str(folder / "milvus.db"), f"127.0.0.1:{self.port}", "ERROR"],
-            cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=folder,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 

@@ -45,7 +45,11 @@ def test_ivf_segment_answers_exact_top_10_with_recall_095(tmp_path: Path, mixtur
 def test_bench_ann_reports_every_figure_for_every_kind() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "semsearch_cli", "bench", "ann", "--vectors", "5000", "--json"],
-        check=False, capture_output=True, text=True, cwd=ROOT, timeout=300,
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
@@ -61,7 +65,11 @@ def test_bench_ann_reports_every_figure_for_every_kind() -> None:
 def test_bench_ann_refuses_an_unknown_kind() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "semsearch_cli", "bench", "ann", "--vectors", "5000", "--kinds", "ivf,lsh"],
-        check=False, capture_output=True, text=True, cwd=ROOT, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert completed.returncode == 1
     assert "--kinds must be among ivf, ivf-sq8, hnsw, not lsh" in completed.stderr

@@ -26,12 +26,12 @@ def test_search_result_shape_offsets_and_highlights(client):
         assert {"score", "doc_id", "title", "date", "passage_id", "text", "start", "end", "highlights", "scores"} <= set(result)
         doc_id = result["doc_id"]
         documents.setdefault(doc_id, client.get(f"/documents/{doc_id}").json()["text"])
-        assert documents[doc_id][result["start"]:result["end"]] == result["text"]
+        assert documents[doc_id][result["start"] : result["end"]] == result["text"]
         assert result["highlights"], "every passage gets at least one highlighted sentence"
         for span in result["highlights"]:
             assert 0 <= span["start"] < span["end"] <= len(result["text"])
     top = body["results"][0]
-    marked = [top["text"][s["start"]:s["end"]] for s in top["highlights"]]
+    marked = [top["text"][s["start"] : s["end"]] for s in top["highlights"]]
     assert any("Black Sea fleet" in sentence for sentence in marked)
 
 
@@ -84,8 +84,14 @@ def test_documents_listing_and_full_text(client, live_docs):
 
 @pytest.mark.parametrize(
     "path",
-    ["/documents/nope.txt", "/documents/../seeds/000_2ff6379e6f7d78c5.txt", "/documents/%2e%2e%2fpyproject.toml",
-     "/documents//etc/passwd", "/documents/%2Fetc%2Fpasswd", "/documents/..%2F..%2Fetc%2Fpasswd"],
+    [
+        "/documents/nope.txt",
+        "/documents/../seeds/000_2ff6379e6f7d78c5.txt",
+        "/documents/%2e%2e%2fpyproject.toml",
+        "/documents//etc/passwd",
+        "/documents/%2Fetc%2Fpasswd",
+        "/documents/..%2F..%2Fetc%2Fpasswd",
+    ],
 )
 def test_unknown_and_escaping_document_ids_are_404(client, path):
     response = client.get(path)

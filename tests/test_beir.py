@@ -15,9 +15,7 @@ QRELS = {"q1": {"d1": 1, "d2": 2}, "q2": {"d4": 1}}
 
 def _write_set(folder: Path, qrels: str = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t2\n") -> Path:
     (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text(
-        '{"_id": "d1", "title": "Wings", "text": "lift"}\n{"_id": 2, "text": "drag"}\n', encoding="utf-8"
-    )
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "title": "Wings", "text": "lift"}\n{"_id": 2, "text": "drag"}\n', encoding="utf-8")
     (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "what is lift"}\n', encoding="utf-8")
     (folder / "qrels" / "test.tsv").write_text(qrels, encoding="utf-8")
     return folder
@@ -36,17 +34,17 @@ def test_missing_folder_and_files_are_named(tmp_path: Path) -> None:
         load_beir(tmp_path / "nowhere")
     folder = _write_set(tmp_path / "set")
     (folder / "queries.jsonl").unlink()
-    with pytest.raises(SemsearchError, match="queries.jsonl"):
+    with pytest.raises(SemsearchError, match=r"queries\.jsonl"):
         load_beir(folder)
 
 
 def test_malformed_lines_are_reported_with_their_number(tmp_path: Path) -> None:
     folder = _write_set(tmp_path / "bad-qrels", qrels="query-id\tcorpus-id\tscore\nq1\td1\tvery\n")
-    with pytest.raises(SemsearchError, match="test.tsv line 2"):
+    with pytest.raises(SemsearchError, match=r"test\.tsv line 2"):
         load_beir(folder)
     folder = _write_set(tmp_path / "bad-json")
     (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "lift"}\n{"_id": "d2"\n', encoding="utf-8")
-    with pytest.raises(SemsearchError, match="corpus.jsonl line 2"):
+    with pytest.raises(SemsearchError, match=r"corpus\.jsonl line 2"):
         load_beir(folder)
     (folder / "corpus.jsonl").write_text('{"_id": "d1"}\n', encoding="utf-8")
     with pytest.raises(SemsearchError, match="_id, text"):

@@ -27,9 +27,27 @@ def test_bench_reports_every_figure_with_a_relative_index_from_another_folder(do
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     completed = subprocess.run(
-        [sys.executable, "-m", "semsearch_cli", "bench", "--docs", str(docs_copy), "--index", "rel/index",
-         "--queries", "20", "--clients-seconds", "2", "--during-index", "3", "--json"],
-        capture_output=True, text=True, cwd=elsewhere, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "semsearch_cli",
+            "bench",
+            "--docs",
+            str(docs_copy),
+            "--index",
+            "rel/index",
+            "--queries",
+            "20",
+            "--clients-seconds",
+            "2",
+            "--during-index",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        timeout=900,
     )
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout)

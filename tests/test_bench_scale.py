@@ -11,8 +11,21 @@ import pytest
 from tests.conftest import ROOT
 
 FIELDS = (
-    "passages", "files", "documents", "segments", "build_s", "add_one_s", "delete_one_s", "unchanged_rerun_s",
-    "compact_s", "load_s", "rss_mb", "disk_mb", "search_p50_ms", "search_p99_ms", "ann_recall_at_10",
+    "passages",
+    "files",
+    "documents",
+    "segments",
+    "build_s",
+    "add_one_s",
+    "delete_one_s",
+    "unchanged_rerun_s",
+    "compact_s",
+    "load_s",
+    "rss_mb",
+    "disk_mb",
+    "search_p50_ms",
+    "search_p99_ms",
+    "ann_recall_at_10",
 )
 
 

@@ -1,3 +1,4 @@
+import itertools
 import random
 import re
 
@@ -13,7 +14,7 @@ def _check_properties(text, chunks, embedder, budget):
     assert chunks, "a non-blank text yields passages"
     covered = [False] * len(text)
     for chunk in chunks:
-        passage = text[chunk.start:chunk.end]
+        passage = text[chunk.start : chunk.end]
         assert passage == passage.strip() and passage
         assert embedder.count_tokens([passage])[0] == chunk.tokens <= budget
         for i in range(chunk.start, chunk.end):
@@ -73,21 +74,21 @@ def test_neighbouring_passages_share_whole_sentences_when_overlap_is_set(embedde
     text = " ".join(f"Sentence number {i} talks about the topic at some length here." for i in range(40))
     chunks = chunk_text(text, embedder.count_tokens, ChunkingParams(64, 1))
     assert len(chunks) > 2
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert after.start < before.end, "one sentence is repeated"
-        assert re.match(r"Sentence number \d+", text[after.start:])
+        assert re.match(r"Sentence number \d+", text[after.start :])
 
 
 def test_no_overlap_means_disjoint_passages(embedder):
     text = " ".join(f"Sentence {i} is here." for i in range(200))
     chunks = chunk_text(text, embedder.count_tokens, ChunkingParams(40, 0))
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert after.start >= before.end
 
 
 def test_sentences_keep_abbreviations_and_split_on_end_punctuation():
     text = "The U.S. delegation met Dr. Smith. Talks resumed! Did they? Yes…\nA heading\n\nNext paragraph."
-    sentences = [text[s.start:s.end] for s in split_sentences(text)]
+    sentences = [text[s.start : s.end] for s in split_sentences(text)]
     assert sentences == [
         "The U.S. delegation met Dr. Smith.",
         "Talks resumed!",

@@ -12,7 +12,11 @@ def run_cli(*args, env=None):
     environment = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "semsearch_cli", *args],
-        capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=300,
     )
 
 
@@ -32,7 +36,7 @@ def test_index_then_search_json(docs_copy, tmp_path):
     for result in payload["results"]:
         assert {"rank", "score", "doc_id", "title", "text", "start", "end"} <= set(result)
         text = (docs_copy / result["doc_id"]).read_text(encoding="utf-8")
-        assert text[result["start"]:result["end"]] == result["text"]
+        assert text[result["start"] : result["end"]] == result["text"]
 
     plain = run_cli("search", "Budapest summit", "--index", str(index_dir), "-k", "2")
     assert plain.returncode == 0 and plain.stdout.startswith("1. [")

@@ -72,8 +72,11 @@ def test_the_build_step_prepares_the_model_and_the_entry_command_serves_offline_
     write(docs, "talks.md", "# Talks resume\n\nThe delegations met in Geneva on Monday.\n")
     port = free_port()
     places = {
-        "SEMSEARCH_DOCS": str(docs), "SEMSEARCH_INDEX": str(tmp_path / "index"), "SEMSEARCH_CACHE_DIR": str(cache),
-        "SEMSEARCH_PORT": str(port), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "SEMSEARCH_DOCS": str(docs),
+        "SEMSEARCH_INDEX": str(tmp_path / "index"),
+        "SEMSEARCH_CACHE_DIR": str(cache),
+        "SEMSEARCH_PORT": str(port),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
     }
 
     def env_of(stage):
@@ -89,9 +92,7 @@ def test_the_build_step_prepares_the_model_and_the_entry_command_serves_offline_
     command = json.loads(arguments(final, "ENTRYPOINT")[-1]) + json.loads(arguments(final, "CMD")[-1])
     health = json.loads(_HEALTHCHECK.match(arguments(final, "HEALTHCHECK")[-1])[1])
     env = env_of(final)
-    server = subprocess.Popen(
-        on_this_machine(command), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    server = subprocess.Popen(on_this_machine(command), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         started = time.monotonic()
         while _status(f"http://127.0.0.1:{port}/health") != 200:

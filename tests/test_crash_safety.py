@@ -29,6 +29,22 @@ import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
+from search.backends.base import IndexLocation
+from search.backends.local.backend import LocalBackend
+from search.backends.local.layout import (
+    CURRENT_FILE,
+    LOCK_FILE,
+    SEGMENTS_DIR,
+    STORE_FILE,
+    VECTORS_DIR,
+    live_folder,
+)
+from search.backends.local.store import Store
+from search.embedder import Embedder
+from search.errors import IndexFormatError
+from search.rules import SearchRequest
+from search.searcher import Searcher
+from search.settings import Settings, get_settings
 from search.stages import (
     COMPACTION_COMMITTED,
     COMPACTION_WRITTEN,
@@ -44,22 +60,6 @@ from search.stages import (
     StageReporter,
     quiet,
 )
-from search.embedder import Embedder
-from search.errors import IndexFormatError
-from search.backends.base import IndexLocation
-from search.backends.local.backend import LocalBackend
-from search.backends.local.layout import (
-    CURRENT_FILE,
-    LOCK_FILE,
-    SEGMENTS_DIR,
-    STORE_FILE,
-    VECTORS_DIR,
-    live_folder,
-)
-from search.rules import SearchRequest
-from search.searcher import Searcher
-from search.settings import Settings, get_settings
-from search.backends.local.store import Store
 from semsearch_cli.main import main as semsearch_main
 from tests.conftest import ROOT, write
 from web.launcher import ServerProcess, launch
@@ -124,9 +124,8 @@ class Trial:
         return f"{self.kind}-at-{self.stage.replace(' ', '-')}"
 
 
-TRIALS = [Trial(kind, stage) for kind, stages in STAGES.items() for stage in stages] + [
-    Trial("job", stage) for stage in JOB_STAGES
-]
+TRIALS = [Trial(kind, stage) for kind, stages in STAGES.items() for stage in stages] + [Trial("job", stage) for stage in JOB_STAGES]
+
 
 @dataclass(frozen=True)
 class Answers:
@@ -177,7 +176,8 @@ def answers(index_dir: Path) -> Answers:
     try:
         hits = tuple(
             (mode, query, tuple((h.doc_id, h.start, h.end) for h in searcher.search(SearchRequest(query, k=5, mode=mode)).hits))
-            for mode in MODES for query in QUERIES
+            for mode in MODES
+            for query in QUERIES
         )
         return Answers(tuple(searcher.backend.documents()), hits)
     finally:
@@ -264,8 +264,9 @@ def _start(trial: Trial, folders: Folders, workdir: Path) -> Writer:
             argv = ["-m", "semsearch_cli", "index", "--docs", str(docs), "--index", str(index)]
             argv += ["--full"] if trial.kind == "full" else []
         with log.open("wb") as output:
-            process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**os.environ, **pause},
-                                       stdout=output, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, *argv], cwd=ROOT, env={**os.environ, **pause}, stdout=output, stderr=subprocess.STDOUT
+            )
         writer = Writer(process, index, docs, log)
     deadline = time.monotonic() + WAIT_SECONDS
     while not marker.exists():
@@ -300,11 +301,9 @@ class Writers:
 
     def take(self, trial: Trial) -> Writer:
         position = self._order.index(trial)
-        for upcoming in self._order[position:position + 2]:
+        for upcoming in self._order[position : position + 2]:
             if upcoming not in self._pending:
-                self._pending[upcoming] = self._executor.submit(
-                    _start, upcoming, self._folders, self._workdirs.mktemp(str(upcoming))
-                )
+                self._pending[upcoming] = self._executor.submit(_start, upcoming, self._folders, self._workdirs.mktemp(str(upcoming)))
         return self._pending.pop(trial).result()
 
     def close(self) -> None:
@@ -317,8 +316,11 @@ class Writers:
 @pytest.fixture(scope="module")
 def writers(request: pytest.FixtureRequest, folders: Folders, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Writers]:
     this_module = sys.modules[__name__]
-    params = [getattr(getattr(item, "callspec", None), "params", {}) for item in request.session.items
-              if getattr(item, "module", None) is this_module]
+    params = [
+        getattr(getattr(item, "callspec", None), "params", {})
+        for item in request.session.items
+        if getattr(item, "module", None) is this_module
+    ]
     order = [p["trial"] for p in params if "trial" in p]
     pool = Writers(order, folders, tmp_path_factory)
     yield pool
@@ -332,8 +334,10 @@ def outcomes() -> Iterator[list[Outcome]]:
     yield log
     print(f"\n{len(log)} SIGKILL trials")
     for outcome in log:
-        print(f"  {str(outcome.trial):<42} answered as {outcome.landed:<4} left by the kill: {outcome.left_by_kill or '-'}; "
-              f"after a run: {outcome.left_after_run or '-'}")
+        print(
+            f"  {outcome.trial!s:<42} answered as {outcome.landed:<4} left by the kill: {outcome.left_by_kill or '-'}; "
+            f"after a run: {outcome.left_after_run or '-'}"
+        )
 
 
 def _index_in_process(docs: Path, index: Path) -> int:
@@ -386,8 +390,7 @@ def test_trials_name_every_stage_each_write_reaches(folders, embedder, tmp_path)
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "semsearch_cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=WAIT_SECONDS)
+    return subprocess.run([sys.executable, "-m", "semsearch_cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=WAIT_SECONDS)
 
 
 def test_second_writer_is_refused_while_the_first_holds_the_lock(folders, tmp_path):
@@ -395,8 +398,10 @@ def test_second_writer_is_refused_while_the_first_holds_the_lock(folders, tmp_pa
     shutil.copytree(folders.base_index, index)
     first = subprocess.Popen(
         [sys.executable, "-m", "semsearch_cli", "index", "--docs", str(folders.docs["add"]), "--index", str(index)],
-        cwd=ROOT, env={**os.environ, PAUSE_AT_ENV: READING, PAUSE_MARKER_ENV: str(marker)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, PAUSE_AT_ENV: READING, PAUSE_MARKER_ENV: str(marker)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + WAIT_SECONDS

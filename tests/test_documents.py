@@ -121,8 +121,11 @@ def test_a_folder_mixing_formats_and_bad_files_reads_every_good_one(tmp_path):
     assert documents["good.docx"].sections[0].path == ("Annual report",)
     warnings = "\n".join(result.warnings)
     for name, reason in [
-        ("locked.pdf", "encrypted PDF"), ("half.pdf", "damaged PDF"), ("text.pdf", "not a PDF"),
-        ("notzip.docx", "not a DOCX (not a zip file)"), ("pdf.docx", "content is PDF"),
+        ("locked.pdf", "encrypted PDF"),
+        ("half.pdf", "damaged PDF"),
+        ("text.pdf", "not a PDF"),
+        ("notzip.docx", "not a DOCX (not a zip file)"),
+        ("pdf.docx", "content is PDF"),
     ]:
         assert f"{name}: {reason}" in warnings or f"skipped {name}: {reason}" in warnings, name
 

@@ -12,7 +12,8 @@ import pytest
 from pydantic import ValidationError
 from sentence_transformers import SentenceTransformer
 
-from search.embedding import ModelEmbedder as Embedder, resolve_model_location
+from search.embedding import ModelEmbedder as Embedder
+from search.embedding import resolve_model_location
 from search.query_batcher import QueryBatcher
 from search.settings import DEFAULT_MODEL, Settings
 

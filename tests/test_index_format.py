@@ -5,8 +5,8 @@ import shutil
 import pytest
 
 from indexer.build import build_index
-from search.errors import IndexFormatError, IndexNotFound
 from search.backends.local.layout import CURRENT_FILE, SEGMENTS_DIR, STORE_FILE, live_folder
+from search.errors import IndexFormatError, IndexNotFound
 from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
 from tests.conftest import PARAMS, dense, open_index
@@ -32,7 +32,7 @@ def test_search_returns_exact_offsets(seed_index):
     assert len(result.hits) == 5 and result.total >= 5
     for rank, hit in enumerate(result.hits, start=1):
         assert hit.rank == rank
-        assert searcher.backend.document(hit.doc_id).text[hit.start:hit.end] == hit.text
+        assert searcher.backend.document(hit.doc_id).text[hit.start : hit.end] == hit.text
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
     assert "Black Sea fleet" in result.hits[0].text
 

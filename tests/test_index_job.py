@@ -53,7 +53,11 @@ def test_reindex_requires_the_token_runs_once_and_swaps_without_failed_searches(
         worker.start()
         try:
             for rebuild in range(3):
-                write(docs_copy, f"fresh{rebuild}.md", f"# Fresh {rebuild}\n\nThe zeppelin treaty number {rebuild} was signed by the walrus council.")
+                write(
+                    docs_copy,
+                    f"fresh{rebuild}.md",
+                    f"# Fresh {rebuild}\n\nThe zeppelin treaty number {rebuild} was signed by the walrus council.",
+                )
                 if rebuild == 0:
                     shutil.copytree(SEEDS, docs_copy / "copies")
                 started = client.post("/index", headers=auth)

@@ -62,7 +62,10 @@ def test_plain_log_stays_the_default(live_server, tmp_path):
 def test_an_unknown_log_format_is_one_clear_error(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "semsearch_cli", "serve", "--index", str(tmp_path / "index"), "--log-format", "xml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 1
     assert completed.stderr.strip() == "semsearch: error: --log-format must be one of plain, json, not 'xml'"

@@ -82,7 +82,10 @@ def test_a_10000_character_query_answers_on_the_command_line(seed_index):
 def _beir_set(folder: Path) -> Path:
     (folder / "qrels").mkdir(parents=True)
     seed = (SEEDS / "000_2ff6379e6f7d78c5.txt").read_text(encoding="utf-8")
-    corpus = [{"_id": "seed", "title": "", "text": seed[:3000]}, {"_id": "wings", "title": "Wings", "text": "Lift grows with the angle of attack."}]
+    corpus = [
+        {"_id": "seed", "title": "", "text": seed[:3000]},
+        {"_id": "wings", "title": "Wings", "text": "Lift grows with the angle of attack."},
+    ]
     queries = [{"_id": "long", "text": _long_query()}, {"_id": "too-long", "text": _long_query(MAX_QUERY_CHARS + 1)}]
     (folder / "corpus.jsonl").write_text("".join(json.dumps(row) + "\n" for row in corpus), encoding="utf-8")
     (folder / "queries.jsonl").write_text("".join(json.dumps(row) + "\n" for row in queries), encoding="utf-8")

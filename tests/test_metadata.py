@@ -44,18 +44,14 @@ def test_seed_metadata():
 
 
 def test_a_long_first_paragraph_gives_its_first_sentence_cut_at_a_word():
-    assert extract_title("A short sentence opens it. " + "Then many words follow " * 20, "f.txt") == (
-        "A short sentence opens it."
-    )
+    assert extract_title("A short sentence opens it. " + "Then many words follow " * 20, "f.txt") == ("A short sentence opens it.")
     title = extract_title("word " * 100 + "end.", "f.txt")
     assert title.endswith("…") and len(title) <= 81 and not title[:-1].endswith(" ")
 
 
 def test_seed_titles_are_sentences_not_file_names():
     documents = {d.doc_id: d for d in read_documents(SEEDS, 10_000_000).documents}
-    assert documents["002_af525910a62c27f0.txt"].title == (
-        "We’ve covered secret negotiations between Washington and Moscow at least a…"
-    )
+    assert documents["002_af525910a62c27f0.txt"].title == ("We’ve covered secret negotiations between Washington and Moscow at least a…")
     for document in documents.values():
         assert not document.title.endswith(".txt")
 
@@ -72,16 +68,32 @@ def test_reader_titles_win_over_the_text(tmp_path):
 
 @pytest.mark.parametrize(
     "value",
-    ["r.html", "index.htm", "scan_0012.jpg", "reports/q1/final.pdf", "https://example.org/talks", "file:///tmp/r.html",
-     "C:\\Users\\ana\\notes", "~/notes", "Untitled", "untitled document", "Untitled-1", "Document1",
-     "Microsoft Word - report.docx", "Microsoft PowerPoint - deck", "", "  ", None, "2024-01-01", "x" * 201],
+    [
+        "r.html",
+        "index.htm",
+        "scan_0012.jpg",
+        "reports/q1/final.pdf",
+        "https://example.org/talks",
+        "file:///tmp/r.html",
+        "C:\\Users\\ana\\notes",
+        "~/notes",
+        "Untitled",
+        "untitled document",
+        "Untitled-1",
+        "Document1",
+        "Microsoft Word - report.docx",
+        "Microsoft PowerPoint - deck",
+        "",
+        "  ",
+        None,
+        "2024-01-01",
+        "x" * 201,
+    ],
 )
 def test_metadata_titles_that_no_author_wrote_are_refused(value):
     assert plausible_title(value) is None
 
 
-@pytest.mark.parametrize(
-    "value", ["Ceasefire terms", "Quarterly report 2.0", "TCP/IP explained", "A history of the .html format"]
-)
+@pytest.mark.parametrize("value", ["Ceasefire terms", "Quarterly report 2.0", "TCP/IP explained", "A history of the .html format"])
 def test_metadata_titles_that_read_as_titles_are_kept(value):
     assert plausible_title(f"  {value}\n") == value

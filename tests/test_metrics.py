@@ -45,7 +45,9 @@ def test_a_search_is_counted_and_timed_by_the_next_scrape(client):
     assert client.post("/search", json={"q": "Black Sea fleet"}).status_code == 200
     after = scrape(client)
     for mode in ("keyword", "hybrid"):
-        counted = value(after, "semsearch_searches_total", mode=mode, outcome="ok") - value(before, "semsearch_searches_total", mode=mode, outcome="ok")
+        counted = value(after, "semsearch_searches_total", mode=mode, outcome="ok") - value(
+            before, "semsearch_searches_total", mode=mode, outcome="ok"
+        )
         timed = value(after, "semsearch_search_seconds_count", mode=mode) - value(before, "semsearch_search_seconds_count", mode=mode)
         assert (counted, timed) == (1, 1), mode
     assert value(after, "semsearch_search_seconds_sum", mode="keyword") > 0

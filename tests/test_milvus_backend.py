@@ -38,8 +38,9 @@ def unit_vectors(count: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def upsert(doc_id: str, sentences: list[str], date: str | None = None, seed: int = 0, section: str | None = None,
-           pages: tuple[int, ...] = ()) -> DocumentUpsert:
+def upsert(
+    doc_id: str, sentences: list[str], date: str | None = None, seed: int = 0, section: str | None = None, pages: tuple[int, ...] = ()
+) -> DocumentUpsert:
     """A document whose passages are consecutive pairs of ``sentences``."""
     text = " ".join(sentences)
     spans, position = [], 0
@@ -48,16 +49,22 @@ def upsert(doc_id: str, sentences: list[str], date: str | None = None, seed: int
         position += len(sentence) + 1
     passages = []
     for ordinal, first in enumerate(range(0, len(spans), 2)):
-        own = tuple(spans[first:first + 2])
+        own = tuple(spans[first : first + 2])
         passages.append(NewPassage(ordinal, own[0][0], own[-1][1], 1 if pages else None, 1 if pages else None, section, own))
     rows = sum(1 + len(p.sentences) for p in passages)
     record = DocumentRecord(doc_id, f"Title of {doc_id}", date, text, f"sha-{doc_id}-{seed}", pages)
-    keyword = tuple(with_context(p.section, text[p.start:p.end]) for p in passages)
+    keyword = tuple(with_context(p.section, text[p.start : p.end]) for p in passages)
     return DocumentUpsert(record, len(text), 1_000 + seed, tuple(passages), unit_vectors(rows, seed), keyword)
 
 
-AIRCRAFT = upsert("aircraft.txt", ["Wings of aircraft generate lift.", "Flutter appears at high speed.",
-                                   "Boundary layers thicken downstream."], "2001-05-01", seed=1, section="Aero", pages=(0, 40))
+AIRCRAFT = upsert(
+    "aircraft.txt",
+    ["Wings of aircraft generate lift.", "Flutter appears at high speed.", "Boundary layers thicken downstream."],
+    "2001-05-01",
+    seed=1,
+    section="Aero",
+    pages=(0, 40),
+)
 SHIPS = upsert("ships.txt", ["Hulls of ships resist waves.", "Propellers cavitate when spinning fast."], "1999-01-01", seed=2)
 NOTES = upsert("notes.txt", ["Undated notes mention aircraft once.", "Nothing else here."], None, seed=3)
 
@@ -119,7 +126,7 @@ def test_dense_keyword_and_filters(index: MilvusBackend) -> None:
 def test_fetch_by_id(index: MilvusBackend) -> None:
     aircraft = ids_of(index, "aircraft.txt")
     with index.snapshot() as view:
-        passages = view.passages(aircraft + [999_999])
+        passages = view.passages([*aircraft, 999999])
         assert sorted(passages) == aircraft
         first = passages[aircraft[0]]
         assert first.text == "Wings of aircraft generate lift. Flutter appears at high speed."
@@ -253,8 +260,9 @@ def test_missing_index_and_index_types(location: IndexLocation) -> None:
     with pytest.raises(IndexNotFound):
         MilvusBackend.open(location)
     for index_type in ("FLAT", "IVF_FLAT"):
-        typed = IndexLocation(location.path.with_name(f"{location.name}-{index_type}"), "milvus",
-                              {**location.options, "milvus_index_type": index_type})
+        typed = IndexLocation(
+            location.path.with_name(f"{location.name}-{index_type}"), "milvus", {**location.options, "milvus_index_type": index_type}
+        )
         backend = MilvusBackend.create(typed, SETTINGS)
         backend.apply(Change(upserts=(SHIPS,)))
         with backend.snapshot() as view:

@@ -56,4 +56,3 @@ def test_a_write_through_one_replica_shows_through_another_within_5_s(milvus_uri
     finally:
         stop_server(first)
         stop_server(second)
-

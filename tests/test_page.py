@@ -45,9 +45,9 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on(
         "console",
-        lambda message: problems.append(f"console: {message.text}")
-        if message.type == "error" and "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            problems.append(f"console: {message.text}") if message.type == "error" and "Content Security Policy" in message.text else None
+        ),
     )
     yield page
     context.close()
@@ -294,9 +294,22 @@ def test_group_by_document_keeps_its_state_in_the_url_and_expands_in_place(page:
 
 
 def test_the_answers_page_is_shown_with_the_passage_range_where_it_differs(page: Page) -> None:
-    hit = {"rank": 1, "score": 0.9, "doc_id": "report.pdf", "title": "Report", "date": None, "passage_id": "p1",
-           "text": "End of page two. The answer on page three.", "start": 0, "end": 42, "page": 2, "page_end": 3,
-           "section": None, "scores": {}, "highlights": [{"start": 17, "end": 42, "page": 3}]}
+    hit = {
+        "rank": 1,
+        "score": 0.9,
+        "doc_id": "report.pdf",
+        "title": "Report",
+        "date": None,
+        "passage_id": "p1",
+        "text": "End of page two. The answer on page three.",
+        "start": 0,
+        "end": 42,
+        "page": 2,
+        "page_end": 3,
+        "section": None,
+        "scores": {},
+        "highlights": [{"start": 17, "end": 42, "page": 3}],
+    }
     body = {"query": "answer", "k": 10, "offset": 0, "total": 1, "took_ms": 1, "mode": "hybrid", "notices": [], "results": [hit]}
     page.route(SEARCH_API, fulfil_json(200, body))
     search(page, "answer")
@@ -310,8 +323,11 @@ def test_the_answers_page_is_shown_with_the_passage_range_where_it_differs(page:
 def token_server(live_server, tmp_path_factory):
     from tests.conftest import private_index_copy, start_server, stop_server
 
-    server = start_server(live_server.docs, private_index_copy(live_server, tmp_path_factory.mktemp("page-token")),
-                          env={"SEMSEARCH_SEARCH_TOKEN": "page-secret"})
+    server = start_server(
+        live_server.docs,
+        private_index_copy(live_server, tmp_path_factory.mktemp("page-token")),
+        env={"SEMSEARCH_SEARCH_TOKEN": "page-secret"},
+    )
     yield server
     stop_server(server)
 

@@ -2,9 +2,8 @@
 
 import pytest
 
-from evaluation.runner import evaluate_beir, evaluate_questions
+from evaluation.runner import RRF_REFERENCE, evaluate_beir, evaluate_questions
 from indexer.chunking import ChunkingParams
-from evaluation.runner import RRF_REFERENCE
 from search.rules import MODES
 from search.settings import Settings
 from tests.conftest import ROOT, SEEDS, SHARED_EVAL

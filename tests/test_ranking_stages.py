@@ -26,10 +26,12 @@ QUERY = _unit(1, 0, 0)
 
 
 def test_best_sentence_is_the_best_sentence_row_or_the_passage_without_sentences():
-    blocks = _blocks({
-        1: [_unit(1, 0, 0), _unit(0, 1, 0), _unit(1, 1, 0)],  # passage row ignored: it has sentences
-        2: [_unit(1, 1, 1)],  # no sentence: its own vector counts
-    })
+    blocks = _blocks(
+        {
+            1: [_unit(1, 0, 0), _unit(0, 1, 0), _unit(1, 1, 0)],  # passage row ignored: it has sentences
+            2: [_unit(1, 1, 1)],  # no sentence: its own vector counts
+        }
+    )
     assert best_sentence_cosines(blocks, QUERY) == pytest.approx([1 / np.sqrt(2), 1 / np.sqrt(3)])
 
 

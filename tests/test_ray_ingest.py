@@ -7,23 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch_cli.main import main
 from search.backends.base import IndexLocation
 from search.backends.registry import open_backend
+from semsearch_cli.main import main
 from tests.conftest import write
 
 pytestmark = pytest.mark.slow
 
 _DOCUMENTS = {
     "aqueducts.md": "# Roman aqueducts\n\nThe aqueducts carried water over long distances using only gravity. "
-                    "Surveyors set the gradient with a chorobates.\n\n## Upkeep\n\nCrews cleared lime deposits every year. "
-                    "A blocked channel could starve a city district within days.\n",
+    "Surveyors set the gradient with a chorobates.\n\n## Upkeep\n\nCrews cleared lime deposits every year. "
+    "A blocked channel could starve a city district within days.\n",
     "tea.txt": "Green tea is steamed or pan-fired soon after picking. Black tea is oxidised before it is dried. "
-               "Both come from the same plant, Camellia sinensis. " * 6,
+    "Both come from the same plant, Camellia sinensis. " * 6,
     "keys.md": "# Rotating API keys\n\nIssue the new key, deploy it everywhere, then revoke the old one. "
-               "Never revoke first: running servers would lose access.\n",
+    "Never revoke first: running servers would lose access.\n",
     "notes/orbit.txt": "A geostationary orbit lies about 35,786 km above the equator. A satellite there keeps pace "
-                       "with the Earth's rotation, so a fixed dish can point at it.\n",
+    "with the Earth's rotation, so a fixed dish can point at it.\n",
 }
 
 
@@ -98,8 +98,8 @@ def _passages(index: Path | IndexLocation) -> dict[str, list[tuple[tuple, np.nda
                 blocks = view.vectors([p.record.key for p in stored], sentences=True)
                 position = {int(key): i for i, key in enumerate(blocks.ids)}
                 result[summary.doc_id] = [
-                    ((p.record.start, p.record.end, p.record.page, p.record.section), blocks.block(position[p.record.key]))
-                    for p in stored]
+                    ((p.record.start, p.record.end, p.record.page, p.record.section), blocks.block(position[p.record.key])) for p in stored
+                ]
             return result
     finally:
         backend.close()

@@ -1,4 +1,6 @@
+import functools
 import io
+import operator
 import time
 import zipfile
 
@@ -132,16 +134,14 @@ def test_a_pdf_metadata_title_counts_only_when_it_is_not_a_file_name_or_placehol
 SOFT_HYPHENATED = "Mediators described the extra\xadordinarily compli\xadcated nego\xadtiations in Geneva. " * 8
 WRAPPED_PAGES = [
     ["Ceasefire talks in Geneva", SOFT_HYPHENATED, "Anglo-Saxon and COVID-19 terms were read out. " * 16],
-    ["The second day opened with the exchange of prisoners and the return of displaced families. " * 6,
-     "A short closing line."],
+    ["The second day opened with the exchange of prisoners and the return of displaced families. " * 6, "A short closing line."],
     ["On the third page the delegations agreed to meet again within a month, in the same building. " * 5],
 ]
 
 
 def wrapped_pdf() -> bytes:
     """Pages of paragraphs that reportlab wraps, breaking "nego-tiations" and "Anglo-Saxon" at line ends."""
-    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=12, spaceAfter=6, embeddedHyphenation=1,
-                          uriWasteReduce=0.3)
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=12, spaceAfter=6, embeddedHyphenation=1, uriWasteReduce=0.3)
     heading = ParagraphStyle("heading", parent=body, fontName="Helvetica-Bold", fontSize=16, leading=20)
     story = []
     for number, paragraphs in enumerate(WRAPPED_PAGES):
@@ -166,9 +166,9 @@ def test_pdf_lines_are_joined_into_paragraphs_with_pages_and_offsets_exact(embed
     chunks = chunk_text(extracted.text, embedder.count_tokens, ChunkingParams(max_tokens=48, overlap_sentences=1))
     assert len(chunks) > 10
     for chunk in chunks:
-        passage = extracted.text[chunk.start:chunk.end]
+        passage = extracted.text[chunk.start : chunk.end]
         inside = {chunk.start + offset for offset, char in enumerate(passage) if char == "\n"}
-        assert inside <= breaks and all(line in "\n".join(sum(expected, [])) for line in passage.split("\n"))
+        assert inside <= breaks and all(line in "\n".join(functools.reduce(operator.iadd, expected, [])) for line in passage.split("\n"))
         page = locate(extracted, chunk.start, chunk.end).page
         assert passage.split("\n")[0] in "\n".join(expected[page - 1])
 
@@ -216,11 +216,9 @@ def test_html_keeps_the_main_text_headings_and_tables_and_drops_boilerplate():
         "Next steps",
         "Another round is planned.",
     ]
-    assert [s.path for s in extracted.sections] == [
-        ("Talks resume in Geneva",), ("Talks resume in Geneva", "Positions"), ("Next steps",)
-    ]
+    assert [s.path for s in extracted.sections] == [("Talks resume in Geneva",), ("Talks resume in Geneva", "Positions"), ("Next steps",)]
     for section in extracted.sections:
-        assert extracted.text[section.start:].startswith(section.path[-1])
+        assert extracted.text[section.start :].startswith(section.path[-1])
     offset = extracted.text.index("North")
     assert locate(extracted, offset, offset + 5).section == "Talks resume in Geneva > Positions"
 
@@ -250,8 +248,14 @@ def test_moderately_nested_and_sloppy_html_is_read():
 def test_docx_paragraphs_tables_and_headings_in_document_order():
     extracted = extract(make_docx(), "report.docx")
     assert extracted.text.splitlines() == [
-        "Annual report", "Opening words.", "Figures", "region | sales", "north | 42", "After the table.",
-        "Outlook", "Closing words.",
+        "Annual report",
+        "Opening words.",
+        "Figures",
+        "region | sales",
+        "north | 42",
+        "After the table.",
+        "Outlook",
+        "Closing words.",
     ]
     assert extracted.title == "Annual report"
     assert [s.path for s in extracted.sections] == [("Annual report",), ("Annual report", "Figures"), ("Outlook",)]
@@ -290,7 +294,7 @@ def test_markdown_headings_outside_code_fences_become_sections():
     extracted = extract(source.encode(), "guide.md")
     assert extracted.text == source
     assert extracted.title == "Guide"
-    assert [(source[s.start:].split("\n")[0], s.path) for s in extracted.sections] == [
+    assert [(source[s.start :].split("\n")[0], s.path) for s in extracted.sections] == [
         ("# Guide", ("Guide",)),
         ("## Install", ("Guide", "Install")),
         ("Usage", ("Guide", "Usage")),

@@ -129,8 +129,14 @@ def test_configured_origin_is_the_only_one_allowed(cors_server):
 
 @pytest.mark.parametrize(
     "origin",
-    ["http://evil.example", "null", "https://allowed.example", "http://allowed.example:8080",
-     "http://allowed.example.evil.example", "http://evil.example/http://allowed.example"],
+    [
+        "http://evil.example",
+        "null",
+        "https://allowed.example",
+        "http://allowed.example:8080",
+        "http://allowed.example.evil.example",
+        "http://evil.example/http://allowed.example",
+    ],
 )
 def test_other_origins_get_no_cors_headers(cors_server, origin):
     simple = httpx.get(f"{cors_server.url}/search", params={"q": "fleet"}, headers={"Origin": origin}, timeout=60)

@@ -5,7 +5,7 @@ from tests.conftest import SEEDS
 
 
 def sentences(text: str) -> list[str]:
-    return [text[s.start:s.end] for s in split_sentences(text)]
+    return [text[s.start : s.end] for s in split_sentences(text)]
 
 
 def test_the_seed_sentence_about_miami_keeps_its_dates():
@@ -36,5 +36,5 @@ def test_detached_periods_of_pre_tokenised_text_always_end_a_sentence():
 def test_a_month_at_the_end_of_a_sentence_may_stay_attached_but_offsets_stay_exact():
     text = "Talks   began in Oct.   Then came winter!"
     for segment in split_sentences(text):
-        assert text[segment.start:segment.end] == text[segment.start:segment.end].strip()
+        assert text[segment.start : segment.end] == text[segment.start : segment.end].strip()
     assert "".join(sentences(text)).replace(" ", "") == text.replace(" ", "")

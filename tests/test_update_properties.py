@@ -17,9 +17,9 @@ import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.embedder import Embedder
 from search.backends.base import IndexLocation, ReadView, RetrievalBackend
 from search.backends.registry import backend_class, open_backend
+from search.embedder import Embedder
 from search.settings import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
@@ -27,11 +27,49 @@ pytestmark = pytest.mark.slow
 # Small passages, so a few sentences make documents of several passages.
 PARAMS = ChunkingParams(max_tokens=32, overlap_sentences=1)
 SEQUENCES = 15
-WORDS = (
-    "harbour lighthouse storm ferry tide orchard apple cider harvest winter telescope galaxy comet night "
-    "bakery bread flour oven railway tunnel engine station library atlas archive glacier snow ice "
-    "vineyard grape barrel autumn river bridge market copper lantern meadow falcon quarry granite"
-).split()
+WORDS = [
+    "harbour",
+    "lighthouse",
+    "storm",
+    "ferry",
+    "tide",
+    "orchard",
+    "apple",
+    "cider",
+    "harvest",
+    "winter",
+    "telescope",
+    "galaxy",
+    "comet",
+    "night",
+    "bakery",
+    "bread",
+    "flour",
+    "oven",
+    "railway",
+    "tunnel",
+    "engine",
+    "station",
+    "library",
+    "atlas",
+    "archive",
+    "glacier",
+    "snow",
+    "ice",
+    "vineyard",
+    "grape",
+    "barrel",
+    "autumn",
+    "river",
+    "bridge",
+    "market",
+    "copper",
+    "lantern",
+    "meadow",
+    "falcon",
+    "quarry",
+    "granite",
+]
 QUERIES = ("storm over the harbour", "apple harvest in winter", "telescope comet galaxy", "granite quarry bridge", "snow")
 OPERATIONS = ("add", "add", "update", "delete", "touch", "compact")
 
@@ -107,8 +145,11 @@ def _compact(location: IndexLocation) -> None:
 
 def _passage_keys(view: ReadView, doc_ids: list[str]) -> dict[int, tuple]:
     """Passage id -> (doc_id, start, end, page, section): what a passage is, whatever id it got."""
-    return {p.record.key: (p.record.doc_id, p.record.start, p.record.end, p.record.page, p.record.section)
-            for doc_id in doc_ids for p in view.document_passages(doc_id)}
+    return {
+        p.record.key: (p.record.doc_id, p.record.start, p.record.end, p.record.page, p.record.section)
+        for doc_id in doc_ids
+        for p in view.document_passages(doc_id)
+    }
 
 
 def _ranked(ids: np.ndarray, scores: np.ndarray, names: dict[int, object]) -> list[tuple[object, float]]:
@@ -135,7 +176,8 @@ def _assert_answers_like(updated: RetrievalBackend, fresh: RetrievalBackend, emb
             _assert_same_ranking(
                 _ranked(*view.dense(vector, everything, exact=True), names),
                 _ranked(*fresh_view.dense(vector, everything, exact=True), fresh_names),
-                1e-5, f"vector results for {query!r} {what}",
+                1e-5,
+                f"vector results for {query!r} {what}",
             )
             for label, documents in (("passage", False), ("document", True)):
                 got = _ranked(*view.keyword(query, everything, documents=documents), names)

@@ -135,8 +135,9 @@ def test_watcher_retries_when_the_index_is_busy_and_stops_promptly(small_docs, t
 
     stop = threading.Event()
     timing = WatchTiming(quiet_ms=200, longest_batch_ms=1000, rescan_seconds=1.0, poll_delay_ms=100)
-    thread = threading.Thread(target=watch_folder, args=(small_docs, sync, stop),
-                              kwargs={"on_change": reports.append, "force_polling": True, "timing": timing})
+    thread = threading.Thread(
+        target=watch_folder, args=(small_docs, sync, stop), kwargs={"on_change": reports.append, "force_polling": True, "timing": timing}
+    )
     thread.start()
     try:
         deadline = time.monotonic() + 60
@@ -157,8 +158,9 @@ def test_watcher_retries_when_the_index_is_busy_and_stops_promptly(small_docs, t
 
 def test_watch_command_prints_a_line_per_change_and_stops_on_ctrl_c(small_docs, tmp_path):
     env = {**os.environ, "SEMSEARCH_DOCS": str(small_docs), "SEMSEARCH_INDEX": str(tmp_path / "index")}
-    process = subprocess.Popen([sys.executable, "-m", "semsearch_cli", "watch"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "semsearch_cli", "watch"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:

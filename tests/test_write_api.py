@@ -43,7 +43,9 @@ def _ids(client: httpx.Client, query: str, mode: str = "keyword") -> list[str]:
 
 def test_put_creates_then_replaces_and_delete_removes_each_searchable_on_return(writer, small_docs):
     with httpx.Client(base_url=writer.url, timeout=120) as client:
-        created = client.put("/documents/notes/deep/walrus.md", content=b"# Walrus\n\nThe quixotic walrus ledger lists herring.\n", headers=AUTH)
+        created = client.put(
+            "/documents/notes/deep/walrus.md", content=b"# Walrus\n\nThe quixotic walrus ledger lists herring.\n", headers=AUTH
+        )
         assert created.status_code == 201, created.text
         body = created.json()
         assert body["doc_id"] == "notes/deep/walrus.md" and body["state"] == "searchable" and body["passages"] >= 1
@@ -130,7 +132,10 @@ def test_upload_limit_is_the_file_limit_not_the_body_limit(writer, small_docs):
     assert not (small_docs / "huge.txt").exists()
 
 
-@pytest.mark.parametrize("doc_id, body", [("broken.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<garbage"), ("binary.txt", b"\x00\x01\x02" * 100), ("empty.md", b"  \n")])
+@pytest.mark.parametrize(
+    "doc_id, body",
+    [("broken.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<garbage"), ("binary.txt", b"\x00\x01\x02" * 100), ("empty.md", b"  \n")],
+)
 def test_a_body_the_reader_cannot_read_is_422_and_leaves_no_file(writer, small_docs, doc_id, body):
     before = sorted(small_docs.rglob("*"))
     response = httpx.put(f"{writer.url}/documents/{doc_id}", content=body, headers=AUTH, timeout=60)

@@ -23,8 +23,14 @@ def health(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
     searcher = engine.searcher
     if searcher is None:
         body = HealthResponse(
-            status="unavailable", reason=engine.unavailable_reason, model=None, encoder=None, index_version=None,
-            backend=engine.location.backend, documents=0, passages=0,
+            status="unavailable",
+            reason=engine.unavailable_reason,
+            model=None,
+            encoder=None,
+            index_version=None,
+            backend=engine.location.backend,
+            documents=0,
+            passages=0,
         )
         return JSONResponse(body.model_dump(), status_code=503)
     stats = index_stats(searcher)

@@ -63,9 +63,7 @@ def _allowed_methods(request: Request) -> str:
     (``GET`` for ``/search``, which also takes ``POST``). Mounts are skipped: they match every method."""
     routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
     return ", ".join(
-        method
-        for method in _METHODS
-        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+        method for method in _METHODS if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
     )
 
 

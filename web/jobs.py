@@ -12,16 +12,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from indexer.build import BuildReport, build_from_settings
-from search.stages import StageReporter, quiet
 from indexer.watch import watch_folder
 from search.backends.registry import index_location
 from search.errors import IndexLocked, SemsearchError
 from search.searcher import Searcher
 from search.settings import Settings
+from search.stages import StageReporter, quiet
 from web.engine import Engine
 from web.metrics import Metrics
 
@@ -82,9 +82,7 @@ class IndexJobs:
         finally:
             self.metrics.watch_syncs.labels(outcome=outcome).inc()
 
-    def change_documents(
-        self, change: Callable[[], T], doc_ids: list[str], wait: float = UPLOAD_WAIT_SECONDS
-    ) -> tuple[T, BuildReport]:
+    def change_documents(self, change: Callable[[], T], doc_ids: list[str], wait: float = UPLOAD_WAIT_SECONDS) -> tuple[T, BuildReport]:
         """Apply ``change`` to the named documents in the folder and index just those; returns once the live
         searcher sees it."""
         with self._writing(wait):
@@ -93,9 +91,7 @@ class IndexJobs:
 
     def watch_in_background(self, stop: threading.Event) -> threading.Thread:
         """Keep the index in step with the documents folder until ``stop`` is set (``serve --watch``)."""
-        thread = threading.Thread(
-            target=watch_folder, args=(self.settings.docs, self.sync, stop), name="semsearch-watch", daemon=True
-        )
+        thread = threading.Thread(target=watch_folder, args=(self.settings.docs, self.sync, stop), name="semsearch-watch", daemon=True)
         thread.start()
         return thread
 
@@ -155,4 +151,4 @@ def _catch_up(searcher: Searcher) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

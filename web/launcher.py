@@ -46,7 +46,11 @@ def free_port() -> int:
 
 
 def launch(
-    docs: Path, index: Path, env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 240,
+    docs: Path,
+    index: Path,
+    env: dict[str, str] | None = None,
+    wait_ready: bool = True,
+    timeout: float = 240,
     options: tuple[str, ...] = (),
 ) -> ServerProcess:
     """Start a server and wait (bounded) until ``/health`` answers 200 (or any answer if not ``wait_ready``).
@@ -62,7 +66,10 @@ def launch(
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "semsearch_cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options],
-        cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, docs, index, started)
     deadline = time.monotonic() + timeout

@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from starlette.exceptions import HTTPException
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
+from starlette.exceptions import HTTPException
 
 from search.errors import IndexLocked, InvalidQuery, SemsearchError
 from web.engine import Engine
@@ -32,30 +32,47 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.searches = Counter(
-            "semsearch_searches", "Searches by mode and outcome (ok, rejected, busy, unavailable, error).",
-            ["mode", "outcome"], registry=registry,
+            "semsearch_searches",
+            "Searches by mode and outcome (ok, rejected, busy, unavailable, error).",
+            ["mode", "outcome"],
+            registry=registry,
         )
         self.search_seconds = Histogram(
-            "semsearch_search_seconds", "Time to rank and read one search's results.", ["mode"],
-            buckets=SEARCH_BUCKETS, registry=registry,
+            "semsearch_search_seconds",
+            "Time to rank and read one search's results.",
+            ["mode"],
+            buckets=SEARCH_BUCKETS,
+            registry=registry,
         )
         self.requests = Counter(
-            "semsearch_http_requests", "HTTP requests by method, route template and status.",
-            ["method", "route", "status"], registry=registry,
+            "semsearch_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
         )
         self.request_seconds = Histogram(
-            "semsearch_http_request_seconds", "HTTP request duration by route template.", ["route"],
-            buckets=SEARCH_BUCKETS, registry=registry,
+            "semsearch_http_request_seconds",
+            "HTTP request duration by route template.",
+            ["route"],
+            buckets=SEARCH_BUCKETS,
+            registry=registry,
         )
         self.index_jobs = Counter(
-            "semsearch_index_jobs", "POST /index jobs by outcome (succeeded, failed).", ["outcome"], registry=registry,
+            "semsearch_index_jobs",
+            "POST /index jobs by outcome (succeeded, failed).",
+            ["outcome"],
+            registry=registry,
         )
         self.uploads = Counter(
-            "semsearch_uploads", "Document writes over HTTP by operation (put, delete) and outcome (as for searches).",
-            ["operation", "outcome"], registry=registry,
+            "semsearch_uploads",
+            "Document writes over HTTP by operation (put, delete) and outcome (as for searches).",
+            ["operation", "outcome"],
+            registry=registry,
         )
         self.watch_syncs = Counter(
-            "semsearch_watch_syncs", "Watcher syncs by outcome (written, unchanged, busy, failed).", ["outcome"],
+            "semsearch_watch_syncs",
+            "Watcher syncs by outcome (written, unchanged, busy, failed).",
+            ["outcome"],
             registry=registry,
         )
         registry.register(_IndexCollector(engine))
@@ -114,8 +131,9 @@ class _IndexCollector:
 
     def collect(self) -> Iterator[Metric]:
         searcher = self.engine.searcher
-        yield GaugeMetricFamily("semsearch_index_ready", "1 when an index is open and searches can be answered.",
-                                value=int(searcher is not None))
+        yield GaugeMetricFamily(
+            "semsearch_index_ready", "1 when an index is open and searches can be answered.", value=int(searcher is not None)
+        )
         if searcher is None:
             return
         stats = index_stats(searcher)
@@ -127,7 +145,8 @@ class _IndexCollector:
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
         yield InfoMetricFamily(
-            "semsearch_index", "The open index: version (folder/generation), model and encoder.",
+            "semsearch_index",
+            "The open index: version (folder/generation), model and encoder.",
             value={"version": stats.version, "model": stats.model, "encoder": stats.encoder},
         )
         yield _batch_histogram(dict(searcher.embedder.queries.pass_sizes))
@@ -139,6 +158,8 @@ def _batch_histogram(pass_sizes: dict[int, int]) -> HistogramMetricFamily:
     buckets.append(("+Inf", sum(pass_sizes.values())))
     total_texts = sum(size * n for size, n in pass_sizes.items())
     return HistogramMetricFamily(
-        "semsearch_encoder_batch_size", "Texts per shared query-encoder pass (concurrent searches only).",
-        buckets=buckets, sum_value=total_texts,
+        "semsearch_encoder_batch_size",
+        "Texts per shared query-encoder pass (concurrent searches only).",
+        buckets=buckets,
+        sum_value=total_texts,
     )

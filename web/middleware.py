@@ -150,7 +150,12 @@ class ObserveRequests:
     def _log(self, scope: Scope, status: int, seconds: float, extra: dict) -> None:
         if not access_log.isEnabledFor(logging.INFO):
             return
-        fields = {"event": "request", "method": scope["method"], "path": scope["path"], "status": status,
-                  "took_ms": round(seconds * 1000, 2)}
+        fields = {
+            "event": "request",
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "took_ms": round(seconds * 1000, 2),
+        }
         fields.update((name, value) for name, value in extra.items() if name != "query" or self.log_queries)
         access_log.info("%s %s %s %.1f ms", scope["method"], scope["path"], status, seconds * 1000, extra={"fields": fields})

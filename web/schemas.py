@@ -49,7 +49,10 @@ class SearchParams(BaseModel):
     date_to: Day | None = Field(None, description="Only documents dated on or before this day.")
     group_by: Literal[GROUP_BY_VALUES] | None = Field(None, description="At most one passage per document.")
     min_score: float | None = Field(
-        None, ge=-1e6, le=1e6, allow_inf_nan=False,
+        None,
+        ge=-1e6,
+        le=1e6,
+        allow_inf_nan=False,
         description="Drop results whose score (0..1 in every mode: 1 is first in every ranking used) is lower.",
     )
     explain: bool = Field(False, description="Add per hit the matched terms, the best sentence's cosine and the fusion inputs.")

@@ -33,8 +33,15 @@ SUPPORTED_SUFFIXES = tuple(READERS)
 _MAGIC = ((b"%PDF-", ".pdf"), (b"PK\x03\x04", ".docx"))
 
 __all__ = [
-    "CONTENT_TYPES", "READERS", "SUPPORTED_SUFFIXES", "Extracted", "Reader", "Section", "UnreadableDocument",
-    "extract", "reader_for",
+    "CONTENT_TYPES",
+    "READERS",
+    "SUPPORTED_SUFFIXES",
+    "Extracted",
+    "Reader",
+    "Section",
+    "UnreadableDocument",
+    "extract",
+    "reader_for",
 ]
 
 
@@ -51,7 +58,7 @@ def extract(data: bytes, name: str, content_type: str | None = None) -> Extracte
     if actual == declared:
         return extracted
     note = f"content is {actual[1:].upper()}, not {declared[1:].upper()} as its name says; read as {actual[1:].upper()}"
-    return replace(extracted, notes=extracted.notes + (note,))
+    return replace(extracted, notes=(*extracted.notes, note))
 
 
 def _format_of(name: str, content_type: str | None) -> str:

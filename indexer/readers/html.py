@@ -18,13 +18,9 @@ from indexer.readers.text import decode_text
 
 MAX_DEPTH = 1000
 _BOILERPLATE = (
-    "script,style,noscript,template,svg,nav,header,footer,aside,form,"
-    "[role=navigation],[role=banner],[role=contentinfo],[aria-hidden=true]"
+    "script,style,noscript,template,svg,nav,header,footer,aside,form,[role=navigation],[role=banner],[role=contentinfo],[aria-hidden=true]"
 )
-_BLOCK_TAGS = (
-    "address|article|blockquote|br|caption|dd|div|dl|dt|figcaption|figure|h[1-6]|hr|li|main|ol|p|pre|section|"
-    "table|ul"
-)
+_BLOCK_TAGS = "address|article|blockquote|br|caption|dd|div|dl|dt|figcaption|figure|h[1-6]|hr|li|main|ol|p|pre|section|table|ul"
 # Markers inserted into the source before parsing, so lines and headings survive text extraction in C.
 _LINE, _HEADING, _CELL = "\x02", "\x03", "\x04"
 _BLOCK = re.compile(rf"<(?=/?(?:{_BLOCK_TAGS})[\s/>])", re.IGNORECASE)
@@ -37,7 +33,29 @@ _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORE
 _SKIPPED_FOR_DEPTH = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _VOID_OR_SELF_CLOSING = frozenset(
-    "area base br col embed hr img input link meta source track wbr p li dt dd tr td th option".split()
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "option",
+    ]
 )
 
 

@@ -20,6 +20,7 @@ wrapped prose. Rotated text is read as pdfium orders it, the geometry rules assu
 from __future__ import annotations
 
 import ctypes
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def page_paragraphs(textpage: pdfium.PdfTextPage) -> list[str]:
         return []
     pitch = _usual_pitch(lines)
     paragraphs, current = [], [lines[0].text]
-    for line, following in zip(lines, lines[1:]):
+    for line, following in itertools.pairwise(lines):
         if _ends_paragraph(line, following, pitch, _column_right(line, lines)):
             paragraphs.append(current)
             current = []
@@ -85,7 +86,7 @@ def _measure_line(textpage: pdfium.PdfTextPage, chars: str, first: int, last: in
     # The loose box spans the font's ascent to descent in page space, whatever scaling the text matrix applies.
     _, bottom, _, top = textpage.get_charbox(first, loose=True)
     return _Line(
-        text=chars[first:last + 1].replace("\x00", ""),
+        text=chars[first : last + 1].replace("\x00", ""),
         left=textpage.get_charbox(first)[0],
         right=textpage.get_charbox(last)[2],
         first_word_right=textpage.get_charbox(word_end)[2],
@@ -103,7 +104,7 @@ def _baseline(textpage: pdfium.PdfTextPage, index: int) -> float:
 
 def _usual_pitch(lines: list[_Line]) -> float:
     """The most frequent step down from one baseline to the next (to half a point; ties: the smaller)."""
-    drops = [line.last_baseline - following.first_baseline for line, following in zip(lines, lines[1:])]
+    drops = [line.last_baseline - following.first_baseline for line, following in itertools.pairwise(lines)]
     steps = Counter(round(drop * 2) / 2 for drop in drops)
     positive = [(-count, step) for step, count in steps.items() if step > 0]
     return min(positive)[1] if positive else 0.0

@@ -205,7 +205,7 @@ class VectorBlocks:
 
     def block(self, position: int) -> np.ndarray:
         first = int(self.offsets[position])
-        return self.matrix[first:first + int(self.counts[position])]
+        return self.matrix[first : first + int(self.counts[position])]
 
 
 @dataclass(frozen=True)
@@ -364,4 +364,4 @@ class RetrievalBackend(ABC):
 def iter_chunks(values: list, size: int) -> Iterator[list]:
     """Bounded pieces of a list, for statements and requests that limit how many values one call takes."""
     for first in range(0, len(values), size):
-        yield values[first:first + size]
+        yield values[first : first + size]

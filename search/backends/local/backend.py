@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,9 @@ class LocalBackend(RetrievalBackend):
             )
         self.settings = IndexSettings.from_meta(meta, f"store in {folder}")
         if self.settings.backend != self.name:
-            raise IndexFormatError(f"index at {index_dir} belongs to the {self.settings.backend!r} backend; open it with --backend {self.settings.backend}")
+            raise IndexFormatError(
+                f"index at {index_dir} belongs to the {self.settings.backend!r} backend; open it with --backend {self.settings.backend}"
+            )
         self.vectors: VectorStore = FaissSegments(folder / SEGMENTS_DIR, self.settings.dimension)
         self.vector_files = VectorFiles(folder / VECTORS_DIR, {})
         self.passage_terms: KeywordIndex = TermIndex(folder / KEYWORD_PASSAGES_DIR)
@@ -114,8 +116,9 @@ class LocalBackend(RetrievalBackend):
     def create(cls, location: IndexLocation, settings: IndexSettings) -> LocalBackend:
         folder = new_folder(location.path)
         store = Store(folder / STORE_FILE, create=True)
-        store.initialize({**settings.as_meta(), "format_version": FORMAT_VERSION,
-                          "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        store.initialize(
+            {**settings.as_meta(), "format_version": FORMAT_VERSION, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        )
         store.close()
         return cls(folder, location.path)
 
@@ -196,8 +199,9 @@ class LocalBackend(RetrievalBackend):
         documents, passages = self.store.counts()
         held = self.vectors.size()
         dead = len(self.store.tombstones())
-        return BackendStats(documents, passages, len(self.store.segments()), dead / held if held else 0.0,
-                            f"{self.folder.name}/{self.generation}")
+        return BackendStats(
+            documents, passages, len(self.store.segments()), dead / held if held else 0.0, f"{self.folder.name}/{self.generation}"
+        )
 
     def locations(self, ids: list[int]) -> dict[int, PassageLocation]:
         """Where passages lie, from recent lookups where possible.
@@ -243,8 +247,16 @@ class LocalBackend(RetrievalBackend):
             ids = np.array([pid for pid, *_ in passages], dtype=np.int64)
             segment = self.vectors.prepare(self.folder / SEGMENTS_DIR, ids, matrix[[row for *_, row in passages]])
         reach(SEGMENT_WRITTEN, report)
-        commit = LocalCommit(segment, vector_file, documents, passages, sorted(old_keys.values()), list(change.touched),
-                             next_document + len(documents), next_passage + len(passages))
+        commit = LocalCommit(
+            segment,
+            vector_file,
+            documents,
+            passages,
+            sorted(old_keys.values()),
+            list(change.touched),
+            next_document + len(documents),
+            next_passage + len(passages),
+        )
         return _Prepared(change, commit)
 
     def commit(self, prepared: object, report: StageReporter = quiet) -> CommitResult:
@@ -295,7 +307,10 @@ class LocalBackend(RetrievalBackend):
         """Files a crash left behind: segments and vector files the store does not name, and vector files no
         live passage points at any more. The caller holds the writer lock."""
         self._remove_unused_vector_files()
-        for folder, named in ((SEGMENTS_DIR, {s.file for s in self.store.segments()}), (VECTORS_DIR, set(self.store.vector_files().values()))):
+        for folder, named in (
+            (SEGMENTS_DIR, {s.file for s in self.store.segments()}),
+            (VECTORS_DIR, set(self.store.vector_files().values())),
+        ):
             for path in (self.folder / folder).iterdir():
                 if path.name not in named:
                     path.unlink(missing_ok=True)

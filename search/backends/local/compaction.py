@@ -51,7 +51,7 @@ def _worth_merging(segments: list[Segment], dead: dict[int, int], force: bool) -
     """
     flat = [s for s in segments if s.kind == "flat"]
     chosen = {s.id: s for s in segments if s.size and dead.get(s.id, 0) / s.size > (0 if force else MAX_DEAD_SHARE)}
-    if len(flat) > (1 if force else MAX_FLAT_SEGMENTS) or sum(s.size for s in flat) >= ANN_MIN_VECTORS and len(flat) > 1:
+    if len(flat) > (1 if force else MAX_FLAT_SEGMENTS) or (sum(s.size for s in flat) >= ANN_MIN_VECTORS and len(flat) > 1):
         chosen.update((s.id, s) for s in flat)
     if len(chosen) == 1 and not dead.get(next(iter(chosen))):
         return []

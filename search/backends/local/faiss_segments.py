@@ -18,14 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
 
-from search.errors import IndexFormatError
-from search.durability import write_durably
-from search.index_settings import FIX_HINT
 from search.backends.local.vector_store import PreparedSegment, VectorStore
+from search.durability import write_durably
+from search.errors import IndexFormatError
+from search.index_settings import FIX_HINT
 
 ANN_MIN_VECTORS = 50_000
 # Cells probed per query: _PROBES_PER_ROOT_CELL * sqrt(cells), never fewer than _MIN_PROBES. Recall@10 0.95
@@ -127,7 +128,8 @@ class FaissSegments(VectorStore):
         for segment in self._segments:
             if segment.id not in wanted:
                 continue
-            index = faiss.read_index(str(self._folder / segment.file))
+            # Every segment is an IDMap around its index (``_flat``, ``_trained_ivf``); read_index returns it as such.
+            index = cast(faiss.IndexIDMap, faiss.read_index(str(self._folder / segment.file)))
             ids = faiss.vector_to_array(index.id_map).astype(np.int64)
             inner = faiss.downcast_index(index.index)
             if isinstance(inner, faiss.IndexIVF):
@@ -167,8 +169,17 @@ def _parameters(segment: _OpenSegment, selector: faiss.IDSelector | None, exact:
     if segment.kind == "ivf":
         cells = faiss.extract_index_ivf(segment.index).nlist
         probes = cells if exact else ivf_probes(cells)
-        return faiss.SearchParametersIVF(sel=selector, nprobe=min(probes, cells)) if selector else faiss.SearchParametersIVF(nprobe=min(probes, cells))
-    return faiss.SearchParameters(sel=selector) if selector is not None else None
+        ivf = faiss.SearchParametersIVF()
+        ivf.nprobe = min(probes, cells)
+        parameters: faiss.SearchParameters = ivf
+    elif selector is None:
+        return None
+    else:
+        parameters = faiss.SearchParameters()
+    # SWIG parameter objects are filled by attribute: the generated stubs declare no keyword arguments.
+    if selector is not None:
+        parameters.sel = selector
+    return parameters
 
 
 def _flat(dimension: int) -> faiss.Index:

@@ -24,13 +24,13 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from search.errors import IndexFormatError, IndexLocked, IndexNotFound
 from search.durability import fsync_dir, fsync_file
+from search.errors import IndexFormatError, IndexLocked, IndexNotFound
 from search.index_settings import FIX_HINT
 
 FORMAT_VERSION = 2
@@ -75,8 +75,7 @@ def live_folder(index_dir: Path) -> Path:
         raise IndexFormatError(f"cannot read {index_dir / CURRENT_FILE} ({exc}); {FIX_HINT}") from None
     if len(words) == 1 and words[0].startswith(_LEGACY_PREFIX):
         raise IndexFormatError(
-            f"index at {index_dir} is in format 1, written by an older semsearch; this version reads format "
-            f"{FORMAT_VERSION}: {FIX_HINT}"
+            f"index at {index_dir} is in format 1, written by an older semsearch; this version reads format {FORMAT_VERSION}: {FIX_HINT}"
         )
     if len(words) != 3 or words[:2] != ["format", str(FORMAT_VERSION)] or not words[2].startswith(_FOLDER_PREFIX):
         raise IndexFormatError(f"{index_dir / CURRENT_FILE} does not name a format {FORMAT_VERSION} index; {FIX_HINT}")
@@ -89,7 +88,7 @@ def live_folder(index_dir: Path) -> Path:
 def new_folder(index_dir: Path) -> Path:
     """An empty folder for a full build, invisible to readers until ``publish``."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{_TEMP_PREFIX}{_FOLDER_PREFIX}{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    name = f"{_TEMP_PREFIX}{_FOLDER_PREFIX}{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     folder = index_dir / name
     for sub in (SEGMENTS_DIR, VECTORS_DIR, KEYWORD_PASSAGES_DIR, KEYWORD_DOCUMENTS_DIR):
         (folder / sub).mkdir(parents=True)

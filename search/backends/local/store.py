@@ -134,7 +134,9 @@ class Store:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=FULL")
             except sqlite3.DatabaseError as exc:
-                raise IndexFormatError(f"index store {self.path} cannot be opened ({exc}); rebuild it with `semsearch index --full`") from None
+                raise IndexFormatError(
+                    f"index store {self.path} cannot be opened ({exc}); rebuild it with `semsearch index --full`"
+                ) from None
             self._local.connection = connection
         return connection
 
@@ -181,7 +183,9 @@ class Store:
         """Rows of ``sql`` whose ``{marks}`` stands for ``values`` as bound parameters, in chunks: SQLite limits
         the parameters of one statement."""
         values = list(values)
-        return [row for chunk in iter_chunks(values, _MAX_PARAMETERS) for row in self.query(sql.format(marks=",".join("?" * len(chunk))), chunk)]
+        return [
+            row for chunk in iter_chunks(values, _MAX_PARAMETERS) for row in self.query(sql.format(marks=",".join("?" * len(chunk))), chunk)
+        ]
 
     # --- meta ---------------------------------------------------------------------------------
 
@@ -190,8 +194,8 @@ class Store:
 
     def state(self) -> tuple[int, int]:
         """(generation, pending keyword journal entries): changes whenever a writer commits anything."""
-        (generation,), = self.query("SELECT value FROM meta WHERE key = 'generation'") or [("0",)]
-        (pending,), = self.query("SELECT COUNT(*) FROM keyword_journal")
+        ((generation,),) = self.query("SELECT value FROM meta WHERE key = 'generation'") or [("0",)]
+        ((pending,),) = self.query("SELECT COUNT(*) FROM keyword_journal")
         return int(json.loads(generation)), pending
 
     # --- documents ----------------------------------------------------------------------------
@@ -199,10 +203,7 @@ class Store:
     def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
         """Stat and hash of every document, or of the named ones."""
         sql = "SELECT doc_id, key, size, mtime_ns, sha256 FROM documents"
-        if doc_ids is None:
-            rows = self.query(sql)
-        else:
-            rows = self.query_in(sql + " WHERE doc_id IN ({marks})", doc_ids)
+        rows = self.query(sql) if doc_ids is None else self.query_in(sql + " WHERE doc_id IN ({marks})", doc_ids)
         return {doc_id: FileState(size, mtime, sha) for doc_id, _key, size, mtime, sha in rows}
 
     def document(self, doc_id: str) -> DocumentRecord | None:
@@ -211,8 +212,7 @@ class Store:
 
     def document_summaries(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
         """Every document (or the named ones) without its text."""
-        sql = ("SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key) "
-               "FROM documents d")
+        sql = "SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key) FROM documents d"
         rows = self.query(sql + " ORDER BY d.doc_id") if doc_ids is None else self.query_in(sql + " WHERE d.doc_id IN ({marks})", doc_ids)
         return [DocumentSummary(*row) for row in rows]
 
@@ -220,32 +220,44 @@ class Store:
         return dict(self.query_in("SELECT doc_id, key FROM documents WHERE doc_id IN ({marks})", doc_ids))
 
     def document_keys_dated(self, date_from: str | None, date_to: str | None) -> list[int]:
-        return [key for (key,) in self.query(
-            "SELECT key FROM documents WHERE date IS NOT NULL AND date >= ? AND date <= ?",
-            (date_from or "", date_to or "9999-12-31"),
-        )]
+        return [
+            key
+            for (key,) in self.query(
+                "SELECT key FROM documents WHERE date IS NOT NULL AND date >= ? AND date <= ?",
+                (date_from or "", date_to or "9999-12-31"),
+            )
+        ]
 
     def counts(self) -> tuple[int, int]:
-        (documents,), = self.query("SELECT COUNT(*) FROM documents")
-        (passages,), = self.query("SELECT COUNT(*) FROM passages")
+        ((documents,),) = self.query("SELECT COUNT(*) FROM documents")
+        ((passages,),) = self.query("SELECT COUNT(*) FROM passages")
         return documents, passages
 
     # --- passages -----------------------------------------------------------------------------
 
     def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
         """What a page shows of each passage, its text cut from its document inside SQLite; ids gone are absent."""
-        return {row[0]: _passage(row) for row in self.query_in(
-            "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, "
-            "substr(d.text, p.start + 1, p.end - p.start), d.title, d.date, p.sentences, "
-            "CASE WHEN p.page_end > p.page THEN d.pages ELSE '[]' END "
-            "FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
-            (int(i) for i in ids))}
+        return {
+            row[0]: _passage(row)
+            for row in self.query_in(
+                "SELECT p.id, d.doc_id, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, p.document, "
+                "substr(d.text, p.start + 1, p.end - p.start), d.title, d.date, p.sentences, "
+                "CASE WHEN p.page_end > p.page THEN d.pages ELSE '[]' END "
+                "FROM passages p JOIN documents d ON d.key = p.document WHERE p.id IN ({marks})",
+                (int(i) for i in ids),
+            )
+        }
 
     def locations(self, ids: Iterable[int]) -> dict[int, PassageLocation]:
         """Where each passage lies, in its vector file and in its document: what ranking a candidate needs."""
-        return {row[0]: PassageLocation(*row[1:]) for row in self.query_in(
-            "SELECT id, vector_file, vector_row, json_array_length(sentences), document, start, end "
-            "FROM passages WHERE id IN ({marks})", (int(i) for i in ids))}
+        return {
+            row[0]: PassageLocation(*row[1:])
+            for row in self.query_in(
+                "SELECT id, vector_file, vector_row, json_array_length(sentences), document, start, end "
+                "FROM passages WHERE id IN ({marks})",
+                (int(i) for i in ids),
+            )
+        }
 
     def passage_ids_by_document(self, keys: Iterable[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
@@ -283,7 +295,6 @@ class Store:
         with self.transaction() as db:
             db.executemany("DELETE FROM keyword_journal WHERE generation = ?", [(g,) for g in generations])
 
-
     # --- writes ---------------------------------------------------------------------------------
 
     def initialize(self, meta: dict[str, Any]) -> None:
@@ -300,7 +311,8 @@ class Store:
             vector_file_id: int | None = 0
             if commit.segment is not None and commit.vector_file is not None:
                 segment_id = db.execute(
-                    "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", (commit.segment.file, commit.segment.kind, commit.segment.size)
+                    "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)",
+                    (commit.segment.file, commit.segment.kind, commit.segment.size),
                 ).lastrowid
                 vector_file_id = db.execute("INSERT INTO vector_files(file, rows) VALUES (?, ?)", commit.vector_file).lastrowid
             old_keys = list(commit.removed_documents)
@@ -314,20 +326,42 @@ class Store:
                 db.execute("DELETE FROM documents WHERE key = ?", (key,))
             db.executemany(
                 "INSERT INTO documents(key, doc_id, title, date, sha256, size, mtime_ns, pages, length, text) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(key, d.doc_id, d.title, d.date, d.sha256, size, mtime, json.dumps(list(d.pages)), len(d.text), d.text)
-                 for key, d, size, mtime in commit.documents],
+                [
+                    (key, d.doc_id, d.title, d.date, d.sha256, size, mtime, json.dumps(list(d.pages)), len(d.text), d.text)
+                    for key, d, size, mtime in commit.documents
+                ],
             )
             db.executemany(
-                "INSERT INTO passages(id, document, ordinal, start, end, page, page_end, section, segment, vector_file, vector_row, sentences) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(pid, key, p.ordinal, p.start, p.end, p.page, p.page_end, p.section, segment_id, vector_file_id, row, json.dumps(p.sentences))
-                 for pid, key, p, row in commit.passages],
+                "INSERT INTO passages(id, document, ordinal, start, end, page, page_end, section, segment, vector_file, vector_row, "
+                "sentences) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        pid,
+                        key,
+                        p.ordinal,
+                        p.start,
+                        p.end,
+                        p.page,
+                        p.page_end,
+                        p.section,
+                        segment_id,
+                        vector_file_id,
+                        row,
+                        json.dumps(p.sentences),
+                    )
+                    for pid, key, p, row in commit.passages
+                ],
             )
             db.executemany("UPDATE documents SET size = ?, mtime_ns = ? WHERE doc_id = ?", [(s, m, d) for d, s, m in commit.touched])
             db.execute(
                 "INSERT INTO keyword_journal VALUES (?, ?, ?, ?, ?)",
-                (generation, json.dumps([pid for pid, *_ in commit.passages]), json.dumps(removed),
-                 json.dumps([key for key, *_ in commit.documents]), json.dumps(old_keys)),
+                (
+                    generation,
+                    json.dumps([pid for pid, *_ in commit.passages]),
+                    json.dumps(removed),
+                    json.dumps([key for key, *_ in commit.documents]),
+                    json.dumps(old_keys),
+                ),
             )
             _set_meta(db, {"generation": generation, "next_document": commit.next_document, "next_passage": commit.next_passage})
         return generation
@@ -347,9 +381,9 @@ class Store:
 
     def unused_vector_files(self) -> dict[int, str]:
         """Vector files no passage points at any more."""
-        return dict(self.query(
-            "SELECT v.id, v.file FROM vector_files v WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.vector_file = v.id)"
-        ))
+        return dict(
+            self.query("SELECT v.id, v.file FROM vector_files v WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.vector_file = v.id)")
+        )
 
     def forget_vector_files(self, file_ids: Iterable[int]) -> None:
         with self.transaction() as db:
@@ -357,7 +391,7 @@ class Store:
 
     @staticmethod
     def _meta_value(db: sqlite3.Connection, key: str) -> Any:
-        (value,), = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchall()
+        ((value,),) = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchall()
         return json.loads(value)
 
 
@@ -378,4 +412,6 @@ def _set_meta(db: sqlite3.Connection, values: dict[str, Any]) -> None:
 
 
 def _query_in(db: sqlite3.Connection, sql: str, values: list[Any]) -> list[tuple]:
-    return [row for chunk in iter_chunks(values, _MAX_PARAMETERS) for row in db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)]
+    return [
+        row for chunk in iter_chunks(values, _MAX_PARAMETERS) for row in db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+    ]

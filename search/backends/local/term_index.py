@@ -68,7 +68,8 @@ class TermIndex(KeywordIndex):
         """Keys and BM25 scores (sum over terms of weight x term score) of the ``k`` best entries."""
         clauses = [
             (tantivy.Occur.Should, _weighted(tantivy.Query.term_query(self._schema, _TERMS, term), weight))
-            for term, weight in weights.items() if weight > 0
+            for term, weight in weights.items()
+            if weight > 0
         ]
         if not clauses or k < 1 or (allowed_documents is not None and not allowed_documents):
             return _EMPTY

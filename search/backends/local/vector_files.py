@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.errors import IndexFormatError
 from search.durability import write_durably
+from search.errors import IndexFormatError
 from search.index_settings import FIX_HINT
 
 
@@ -87,5 +87,5 @@ def _as_float32(block: np.ndarray) -> np.ndarray:
     out = np.empty(block.shape, dtype=np.float32)
     rows = max(1, _SERIAL_ELEMENTS // max(1, block.shape[-1]))
     for first in range(0, len(block), rows):
-        out[first:first + rows] = torch.from_numpy(block[first:first + rows]).float().numpy()
+        out[first : first + rows] = torch.from_numpy(block[first : first + rows]).float().numpy()
     return out

@@ -31,9 +31,7 @@ class VectorStore(ABC):
         """Serve exactly ``segments`` (id, file, kind), hiding the tombstoned ids; re-opens only new files."""
 
     @abstractmethod
-    def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Ids and cosines of the ``k`` nearest live vectors, best first; ``allowed`` limits the ids
         before the cut; ``exact`` searches exhaustively (for checks against approximate search)."""
 

@@ -112,8 +112,16 @@ class MilvusBackend(RetrievalBackend):
         names = CollectionSet(index_base(location.name), uuid.uuid4().hex[:12])
         index_type = parse_index_type(location.option("milvus_index_type"))
         create_set(client, names, settings.dimension, settings.analyzer, index_type)
-        state = {"settings": dataclasses.replace(settings, backend=cls.name).as_meta(), "index_type": index_type,
-                 "generation": 0, "pending": [], "next_passage": 1, "next_document": 1, "documents": 0, "passages": 0}
+        state = {
+            "settings": dataclasses.replace(settings, backend=cls.name).as_meta(),
+            "index_type": index_type,
+            "generation": 0,
+            "pending": [],
+            "next_passage": 1,
+            "next_document": 1,
+            "documents": 0,
+            "passages": 0,
+        }
         Control(client).put(_state_key(names), state)
         return cls(location, client, names, state)
 
@@ -206,8 +214,10 @@ class MilvusBackend(RetrievalBackend):
         state = self._state = self._read_state()
         generation = state["generation"] + 1
         self._delete_where(f"generation >= {generation}")  # leftovers of a prepare that never committed
-        replaced = {row["doc_id"]: row for row in self._catalog_heads(
-            [u.record.doc_id for u in change.upserts] + list(change.removed), ["doc_id", "doc_key", "meta"])}
+        replaced = {
+            row["doc_id"]: row
+            for row in self._catalog_heads([u.record.doc_id for u in change.upserts] + list(change.removed), ["doc_id", "doc_key", "meta"])
+        }
         next_document, next_passage = state["next_document"], state["next_passage"]
         passages, sentences, documents = [], [], []
         for upsert in change.upserts:
@@ -221,8 +231,10 @@ class MilvusBackend(RetrievalBackend):
                 self.client.insert(collection, chunk)
         removed_passages = sum(json.loads(row["meta"])["passages"] for row in replaced.values())
         new_state = state | {
-            "generation": generation, "pending": sorted(row["doc_key"] for row in replaced.values()),
-            "next_passage": next_passage, "next_document": next_document,
+            "generation": generation,
+            "pending": sorted(row["doc_key"] for row in replaced.values()),
+            "next_passage": next_passage,
+            "next_document": next_document,
             "documents": state["documents"] + len(change.upserts) - len(replaced),
             "passages": state["passages"] + len(passages) - removed_passages,
         }
@@ -278,9 +290,13 @@ class MilvusBackend(RetrievalBackend):
         """Piece 0 (which carries the stats, hash and title) of each visible document, or of the named ones."""
         visible = f"{self._committed().expression()} and piece == 0"
         if doc_ids is not None:
-            return [row for chunk in iter_chunks(sorted(set(doc_ids)), _KEYS_PER_QUERY) for row in self.client.query(
-                self.names.documents, filter=f"{visible} and doc_id in {json.dumps(chunk)}",
-                output_fields=fields)]
+            return [
+                row
+                for chunk in iter_chunks(sorted(set(doc_ids)), _KEYS_PER_QUERY)
+                for row in self.client.query(
+                    self.names.documents, filter=f"{visible} and doc_id in {json.dumps(chunk)}", output_fields=fields
+                )
+            ]
         iterator = self.client.query_iterator(self.names.documents, batch_size=1_000, filter=visible, output_fields=fields)
         rows: list[dict[str, Any]] = []
         while batch := iterator.next():

@@ -60,22 +60,38 @@ def passage_rows(upsert: DocumentUpsert, doc_key: int, first_id: int, generation
     passages: list[dict[str, Any]] = []
     sentences: list[dict[str, Any]] = []
     for offset, (passage, row, keyword_text) in enumerate(zip(upsert.passages, upsert.first_rows(), upsert.keyword_texts)):
-        text = record.text[passage.start:passage.end]
+        text = record.text[passage.start : passage.end]
         if not keyword_text.endswith(text):
             raise ValueError(f"keyword text of {record.doc_id}#{passage.ordinal} does not end with the passage text")
         pid = first_id + offset
-        passages.append({
-            "id": pid, "doc_key": doc_key, "generation": generation, "doc_id": record.doc_id,
-            "ordinal": passage.ordinal, "start": passage.start, "end": passage.end,
-            "page": _number(passage.page), "page_end": _number(passage.page_end),
-            "section": checked(passage.section or "", "a section heading"), "title": checked(record.title, "a title"),
-            "date": record.date or "", "context": len(keyword_text) - len(text),
-            "text": checked(keyword_text, f"passage {record.doc_id}#{passage.ordinal}"),
-            "sentences": json.dumps(passage.sentences), "vector": upsert.vectors[row].astype(np.float32),
-        })
+        passages.append(
+            {
+                "id": pid,
+                "doc_key": doc_key,
+                "generation": generation,
+                "doc_id": record.doc_id,
+                "ordinal": passage.ordinal,
+                "start": passage.start,
+                "end": passage.end,
+                "page": _number(passage.page),
+                "page_end": _number(passage.page_end),
+                "section": checked(passage.section or "", "a section heading"),
+                "title": checked(record.title, "a title"),
+                "date": record.date or "",
+                "context": len(keyword_text) - len(text),
+                "text": checked(keyword_text, f"passage {record.doc_id}#{passage.ordinal}"),
+                "sentences": json.dumps(passage.sentences),
+                "vector": upsert.vectors[row].astype(np.float32),
+            }
+        )
         sentences.extend(
-            {"passage": pid, "doc_key": doc_key, "generation": generation, "position": position,
-             "vector": upsert.vectors[row + 1 + position].astype(np.float16)}
+            {
+                "passage": pid,
+                "doc_key": doc_key,
+                "generation": generation,
+                "position": position,
+                "vector": upsert.vectors[row + 1 + position].astype(np.float16),
+            }
             for position in range(len(passage.sentences))
         )
     return passages, sentences
@@ -84,8 +100,16 @@ def passage_rows(upsert: DocumentUpsert, doc_key: int, first_id: int, generation
 def document_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> list[dict]:
     """The catalog rows of one document version: its text in pieces, each with the page starts inside it."""
     record = upsert.record
-    meta = json.dumps({"title": record.title, "sha256": record.sha256, "size": upsert.size, "mtime_ns": upsert.mtime_ns,
-                       "length": record.length, "passages": len(upsert.passages)})
+    meta = json.dumps(
+        {
+            "title": record.title,
+            "sha256": record.sha256,
+            "size": upsert.size,
+            "mtime_ns": upsert.mtime_ns,
+            "length": record.length,
+            "passages": len(upsert.passages),
+        }
+    )
     pieces = text_pieces(record.text)
     if len(pieces) >= PIECES_PER_DOCUMENT:
         raise ValueError(f"document {record.doc_id} is too long for the milvus backend ({len(record.text)} characters)")
@@ -93,9 +117,19 @@ def document_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> list
     for number, (start, text) in enumerate(pieces):
         end = start + len(text)
         pages = [p for p in record.pages if start <= p < end or (number == len(pieces) - 1 and p >= end)]
-        rows.append({"id": piece_key(doc_key, number), "doc_key": doc_key, "generation": generation,
-                     "doc_id": record.doc_id, "piece": number, "date": record.date or "", "text": text,
-                     "pages": json.dumps(pages), "meta": checked(meta, "a document's metadata") if number == 0 else "{}"})
+        rows.append(
+            {
+                "id": piece_key(doc_key, number),
+                "doc_key": doc_key,
+                "generation": generation,
+                "doc_id": record.doc_id,
+                "piece": number,
+                "date": record.date or "",
+                "text": text,
+                "pages": json.dumps(pages),
+                "meta": checked(meta, "a document's metadata") if number == 0 else "{}",
+            }
+        )
     return rows
 
 
@@ -115,15 +149,31 @@ def document_record(pieces: list[dict[str, Any]]) -> DocumentRecord:
     pieces = sorted(pieces, key=lambda row: row["piece"])
     meta = json.loads(pieces[0]["meta"])
     pages = tuple(p for row in pieces for p in json.loads(row["pages"]))
-    return DocumentRecord(pieces[0]["doc_id"], meta["title"], pieces[0]["date"] or None,
-                          "".join(row["text"] for row in pieces), meta["sha256"], pages)
+    return DocumentRecord(
+        pieces[0]["doc_id"], meta["title"], pieces[0]["date"] or None, "".join(row["text"] for row in pieces), meta["sha256"], pages
+    )
 
 
 def stored_passage(row: dict[str, Any], page_starts: tuple[int, ...]) -> StoredPassage:
-    record = PassageRecord(f"{row['doc_id']}#{row['ordinal']}", row["doc_id"], row["start"], row["end"],
-                           _optional(row["page"]), _optional(row["page_end"]), row["section"] or None, row["id"])
-    return StoredPassage(record, row["doc_key"], row["text"][row["context"]:], row["title"], row["date"] or None,
-                         tuple(tuple(span) for span in json.loads(row["sentences"])), page_starts)
+    record = PassageRecord(
+        f"{row['doc_id']}#{row['ordinal']}",
+        row["doc_id"],
+        row["start"],
+        row["end"],
+        _optional(row["page"]),
+        _optional(row["page_end"]),
+        row["section"] or None,
+        row["id"],
+    )
+    return StoredPassage(
+        record,
+        row["doc_key"],
+        row["text"][row["context"] :],
+        row["title"],
+        row["date"] or None,
+        tuple(tuple(span) for span in json.loads(row["sentences"])),
+        page_starts,
+    )
 
 
 def _number(value: int | None) -> int:

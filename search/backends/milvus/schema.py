@@ -40,8 +40,22 @@ _SEARCH_PARAMS = {"IVF_FLAT": {"nprobe": 64}, "IVF_SQ8": {"nprobe": 64}, "HNSW":
 INDEX_TYPES = ("AUTOINDEX", "FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW")
 _SET_KINDS = ("passages", "sentences", "documents")
 
-PASSAGE_FIELDS = ["id", "doc_key", "doc_id", "ordinal", "start", "end", "page", "page_end", "section", "title",
-                  "date", "context", "text", "sentences"]
+PASSAGE_FIELDS = [
+    "id",
+    "doc_key",
+    "doc_id",
+    "ordinal",
+    "start",
+    "end",
+    "page",
+    "page_end",
+    "section",
+    "title",
+    "date",
+    "context",
+    "text",
+    "sentences",
+]
 
 
 def index_base(name: str) -> str:
@@ -91,8 +105,11 @@ def milvus_analyzer(analyzer: Analyzer) -> dict:
     """The index's analyzer as Milvus ``analyzer_params``."""
     return {
         "tokenizer": "standard",
-        "filter": ["lowercase", {"type": "stop", "stop_words": list(analyzer.stopwords)},
-                   {"type": "stemmer", "language": analyzer.stemmer}],
+        "filter": [
+            "lowercase",
+            {"type": "stop", "stop_words": list(analyzer.stopwords)},
+            {"type": "stemmer", "language": analyzer.stemmer},
+        ],
     }
 
 
@@ -124,8 +141,9 @@ def drop_set(client: MilvusClient, names: CollectionSet) -> None:
 def _bm25(schema, text_field: str, analyzer: dict) -> None:
     schema.add_field(text_field, DataType.VARCHAR, max_length=VARCHAR_BYTES, enable_analyzer=True, analyzer_params=analyzer)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(Function(name=f"{text_field}_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=[text_field], output_field_names=["sparse"]))
+    schema.add_function(
+        Function(name=f"{text_field}_bm25", function_type=FunctionType.BM25, input_field_names=[text_field], output_field_names=["sparse"])
+    )
 
 
 def _keyed(client: MilvusClient, auto_id: bool = False):

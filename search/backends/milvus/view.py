@@ -65,8 +65,11 @@ class MilvusView(ReadView):
         if k < 1:
             return _EMPTY
         hits = self.client.search(
-            self.names.passages, data=[np.asarray(vector, dtype=np.float32)], anns_field="vector",
-            limit=min(k, MAX_TOP_K), filter=self.committed.expression(filters),
+            self.names.passages,
+            data=[np.asarray(vector, dtype=np.float32)],
+            anns_field="vector",
+            limit=min(k, MAX_TOP_K),
+            filter=self.committed.expression(filters),
             search_params=dense_search_params(self.index_type),
         )[0]
         return _ranking(hits)
@@ -101,8 +104,13 @@ class MilvusView(ReadView):
             return VectorBlocks.empty(self.dimension)
         blocks: dict[int, list[np.ndarray]] = {pid: [np.asarray(found[pid], dtype=np.float32)] for pid in order}
         if sentences:
-            rows = [row for chunk in iter_chunks(order, _SENTENCE_PASSAGES_PER_QUERY) for row in self.client.query(
-                self.names.sentences, filter=f"passage in {chunk}", output_fields=["passage", "position", "vector"])]
+            rows = [
+                row
+                for chunk in iter_chunks(order, _SENTENCE_PASSAGES_PER_QUERY)
+                for row in self.client.query(
+                    self.names.sentences, filter=f"passage in {chunk}", output_fields=["passage", "position", "vector"]
+                )
+            ]
             for row in sorted(rows, key=lambda r: (r["passage"], r["position"])):
                 blocks[row["passage"]].append(np.frombuffer(row["vector"][0], dtype=np.float16).astype(np.float32))
         counts = np.array([len(blocks[pid]) for pid in order], dtype=np.int64)
@@ -114,19 +122,27 @@ class MilvusView(ReadView):
         rows = self._query(self.names.passages, "id", ids, PASSAGE_FIELDS)
         paged = sorted({row["doc_key"] for row in rows if row["page"] >= 0})
         page_starts: dict[int, list[int]] = {}
-        for piece in sorted(self._query(self.names.documents, "doc_key", paged, ["doc_key", "piece", "pages"]),
-                            key=lambda r: r["piece"]):
+        for piece in sorted(self._query(self.names.documents, "doc_key", paged, ["doc_key", "piece", "pages"]), key=lambda r: r["piece"]):
             page_starts.setdefault(piece["doc_key"], []).extend(json.loads(piece["pages"]))
         return {row["id"]: stored_passage(row, tuple(page_starts.get(row["doc_key"], ()))) for row in rows}
 
     def document_passages(self, doc_id: str) -> list[StoredPassage]:
-        rows = self.client.query(self.names.passages, filter=f"{self.committed.expression()} and doc_id == {json.dumps(doc_id)}",
-                                 output_fields=["id"])
+        rows = self.client.query(
+            self.names.passages, filter=f"{self.committed.expression()} and doc_id == {json.dumps(doc_id)}", output_fields=["id"]
+        )
         found = self.passages(row["id"] for row in rows)
         return sorted(found.values(), key=lambda passage: passage.record.start)
 
-    def hybrid(self, vector: np.ndarray, query: str, k: int, ranker: str = "rrf", weights: tuple[float, float] = (0.5, 0.5),
-               filters: Filters = NO_FILTERS, depth: int = 100) -> Ranking:
+    def hybrid(
+        self,
+        vector: np.ndarray,
+        query: str,
+        k: int,
+        ranker: str = "rrf",
+        weights: tuple[float, float] = (0.5, 0.5),
+        filters: Filters = NO_FILTERS,
+        depth: int = 100,
+    ) -> Ranking:
         """Passages ranked by Milvus's own fusion of dense and BM25 (``hybrid_search``), for comparison with
         ours: ``ranker`` "rrf" (``RRFRanker(60)``) or "weighted" (``WeightedRanker(dense, bm25)``, which
         Milvus normalises with arctan for IP and BM25 scores); each side contributes its ``depth`` best."""
@@ -142,19 +158,26 @@ class MilvusView(ReadView):
 
     def _bm25(self, collection: str, query: str, k: int, filters: Filters, fields: list[str] | None = None) -> list[dict]:
         return self.client.search(
-            collection, data=[query], anns_field="sparse", limit=min(k, MAX_TOP_K),
-            filter=self.committed.expression(filters), search_params={"metric_type": "BM25"}, output_fields=fields,
+            collection,
+            data=[query],
+            anns_field="sparse",
+            limit=min(k, MAX_TOP_K),
+            filter=self.committed.expression(filters),
+            search_params={"metric_type": "BM25"},
+            output_fields=fields,
         )[0]
 
     def _query(self, collection: str, field: str, values: Iterable[int], fields: list[str]) -> list[dict]:
         keys = sorted({int(v) for v in values})
         visible = self.committed.expression()
-        return [row for chunk in iter_chunks(keys, _IDS_PER_QUERY) for row in self.client.query(
-            collection, filter=f"{visible} and {field} in {chunk}", output_fields=["id", *fields])]
+        return [
+            row
+            for chunk in iter_chunks(keys, _IDS_PER_QUERY)
+            for row in self.client.query(collection, filter=f"{visible} and {field} in {chunk}", output_fields=["id", *fields])
+        ]
 
 
 def _ranking(hits: list[dict]) -> Ranking:
     if not hits:
         return _EMPTY
-    return (np.array([hit["id"] for hit in hits], dtype=np.int64),
-            np.array([hit["distance"] for hit in hits], dtype=np.float64))
+    return (np.array([hit["id"] for hit in hits], dtype=np.int64), np.array([hit["distance"] for hit in hits], dtype=np.float64))
