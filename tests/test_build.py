@@ -119,3 +119,34 @@ def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
         seen.update(numbers)
     assert seen == set(range(1, 13))
     assert {"Guide > Installing", "Guide > Removing"} <= set(sections)
+
+
+def test_each_highlight_carries_the_page_it_is_on(tmp_path, embedder):
+    """A passage that crosses pages reports where it starts; each highlighted sentence reports its own page."""
+    import bisect
+
+    from search.rules import SearchRequest
+    from search.searcher import Searcher
+    from tests.test_readers import make_pdf
+
+    docs = tmp_path / "docs"
+    write(docs, "report.pdf", make_pdf(6))
+    index_dir = tmp_path / "index"
+    build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    searcher = Searcher.open(index_dir)
+    pages = searcher.backend.document("report.pdf").pages
+    crossing = 0
+    for number in range(1, 7):
+        for hit in searcher.search(SearchRequest(f"page {number} marker", k=5, mode="keyword")).hits:
+            crossing += hit.page != hit.page_end
+            assert hit.highlights, hit
+            for span in hit.highlights:
+                assert span.page == bisect.bisect_right(pages, hit.start + span.start), (hit, span)
+                assert hit.page <= span.page <= hit.page_end
+    assert crossing, "the test needs passages that cross a page break"
+    assert any(
+        span.page != hit.page
+        for number in range(2, 7)
+        for hit in searcher.search(SearchRequest(f"page {number} marker", k=3, mode="keyword")).hits
+        for span in hit.highlights
+    ), "somewhere the answer sits on a later page than the passage's start"
