@@ -53,6 +53,7 @@ def test_a_write_through_one_replica_shows_through_another_within_5_s(milvus_uri
         assert deleted.status_code == 204
         gone = _seconds_until(lambda: not _found(second.url, "quixotic walrus ledger", "walrus.md"))
         assert gone <= VISIBLE_WITHIN_S, f"the other replica still showed the deleted document after {gone:.1f} s"
+        print(f"replica visibility: a PUT after {seen:.2f} s, a DELETE after {gone:.2f} s")
     finally:
         stop_server(first)
         stop_server(second)
