@@ -341,7 +341,8 @@ class RetrievalBackend(ABC):
 
     @abstractmethod
     def abandon(self, prepared: object) -> None:
-        """Remove what a prepared change wrote, when it will not be committed."""
+        """Remove what a prepared change wrote, when it will not be committed; a change whose commit point was
+        reached before the failure is committed and must be left alone."""
 
     @abstractmethod
     def recover(self) -> None:

@@ -254,8 +254,11 @@ class MilvusBackend(RetrievalBackend):
         return CommitResult(prepared.generation, prepared.added_passages, prepared.removed_passages)
 
     def abandon(self, prepared: object) -> None:
+        """Delete a prepared generation that did not commit; one whose state flip landed (the failure came after
+        it) is committed and stays."""
         assert isinstance(prepared, PreparedChange)
-        self._delete_where(f"generation == {prepared.generation}")
+        if self._read_state()["generation"] < prepared.generation:
+            self._delete_where(f"generation == {prepared.generation}")
 
     def recover(self) -> None:
         self._state = self._read_state()
