@@ -82,7 +82,7 @@ def evaluate_beir(
         for mode in modes:
             run = {}
             for query_id, text in queries.items():
-                request = SearchRequest(text, k=MAX_K, group_by_document=True, mode=mode)
+                request = SearchRequest(text, k=MAX_K, group_by="document", mode=mode)
                 run[query_id] = {hit.doc_id: hit.score for hit in skipped.hits(searcher, query_id, request)}
             results[mode], rankings[mode] = score_run(run, collection.qrels), run
         for name, run in native_runs(searcher, queries, MAX_K).items():

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from search.sentences import Segment, split_sentences
+from search.settings import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES
 
 TokenCounter = Callable[[list[str]], list[int]]
 _WORD = re.compile(r"\S+")
@@ -19,8 +20,8 @@ _WORD = re.compile(r"\S+")
 class ChunkingParams:
     """``max_tokens`` per passage (special tokens excluded) and whole sentences repeated between neighbours."""
 
-    max_tokens: int = 128
-    overlap_sentences: int = 1
+    max_tokens: int = DEFAULT_CHUNK_TOKENS
+    overlap_sentences: int = DEFAULT_OVERLAP_SENTENCES
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,6 +17,8 @@ MAX_QUERY_CHARS = 10_000
 MAX_OFFSET = 10_000
 MAX_DOC_IDS = 1000
 GROUP_BY_VALUES = ("document",)
+# Scores are 0..1; a floor outside this range is a mistake, not a request.
+MAX_ABS_MIN_SCORE = 1e6
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,14 @@ class SearchRequest:
     doc_ids: tuple[str, ...] = ()
     date_from: str | None = None
     date_to: str | None = None
-    group_by_document: bool = False
+    group_by: str | None = None
     min_score: float | None = None
     mode: str = DEFAULT_MODE
     explain: bool = False
+
+    @property
+    def group_by_document(self) -> bool:
+        return self.group_by == "document"
 
 
 def parse_day(value: str, name: str) -> date:
@@ -62,3 +69,7 @@ def validate_request(request: SearchRequest) -> None:
     for name in ("date_from", "date_to"):
         if getattr(request, name) is not None:
             parse_day(getattr(request, name), name)
+    if request.group_by is not None and request.group_by not in GROUP_BY_VALUES:
+        raise InvalidQuery(f"unknown group_by {request.group_by!r}; choose {', '.join(GROUP_BY_VALUES)}")
+    if request.min_score is not None and not (math.isfinite(request.min_score) and abs(request.min_score) <= MAX_ABS_MIN_SCORE):
+        raise InvalidQuery(f"min_score must be a number between {-MAX_ABS_MIN_SCORE:g} and {MAX_ABS_MIN_SCORE:g}")

@@ -8,6 +8,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The one chunking default: passages of this many model tokens, one whole sentence repeated between neighbours.
+DEFAULT_CHUNK_TOKENS = 192
+DEFAULT_OVERLAP_SENTENCES = 1
 QUANTIZATIONS = ("int8",)
 LogFormat = Literal["plain", "json"]
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
@@ -37,8 +40,8 @@ class Settings(BaseSettings):
     milvus_uri: str | None = None
     milvus_token: SecretStr | None = None
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "semsearch")
-    chunk_tokens: int = Field(default=192, ge=16, le=8192)
-    overlap_sentences: int = Field(default=1, ge=0, le=8)
+    chunk_tokens: int = Field(default=DEFAULT_CHUNK_TOKENS, ge=16, le=8192)
+    overlap_sentences: int = Field(default=DEFAULT_OVERLAP_SENTENCES, ge=0, le=8)
     max_file_bytes: int = Field(default=10_000_000, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -14,7 +14,7 @@ import typer
 from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
 from search.backends.registry import backend_class, index_location
-from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MODES, SearchRequest, validate_request
+from search.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
 from search.searcher import Searcher
 from search.settings import Settings
 from semsearch_cli.options import (
@@ -143,8 +143,6 @@ def search(
     milvus_token: MilvusTokenOption = None,
 ) -> None:
     """Print the passages that best answer QUESTION; the same filters as the API, checked by the same rules."""
-    if group_by is not None and group_by not in GROUP_BY_VALUES:
-        raise UserError(f"unknown --group-by {group_by!r}; choose {', '.join(GROUP_BY_VALUES)}")
     request = SearchRequest(
         question,
         k=k,
@@ -152,7 +150,7 @@ def search(
         doc_ids=tuple(doc_id or ()),
         date_from=date_from,
         date_to=date_to,
-        group_by_document=group_by is not None,
+        group_by=group_by,
         min_score=min_score,
         mode=mode,
         explain=explain,

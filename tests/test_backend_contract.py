@@ -92,7 +92,7 @@ def test_filters_apply_before_the_cut_in_every_mode(built, mode):
     assert _search(location, query, mode, date_from="2024-01-01") == ["orchard.txt"]
     assert _search(location, query, mode, date_to="2023-12-31") == []
     assert _search(location, query, mode, doc_ids=("ships.md",), date_from="2024-01-01") == []
-    grouped = _search(location, query, mode, group_by_document=True)
+    grouped = _search(location, query, mode, group_by="document")
     assert len(grouped) == len(set(grouped))
 
 

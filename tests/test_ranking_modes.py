@@ -195,10 +195,12 @@ def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_
     assert check("added.md") < before
 
 
-@pytest.mark.parametrize(("group_by_document", "expected"), [(False, False), (True, True)])
-def test_feedback_runs_only_when_documents_are_ranked(searcher, monkeypatch, group_by_document, expected):
+@pytest.mark.parametrize(("group_by", "expected"), [(None, False), ("document", True)])
+def test_feedback_runs_only_when_documents_are_ranked(searcher, monkeypatch, group_by, expected):
+    import search.searcher
+
     calls = []
-    original = Searcher._feedback_ranking
-    monkeypatch.setattr(Searcher, "_feedback_ranking", lambda self, *args: calls.append(1) or original(self, *args))
-    searcher.search(SearchRequest("How long should tomatoes simmer with garlic?", k=3, group_by_document=group_by_document))
+    original = search.searcher.feedback_vector
+    monkeypatch.setattr(search.searcher, "feedback_vector", lambda *args: calls.append(1) or original(*args))
+    searcher.search(SearchRequest("How long should tomatoes simmer with garlic?", k=3, group_by=group_by))
     assert bool(calls) is expected

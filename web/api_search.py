@@ -55,7 +55,7 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Searc
         doc_ids=tuple(params.doc_id),
         date_from=params.date_from.isoformat() if params.date_from else None,
         date_to=params.date_to.isoformat() if params.date_to else None,
-        group_by_document=params.group_by == "document",
+        group_by=params.group_by,
         min_score=params.min_score,
         explain=params.explain,
         **({"mode": params.mode} if params.mode else {}),

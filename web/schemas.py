@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from search.errors import InvalidQuery
 from search.records import Hit
-from search.rules import GROUP_BY_VALUES, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
+from search.rules import GROUP_BY_VALUES, MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
 
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
 # the same whitespace (U+3000 is the last such character), so clients and fuzzers know a blank query is invalid.
@@ -50,8 +50,8 @@ class SearchParams(BaseModel):
     group_by: Literal[GROUP_BY_VALUES] | None = Field(None, description="At most one passage per document.")
     min_score: float | None = Field(
         None,
-        ge=-1e6,
-        le=1e6,
+        ge=-MAX_ABS_MIN_SCORE,
+        le=MAX_ABS_MIN_SCORE,
         allow_inf_nan=False,
         description="Drop results whose score (0..1 in every mode: 1 is first in every ranking used) is lower.",
     )
