@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -42,6 +43,10 @@ LOCAL = "local"
 DOCUMENTS_PER_CALL = 4
 # Vector rows (passages and their sentences) per batch handed to the backend: about 30 MB at 384 dimensions.
 COMMIT_ROWS = 20_000
+
+
+# How long a cluster address may take to accept a connection before it is reported as unreachable.
+_CONNECT_TIMEOUT_S = 5.0
 
 
 class RayUnavailable(SemsearchError):
@@ -90,6 +95,8 @@ def _joined(address: str) -> Iterator[None]:
     except ImportError:
         raise RayUnavailable("--ray needs Ray: pip install 'semsearch[ray]'") from None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address != LOCAL:
+        _require_reachable(address)
     try:
         if address == LOCAL:
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
@@ -102,6 +109,21 @@ def _joined(address: str) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _require_reachable(address: str) -> None:
+    """A one-line refusal within seconds for an address nothing answers on: ``ray.init`` itself retries an
+    unreachable cluster for minutes. ``auto`` (Ray's own lookup of a cluster started on this machine) is left
+    to Ray."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--ray takes local, auto, HOST:PORT or ray://HOST:PORT, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RayUnavailable(f"cannot join Ray at {address}: nothing answers there ({exc.strerror or exc})") from None
 
 
 def _encoder_pool() -> dict[str, Any]:

@@ -56,6 +56,8 @@ def test_index_then_search_json(docs_copy, tmp_path):
         (("index", "--backend", "nonsense", "--index", "{missing}"), "unknown backend 'nonsense'; choose one of local, milvus"),
         (("search", "question", "--index", "{index}", "--backend", "milvus"), "built with the 'local' backend, not 'milvus'"),
         (("search", "question", "--index", "{missing}", "--backend", "milvus"), "needs a server: pass --milvus-uri"),
+        (("index", "--docs", "{docs}", "--index", "{missing}", "--ray", "127.0.0.1:1"), "cannot join Ray at 127.0.0.1:1: nothing answers"),
+        (("index", "--docs", "{docs}", "--index", "{missing}", "--ray", "nonsense"), "--ray takes local, auto, HOST:PORT"),
     ],
 )
 def test_mistakes_give_one_line_and_non_zero_exit(args, message, seed_index, tmp_path):
