@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from evaluation.fresh_process import run_fresh
 from evaluation.scale import resident_mb
 from evaluation.vectors import KIND, Mixtures, load_basis
 from search.backends.local.faiss_segments import ivf_cells
@@ -76,17 +76,7 @@ def _vectors(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _measure_in_fresh_process(vectors: int, kind: str, truth: list[list[int]]) -> dict:
-    completed = subprocess.run(
-        [sys.executable, "-c", "from evaluation.ann import measure_main; measure_main()"],
-        input=json.dumps({"vectors": vectors, "kind": kind, "truth": truth}),
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    if completed.returncode != 0:
-        raise SemsearchError(f"measuring {kind} failed: {completed.stderr.strip().splitlines()[-1:]}")
-    return json.loads(completed.stdout)
+    return run_fresh("evaluation.ann", "measure_main", {"vectors": vectors, "kind": kind, "truth": truth}, f"measuring {kind}")
 
 
 def measure_main() -> None:

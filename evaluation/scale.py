@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from evaluation.fresh_process import run_fresh
 from evaluation.vectors import MixtureEmbedder, load_basis
 from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
@@ -301,26 +301,14 @@ def _measure(root: Path, index_dir: IndexLocation, passages: int, log, vectors: 
 
 
 def _probe_in_fresh_process(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> dict:
-    payload = json.dumps(
-        {
-            "index": str(index_dir.path),
-            "backend": index_dir.backend,
-            "options": dict(index_dir.options),
-            "queries": queries,
-            "vectors": vectors,
-        }
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", "from evaluation.scale import probe_main; probe_main()"],
-        input=payload,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    if completed.returncode != 0:
-        raise SemsearchError(f"the measuring process failed: {completed.stderr.strip().splitlines()[-1:]}")
-    return json.loads(completed.stdout)
+    request = {
+        "index": str(index_dir.path),
+        "backend": index_dir.backend,
+        "options": dict(index_dir.options),
+        "queries": queries,
+        "vectors": vectors,
+    }
+    return run_fresh("evaluation.scale", "probe_main", request, "the measuring process")
 
 
 def probe_main() -> None:
