@@ -28,6 +28,7 @@ FIELDS = (
     "search_warm_p50_ms",
     "search_warm_p99_ms",
     "gc_collections_during_search",
+    "warm_up_s",
     "rss_after_search_mb",
     "ann_only_p50_ms",
     "ann_recall_at_10",

@@ -204,3 +204,14 @@ def test_feedback_runs_only_when_documents_are_ranked(searcher, monkeypatch, gro
     monkeypatch.setattr(search.searcher, "feedback_vector", lambda *args: calls.append(1) or original(*args))
     searcher.search(SearchRequest("How long should tomatoes simmer with garlic?", k=3, group_by=group_by))
     assert bool(calls) is expected
+
+
+def test_warm_up_answers_a_search_and_leaves_the_loaded_heap_out_of_the_collectors_reach(searcher):
+    import gc
+
+    try:
+        searcher.warm_up()
+        assert gc.get_freeze_count() > 0
+        assert _top(searcher, "error 5521", "keyword")[0].doc_id == "code-5521.md"
+    finally:
+        gc.unfreeze()
