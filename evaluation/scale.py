@@ -38,6 +38,7 @@ from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.backends.base import IndexLocation
 from search.backends.registry import backend_class, open_backend
+from search.embedder import BULK_BATCH
 from search.errors import SemsearchError
 from search.rules import SearchRequest
 from search.searcher import Searcher
@@ -85,7 +86,7 @@ class HashedBagOfWords:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
         started = time.perf_counter()
         if self._table is None:
             table = np.random.default_rng(20261125).standard_normal((_HASH_ROWS, _DIMENSION), dtype=np.float32)

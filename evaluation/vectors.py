@@ -23,6 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from search.embedder import BULK_BATCH
 from search.sentences import split_sentences
 from search.settings import DEFAULT_MODEL, get_settings
 
@@ -71,7 +72,7 @@ def load_basis(cache_dir: Path | None = None, cranfield: Path | None = CRANFIELD
         return Basis(np.load(path, allow_pickle=False), sources)
     from search.embedding import load_embedder
 
-    vectors = load_embedder(DEFAULT_MODEL).encode(sentences, batch_size=64)
+    vectors = load_embedder(DEFAULT_MODEL).encode(sentences)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npy")
     np.save(partial, vectors, allow_pickle=False)
@@ -205,7 +206,7 @@ class MixtureEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
         started = time.perf_counter()
         vectors = self._mixtures.vectors(text_keys(texts)) if texts else np.zeros((0, self.dimension), np.float32)
         self.seconds += time.perf_counter() - started

@@ -11,6 +11,11 @@ from typing import Protocol
 
 import numpy as np
 
+# Texts per forward pass in bulk work, shortest first. On two cores a pass of 8 embedded Cranfield passages
+# 16 % faster than one of 32 (36.8 against 31.7 texts/s; less padding, activations that stay in cache) and
+# sentences as fast (235 against 233/s); 4 was no better. A GPU would want far larger passes.
+BULK_BATCH = 8
+
 
 class Embedder(Protocol):
     """Unit-length vectors for texts and queries, and the token counts that chunking budgets by."""
@@ -23,6 +28,6 @@ class Embedder(Protocol):
 
     def count_tokens(self, texts: list[str]) -> list[int]: ...
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = 32) -> np.ndarray: ...
+    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray: ...
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray: ...

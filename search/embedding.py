@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from search.embedder import BULK_BATCH
 from search.errors import ModelLoadError, first_line
 from search.onnx_encoder import CPU, load_export, run_session
 from search.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
@@ -132,7 +133,7 @@ class ModelEmbedder:
         encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
         """Unit-length float32 vectors, one row per text, so inner product is cosine similarity.
 
         Texts are embedded shortest first, so each batch pads to a similar length, and put back in order.

@@ -1,8 +1,11 @@
 """ONNX Runtime copies of sentence-transformers models: exported once, verified, cached, reopened fast.
 
 Only the transformer is exported (token ids in, last hidden state out); pooling stays in numpy
-(``search.pooling``). Each export is checked against the PyTorch model before it is kept, and the
-outcome is stored beside it, so a model that does not survive export is tried once, not at every start.
+(``search.pooling``). The export is traced with plain ("eager") attention, whose graph ONNX Runtime's
+transformer optimizer recognises and fuses into one Attention node per layer; traced through PyTorch's
+fused attention kernel it fuses nothing there. Each export is checked against the PyTorch model before it
+is kept, and the outcome is stored beside it, so a model that does not survive export is tried once,
+not at every start.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from search.pooling import pool, pooling_mode_of
 logger = logging.getLogger(__name__)
 
 # Part of every cache key: change it whenever the export recipe changes, so old exports are not reused.
-_RECIPE = "semsearch-onnx-1"
+_RECIPE = "semsearch-onnx-2"
 _MIN_COSINE = {None: 0.9999, "int8": 0.98}
 # Lengths from a few tokens to a long passage, so shapes unlike the traced example are checked too.
 _CHECK_TEXTS = (
@@ -138,6 +141,7 @@ def _export(model, quantize, mode, tokenize, cache_dir, path, record_path) -> di
         with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".export-") as work:
             fp32 = Path(work) / "model.onnx"
             _export_transformer(model, tokenize, fp32)
+            fused = _fuse(model, fp32)
             final = fp32
             if quantize == "int8":
                 final = Path(work) / "int8.onnx"
@@ -146,7 +150,7 @@ def _export(model, quantize, mode, tokenize, cache_dir, path, record_path) -> di
             passed = min_cosine >= _MIN_COSINE[quantize]
             if passed:
                 os.replace(final, path)
-            record = {"passed": passed, "min_cosine": min_cosine, "bytes": path.stat().st_size if passed else 0}
+            record = {"passed": passed, "min_cosine": min_cosine, "bytes": path.stat().st_size if passed else 0, "fused": fused}
             record_file = Path(work) / "record.json"
             record_file.write_text(json.dumps(record, indent=2))
             os.replace(record_file, record_path)
@@ -157,7 +161,8 @@ def _export(model, quantize, mode, tokenize, cache_dir, path, record_path) -> di
 
 
 def _export_transformer(model, tokenize: Tokenize, path: Path) -> None:
-    """Trace the transformer with dynamic batch and sequence axes, feeding only the inputs it takes."""
+    """Trace the transformer with dynamic batch and sequence axes, feeding only the inputs it takes, with
+    eager attention where the model offers it (same numbers, a graph the optimizer can fuse)."""
     import torch
 
     transformer = model[0].auto_model.eval()
@@ -173,24 +178,52 @@ def _export_transformer(model, tokenize: Tokenize, path: Path) -> None:
             return self.transformer(**dict(zip(names, inputs, strict=True)), return_dict=True).last_hidden_state
 
     axes = {0: "batch", 1: "sequence"}
+    attention = getattr(transformer.config, "_attn_implementation", None)
+    switch = attention is not None and hasattr(transformer, "set_attn_implementation")
     # The tracer warns about shape checks it freezes; the verification step is what tells if they matter.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            HiddenStates(),
-            tuple(torch.from_numpy(example[name].astype(np.int64)) for name in names),
-            str(path),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={name: axes for name in [*names, "last_hidden_state"]},
-            opset_version=17,
-            dynamo=False,
-        )
+        if switch:
+            transformer.set_attn_implementation("eager")
+        try:
+            torch.onnx.export(
+                HiddenStates(),
+                tuple(torch.from_numpy(example[name].astype(np.int64)) for name in names),
+                str(path),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={name: axes for name in [*names, "last_hidden_state"]},
+                opset_version=17,
+                dynamo=False,
+            )
+        finally:
+            if switch:
+                transformer.set_attn_implementation(attention)
+
+
+def _fuse(model, path: Path) -> dict[str, int]:
+    """Rewrite the export in place with ONNX Runtime's BERT fusions (attention, embedding and skip layer
+    norms, bias GELU) and return what was fused; a model they do not fit is left as exported. Verification
+    against PyTorch follows either way."""
+    from onnxruntime.transformers import optimizer
+
+    config = model[0].auto_model.config
+    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
+    if not heads or not hidden:
+        return {}
+    try:
+        optimized = optimizer.optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0)
+    except Exception as exc:  # noqa: BLE001 - an unfusable graph still runs unfused
+        logger.info("ONNX Runtime's fusions do not apply to %s: %s", path.name, first_line(exc))
+        return {}
+    optimized.save_model_to_file(str(path))
+    return {name: count for name, count in optimized.get_fused_operator_statistics().items() if count}
 
 
 def _quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 weights for the matrix products only, per output channel: on MiniLM this keeps the
     cosine to fp32 near 0.99, where quantizing every op type drops short texts to 0.96."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
@@ -200,6 +233,8 @@ def _quantize_int8(source: Path, target: Path) -> None:
         op_types_to_quantize=["MatMul"],
         per_channel=True,
         reduce_range=True,
+        # Fused nodes are ONNX Runtime's own operators, which shape inference cannot type.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 

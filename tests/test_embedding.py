@@ -61,6 +61,8 @@ def test_export_is_verified_and_reused(onnx_embedder: Embedder, cache_dir: Path)
     (export,) = cache_dir.glob("*-fp32-*.onnx")
     record = json.loads(export.with_suffix(".json").read_text())
     assert record["passed"] and record["min_cosine"] >= 0.9999
+    # Traced with eager attention, every one of MiniLM's six layers fuses into one Attention node.
+    assert record["fused"]["Attention"] == 6 and record["fused"]["SkipLayerNormalization"] == 12
     written = export.stat().st_mtime_ns
     again = Embedder(DEFAULT_MODEL, cache_dir=cache_dir)
     assert again.encoder == "onnx"
@@ -84,6 +86,7 @@ def test_int8_export_stays_close(cache_dir: Path, reference: np.ndarray) -> None
     assert int8.encoder == "onnx-int8"
     (record,) = cache_dir.glob("*-int8-*.json")
     assert json.loads(record.read_text())["min_cosine"] >= 0.98
+    assert json.loads(record.read_text())["fused"]["Attention"] == 6
     assert cosines(int8.encode(TEXTS), reference).min() >= 0.98
 
 
