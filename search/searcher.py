@@ -92,10 +92,12 @@ class Searcher:
         return cls(backend, load_embedder(settings.model, settings.quantize))
 
     def warm_up(self) -> None:
-        """One search before serving, so the first user's query does not pay for first-call imports and
-        allocations; then the heap loaded so far (modules, model, index tables) is frozen out of the garbage
-        collector's reach. Without that, each full collection walked it: at 200,000 passages five of them
-        during 200 searches took 43-110 ms each and made the p99 (``semsearch bench scale``)."""
+        """The index read into memory (``RetrievalBackend.prefetch``) and one search before serving, so the
+        first users' queries do not pay for disk reads, first-call imports and allocations; then the heap
+        loaded so far (modules, model, index tables) is frozen out of the garbage collector's reach. Without
+        that, each full collection walked it: at 200,000 passages five of them during 200 searches took
+        43-110 ms each and made the p99 (``semsearch bench scale``)."""
+        self.backend.prefetch()
         if self.backend.stats().passages:
             self.search(SearchRequest("warm up", k=1))
         gc.collect()

@@ -121,6 +121,22 @@ def test_the_index_records_its_backend(built):
     backend.close()
 
 
+def test_a_warmed_up_searcher_answers_as_a_cold_one(built):
+    """Warm-up (read-ahead of the index, one search, the heap frozen) changes when searches pay, not what they find."""
+    import gc
+
+    _, location = built
+    cold = _hits(location, "comet seen through a telescope", "hybrid")
+    searcher = Searcher.open(location)
+    try:
+        searcher.warm_up()
+        warm = [(hit.doc_id, hit.text) for hit in searcher.search(SearchRequest("comet seen through a telescope", k=5)).hits]
+    finally:
+        searcher.backend.close()
+        gc.unfreeze()
+    assert warm == cold and warm[0][0] == "stars.md"
+
+
 def test_a_local_index_is_not_opened_as_another_backend(seed_index):
     with pytest.raises(IndexFormatError, match="'local' backend, not 'milvus'"):
         open_backend(IndexLocation(seed_index, "milvus", {"milvus_uri": "http://127.0.0.1:9"}))

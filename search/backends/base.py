@@ -309,6 +309,10 @@ class RetrievalBackend(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def prefetch(self) -> None:
+        """Bring the index into memory before the first searches, where it fits (a server's warm-up)."""
+
     # --- reads ------------------------------------------------------------------------------
 
     @abstractmethod

@@ -49,6 +49,7 @@ from search.backends.local.layout import (
     publish,
     remove_stale_folders,
 )
+from search.backends.local.page_cache import read_into_page_cache
 from search.backends.local.store import LocalCommit, PassageLocation, Store
 from search.backends.local.term_index import KeywordIndex, TermIndex
 from search.backends.local.vector_files import VectorFiles, write_vector_file
@@ -149,6 +150,9 @@ class LocalBackend(RetrievalBackend):
 
     def close(self) -> None:
         self.store.close()
+
+    def prefetch(self) -> None:
+        read_into_page_cache(self.folder)
 
     @property
     def generation(self) -> int:

@@ -177,6 +177,10 @@ class MilvusBackend(RetrievalBackend):
         """Nothing to release: pymilvus shares one connection per server address in a process, and closing it
         would cut every other backend open on the same server (another index, a replaced searcher)."""
 
+    def prefetch(self) -> None:
+        """Nothing to read ahead: Milvus serves a collection from memory once it is loaded, which creating
+        it with its indexes does."""
+
     # --- reads ------------------------------------------------------------------------------
 
     @contextmanager
