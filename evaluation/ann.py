@@ -1,4 +1,5 @@
-"""Which ANN index, measured: IVF-Flat, IVF-SQ8 with exact re-ranking, and HNSW on realistic vectors.
+"""Which ANN index, measured: IVF-Flat, IVF with float16 lists (the local backend's), IVF-SQ8 with exact
+re-ranking, and HNSW on realistic vectors.
 
 Vectors are mixtures of real sentence embeddings (``evaluation.vectors``); queries are fresh mixtures
 from the same recipe, not in the index. Each kind is built and measured in a fresh process, so its
@@ -28,7 +29,8 @@ from evaluation.vectors import KIND, Mixtures, load_basis
 from search.backends.local.faiss_segments import ivf_cells
 from search.errors import SemsearchError
 
-KINDS = ("ivf", "ivf-sq8", "hnsw")
+KINDS = ("ivf", "ivf-fp16", "ivf-sq8", "hnsw")
+_IVF_CODES = {"ivf": "Flat", "ivf-fp16": "SQfp16", "ivf-sq8": "SQ8,RFlat"}
 TARGET_RECALL = 0.95
 QUERIES = 200
 _K = 10
@@ -129,7 +131,7 @@ def _built(kind: str, database: np.ndarray) -> tuple[faiss.Index, str]:
         index.add(database)
         return index, f"HNSW{_HNSW_M},Flat efConstruction={_HNSW_EF_CONSTRUCTION}"
     cells = ivf_cells(len(database))
-    description = f"IVF{cells},Flat" if kind == "ivf" else f"IVF{cells},SQ8,RFlat"
+    description = f"IVF{cells},{_IVF_CODES[kind]}"
     index = faiss.index_factory(dimension, description, faiss.METRIC_INNER_PRODUCT)
     sample = database[np.random.default_rng(0).choice(len(database), min(len(database), cells * _TRAIN_POINTS_PER_CELL), replace=False)]
     index.train(sample)

@@ -139,7 +139,7 @@ def ann(
     vectors: Annotated[
         int, typer.Option("--vectors", min=1000, max=5_000_000, help="Synthetic vectors (mixtures of real embeddings) to index.")
     ],
-    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated: ivf, ivf-sq8, hnsw.")] = "ivf,ivf-sq8,hnsw",
+    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated: ivf, ivf-fp16, ivf-sq8, hnsw.")] = "ivf,ivf-fp16,ivf-sq8,hnsw",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build each ANN index on N realistic vectors and measure build time, memory, disk, latency and recall@10."""

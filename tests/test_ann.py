@@ -33,11 +33,15 @@ def test_ivf_segment_answers_exact_top_10_with_recall_095(tmp_path: Path, mixtur
     prepared = segments.prepare(tmp_path, np.arange(count, dtype=np.int64), vectors)
     assert prepared.kind == "ivf"
     segments.open([(1, prepared.file, prepared.kind)], {})
+    # float16 lists: about 2 bytes a dimension on disk, not 4.
+    assert (tmp_path / prepared.file).stat().st_size < count * vectors.shape[1] * 3
     recalls = []
     for query in mixtures.vectors(np.arange(count, count + 200, dtype=np.uint64)):
-        approximate, _ = segments.search(query, 10)
-        exact, _ = segments.search(query, 10, exact=True)
+        approximate, scores = segments.search(query, 10)
+        cosines = vectors @ query  # exact search, in float32
+        exact = np.argsort(-cosines)[:10]
         recalls.append(len(set(approximate.tolist()) & set(exact.tolist())) / 10)
+        assert np.allclose(scores, cosines[approximate], atol=2e-3)
     assert np.mean(recalls) >= 0.95
 
 
@@ -54,7 +58,7 @@ def test_bench_ann_reports_every_figure_for_every_kind() -> None:
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
     assert result["vectors"] == 5000 and result["vector_kind"] == "mixtures-of-real-embeddings"
-    assert set(result["indexes"]) == {"ivf", "ivf-sq8", "hnsw"}
+    assert set(result["indexes"]) == {"ivf", "ivf-fp16", "ivf-sq8", "hnsw"}
     for kind, figures in result["indexes"].items():
         for name in ("build_s", "disk_mb", "memory_mb", "p50_ms", "p99_ms", "recall_at_10"):
             assert isinstance(figures[name], (int, float)) and figures[name] >= 0, (kind, name)
@@ -72,4 +76,4 @@ def test_bench_ann_refuses_an_unknown_kind() -> None:
         timeout=120,
     )
     assert completed.returncode == 1
-    assert "--kinds must be among ivf, ivf-sq8, hnsw, not lsh" in completed.stderr
+    assert "--kinds must be among ivf, ivf-fp16, ivf-sq8, hnsw, not lsh" in completed.stderr
