@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from search.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SearchRequest
 from search.searcher import Searcher
@@ -34,19 +34,22 @@ def search_rules() -> dict:
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
 def search_get(
     params: Annotated[SearchParams, Query()], searcher: Annotated[Searcher, Depends(current_searcher)], http: Request
-) -> SearchResponse:
+) -> Response:
     """Search with query parameters: ``/search?q=...&k=10``."""
     return run_search(params, searcher, http)
 
 
 @router.post("/search", response_model=SearchResponse, responses=_BODY_ERRORS)
-def search_post(params: SearchBody, searcher: Annotated[Searcher, Depends(current_searcher)], http: Request) -> SearchResponse:
+def search_post(params: SearchBody, searcher: Annotated[Searcher, Depends(current_searcher)], http: Request) -> Response:
     """Search with the same fields as a JSON body."""
     return run_search(params, searcher, http)
 
 
-def run_search(params: SearchParams, searcher: Searcher, http: Request) -> SearchResponse:
-    """Rank, count and time the search, and give the access log its mode, result count and query."""
+def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Response:
+    """Rank, count and time the search, and give the access log its mode, result count and query.
+
+    The response is validated once, here, and serialized by pydantic; handing the model back to FastAPI
+    would validate it a second time against ``response_model`` (which stays, for the OpenAPI schema)."""
     started = time.perf_counter()
     request = SearchRequest(
         query=params.q,
@@ -64,7 +67,7 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Searc
     with http.app.state.metrics.searching(request.mode):
         result = searcher.search(request)
     log_fields["results"] = len(result.hits)
-    return SearchResponse(
+    response = SearchResponse(
         query=params.q,
         k=params.k,
         offset=params.offset,
@@ -74,3 +77,4 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Searc
         notices=list(result.notices),
         results=result.hits,
     )
+    return Response(response.model_dump_json(), media_type="application/json")
