@@ -70,8 +70,9 @@ def start_server(
     return launch(docs, index, env=env, wait_ready=wait_ready, options=options)
 
 
-def stop_server(server: ServerProcess) -> None:
-    server.stop()
+def stop_server(server: ServerProcess) -> str:
+    """Stop it; what it wrote to stderr."""
+    return server.stop()
 
 
 def private_index_copy(live_server: ServerProcess, folder: Path) -> Path:

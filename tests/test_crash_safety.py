@@ -279,7 +279,7 @@ def _start(trial: Trial, folders: Folders, workdir: Path) -> Writer:
 
 def _output(writer: Writer) -> str:
     if writer.server is not None:
-        return writer.process.stderr.read().decode(errors="replace")[-2000:] if writer.process.poll() is not None else ""
+        return writer.server.output_tail()
     return writer.log.read_text(errors="replace")[-2000:]
 
 
@@ -287,8 +287,8 @@ def _kill(writer: Writer) -> None:
     if writer.process.poll() is None:
         writer.process.send_signal(signal.SIGKILL)
     writer.process.wait(timeout=30)
-    if writer.process.stderr:
-        writer.process.stderr.close()
+    if writer.server is not None:
+        writer.server.log_path.unlink(missing_ok=True)
 
 
 class Writers:
@@ -475,7 +475,6 @@ def test_server_on_a_damaged_index_reports_it_and_a_full_rebuild_repairs_it(fold
         assert server.process.poll() is None, "the server must keep running without an index"
     finally:
         server.stop()
-        server.process.stderr.close()
     repaired = _run_cli("index", "--docs", str(folders.docs["base"]), "--index", str(index), "--full")
     assert repaired.returncode == 0, repaired.stderr
     assert "full rebuild: --full was requested" in repaired.stdout

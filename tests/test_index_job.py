@@ -82,3 +82,21 @@ def test_reindex_requires_the_token_runs_once_and_swaps_without_failed_searches(
 def test_reindex_is_disabled_without_a_configured_token(live_server):
     response = httpx.post(f"{live_server.url}/index", headers={"Authorization": "Bearer anything"}, timeout=30)
     assert response.status_code == 403 and "SEMSEARCH_ADMIN_TOKEN" in response.json()["detail"]
+
+
+@pytest.mark.slow
+def test_searches_during_an_index_job_on_a_server_started_on_a_built_index(docs_copy, tmp_path, embedder):
+    """The ``bench --during-index`` path: a server warmed up on an index built beforehand, then 40 new
+    documents indexed while two clients search. Warm-up once read the SQLite store ahead and, closing its
+    descriptor, dropped SQLite's own locks: the job failed and searches answered 500 ("disk I/O error")."""
+    from evaluation.speed import search_during_index
+    from indexer.build import build_index
+    from indexer.chunking import ChunkingParams
+    from search.settings import DEFAULT_MODEL, get_settings
+
+    settings = get_settings()  # the server's own chunking, so its job updates this index in place
+    chunking = ChunkingParams(settings.chunk_tokens, settings.overlap_sentences)
+    build_index(docs_copy, tmp_path / "index", DEFAULT_MODEL, chunking, embedder=embedder)
+    during = search_during_index(docs_copy, tmp_path / "index", 40)
+    assert during.job_state == "succeeded" and during.embedded_passages == 40
+    assert during.latency.requests > 10 and during.latency.errors == 0

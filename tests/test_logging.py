@@ -24,8 +24,8 @@ def _serve_and_read_log(live_server: ServerProcess, folder, env: dict[str, str] 
             assert http.get("/search", params={"q": QUERY, "k": "many"}).status_code == 422
             assert http.get("/documents/no-such.md").status_code == 404
     finally:
-        stop_server(server)
-    return server.process.stderr.read().decode(errors="replace")
+        log = stop_server(server)
+    return log
 
 
 def _request_lines(log: str) -> list[dict]:

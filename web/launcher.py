@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ class ServerProcess:
     docs: Path
     index: Path
     started_at: float
+    # The server's stderr goes to a file: a pipe nobody reads fills up (64 KB), and the server then blocks
+    # in its next log line, with every request it holds.
+    log_path: Path
 
     def resident_bytes(self) -> int:
         """The server's resident memory, from /proc (Linux)."""
@@ -30,13 +34,24 @@ class ServerProcess:
                 return int(line.split()[1]) * 1024
         return 0
 
-    def stop(self) -> None:
+    def output_tail(self, characters: int = 2000) -> str:
+        """The last ``characters`` (0: all) of what the server wrote to stderr so far."""
+        try:
+            return self.log_path.read_text(errors="replace")[-characters:]
+        except OSError:
+            return ""
+
+    def stop(self) -> str:
+        """Stop the server and remove its log; what it wrote to stderr, all of it."""
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        output = self.output_tail(characters=0)
+        self.log_path.unlink(missing_ok=True)
+        return output
 
 
 def free_port() -> int:
@@ -64,18 +79,21 @@ def launch(
     port = free_port()
     environment = {**os.environ, "SEMSEARCH_DOCS": str(docs), "SEMSEARCH_INDEX": str(index), **(env or {})}
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "semsearch_cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, docs, index, started)
+    with tempfile.NamedTemporaryFile(prefix="semsearch-serve-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "semsearch_cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, docs, index, started, Path(log.name))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            output = server.output_tail()
+            server.log_path.unlink(missing_ok=True)
+            raise RuntimeError(f"server exited: {output}")
         try:
             status = httpx.get(f"{server.url}/health", timeout=2).status_code
             if status == 200 or not wait_ready:

@@ -152,7 +152,8 @@ class LocalBackend(RetrievalBackend):
         self.store.close()
 
     def prefetch(self) -> None:
-        read_into_page_cache(self.folder)
+        parts = (SEGMENTS_DIR, VECTORS_DIR, KEYWORD_PASSAGES_DIR, KEYWORD_DOCUMENTS_DIR)
+        read_into_page_cache([self.folder / part for part in parts])
 
     @property
     def generation(self) -> int:

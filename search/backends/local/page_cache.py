@@ -8,6 +8,10 @@ read-ahead queued in front of the searches' own reads. So the files are read onc
 the first search (about 8 s for 5.4 GB on this disk, well under a second when they are cached already).
 The pages land in the shared page cache, not in the process's resident memory, and an index larger than
 half of the memory available is left alone, so reading never evicts what it would need again.
+
+Never the SQLite store: closing any descriptor of a file drops every POSIX lock this process holds on it,
+SQLite's included, and a writer that then believes itself alone resets the WAL index under the readers
+(they failed with "disk I/O error" while an index job ran: ``semsearch bench --during-index``).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ _ORDER = {".faiss": 0, ".npy": 2}
 _CHUNK = 8 << 20
 
 
-def read_into_page_cache(folder: Path) -> int:
-    """Read every file under ``folder`` once, if they fit in half the available memory; the bytes read."""
-    files = sorted((path for path in folder.rglob("*") if path.is_file()), key=lambda path: _ORDER.get(path.suffix, 1))
+def read_into_page_cache(folders: list[Path]) -> int:
+    """Read every file under ``folders`` once, if they fit in half the available memory; the bytes read."""
+    found = (path for folder in folders for path in folder.rglob("*") if path.is_file())
+    files = sorted(found, key=lambda path: _ORDER.get(path.suffix, 1))
     total = sum(path.stat().st_size for path in files)
     available = _available_bytes()
     if available is not None and total > available // 2:
