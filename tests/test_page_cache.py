@@ -1,4 +1,5 @@
-"""Reading a local index into the page cache before serving: every byte once, and nothing when it would not fit."""
+"""Reading a local index into the page cache before serving: every byte once, and nothing when it would not
+fit. (That the reading leaves SQLite's locks alone is ``test_index_job``'s search during an index job.)"""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ def _folder(tmp_path: Path) -> tuple[Path, int]:
 
 def test_every_file_is_read_once(tmp_path: Path) -> None:
     folder, total = _folder(tmp_path)
-    assert page_cache.read_into_page_cache([folder]) == total
+    assert page_cache.read_into_page_cache(folder) == total
 
 
 def test_an_index_over_half_the_available_memory_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, total = _folder(tmp_path)
     monkeypatch.setattr(page_cache, "_available_bytes", lambda: 2 * total - 2)
-    assert page_cache.read_into_page_cache([folder]) == 0
+    assert page_cache.read_into_page_cache(folder) == 0
     monkeypatch.setattr(page_cache, "_available_bytes", lambda: 2 * total)
-    assert page_cache.read_into_page_cache([folder]) == total
+    assert page_cache.read_into_page_cache(folder) == total

@@ -152,8 +152,7 @@ class LocalBackend(RetrievalBackend):
         self.store.close()
 
     def prefetch(self) -> None:
-        parts = (SEGMENTS_DIR, VECTORS_DIR, KEYWORD_PASSAGES_DIR, KEYWORD_DOCUMENTS_DIR)
-        read_into_page_cache([self.folder / part for part in parts])
+        read_into_page_cache(self.folder)
 
     @property
     def generation(self) -> int:

@@ -9,14 +9,17 @@ the first search (about 8 s for 5.4 GB on this disk, well under a second when th
 The pages land in the shared page cache, not in the process's resident memory, and an index larger than
 half of the memory available is left alone, so reading never evicts what it would need again.
 
-Never the SQLite store: closing any descriptor of a file drops every POSIX lock this process holds on it,
-SQLite's included, and a writer that then believes itself alone resets the WAL index under the readers
-(they failed with "disk I/O error" while an index job ran: ``semsearch bench --during-index``).
+A child process does the reading. Closing a descriptor of a file drops every POSIX lock its process holds
+on that file, SQLite's included: read in the server itself, the store's files lost SQLite's locks, and a
+writer that then believed itself alone reset the WAL index under the readers (their searches failed with
+"disk I/O error" while an index job ran, ``semsearch bench --during-index``).
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -24,20 +27,36 @@ logger = logging.getLogger(__name__)
 # What the first searches touch first: ANN segments, then keyword and store files, then vector files.
 _ORDER = {".faiss": 0, ".npy": 2}
 _CHUNK = 8 << 20
+_TIMEOUT_SECONDS = 600
 
 
-def read_into_page_cache(folders: list[Path]) -> int:
-    """Read every file under ``folders`` once, if they fit in half the available memory; the bytes read."""
-    found = (path for folder in folders for path in folder.rglob("*") if path.is_file())
-    files = sorted(found, key=lambda path: _ORDER.get(path.suffix, 1))
+def read_into_page_cache(folder: Path) -> int:
+    """Read every file under ``folder`` once, in a child process, if they fit in half the available memory;
+    the bytes read (0 when skipped or when the child failed: reading ahead is only ever an optimisation)."""
+    files = _files(folder)
     total = sum(path.stat().st_size for path in files)
     available = _available_bytes()
     if available is not None and total > available // 2:
         logger.info("index of %d MB not read ahead: %d MB of memory available", total >> 20, available >> 20)
         return 0
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", __name__, str(folder)], capture_output=True, text=True, timeout=_TIMEOUT_SECONDS, check=True
+        )
+        return int(child.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        logger.warning("the index was not read ahead: %s", exc)
+        return 0
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted((path for path in folder.rglob("*") if path.is_file()), key=lambda path: _ORDER.get(path.suffix, 1))
+
+
+def _read(folder: Path) -> int:
     buffer = bytearray(_CHUNK)
     read = 0
-    for path in files:
+    for path in _files(folder):
         try:
             with path.open("rb", buffering=0) as handle:
                 while chunk := handle.readinto(buffer):
@@ -55,3 +74,7 @@ def _available_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+if __name__ == "__main__":
+    print(_read(Path(sys.argv[1])))
