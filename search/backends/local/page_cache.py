@@ -1,8 +1,9 @@
 """Reading an index folder into the operating system's page cache before a server answers.
 
-The local index is memory-mapped, so a server started on a cold page cache pays for its first searches in
-scattered disk reads: at 1,000,000 passages (5.4 GB) the first pass over 200 queries had p99 305 ms and
-575 major page faults; with the files cached, p99 25 ms and none (``semsearch bench scale``). Asking the
+The local index's vector files and keyword index are memory-mapped and its store is read page by page, so
+a server started on a cold page cache pays for its first searches in scattered disk reads: at 1,000,000
+passages (5.4 GB) the first pass over 200 queries had p99 305 ms and 575 major page faults; with the files
+cached, p99 25 ms and none (``semsearch bench scale``). Asking the
 kernel to read ahead in the background (``posix_fadvise(WILLNEED)``) made it worse (p99 1.8 s): the
 read-ahead queued in front of the searches' own reads. So the files are read once, sequentially, before
 the first search (about 8 s for 5.4 GB on this disk, well under a second when they are cached already).
