@@ -65,8 +65,7 @@ def test_admin_token_is_checked_and_never_logged_or_echoed(live_server, tmp_path
             bodies.append(http.get("/search", params={"q": token, "k": "abc"}).text)
         bodies.append(_send_malformed(server.url, token))
     finally:
-        stop_server(server)
-    log = server.process.stderr.read().decode(errors="replace")
+        log = stop_server(server)
     assert "Invalid HTTP request received" in log, "the log was captured"
     assert token not in log
     assert not [body for body in bodies if token in body]
