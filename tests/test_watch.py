@@ -162,14 +162,20 @@ def test_watch_command_prints_a_line_per_change_and_stops_on_ctrl_c(small_docs, 
         [sys.executable, "-m", "semsearch_cli", "watch"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     lines: queue.Queue[str] = queue.Queue()
+    errors: list[str] = []
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    # stderr is read too: a pipe nobody reads fills up (64 KB) and blocks the process in its next write.
+    threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True).start()
     try:
         assert "watching" in lines.get(timeout=120)
         assert "added" in lines.get(timeout=240), "the first sync builds the index"
         write(small_docs, "fresh.md", "# Fresh\n\nA fresh note about otters.\n")
         assert "added fresh.md" in lines.get(timeout=BOUND_SECONDS)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        try:
+            assert process.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"watch did not stop on Ctrl-C; its stderr ended with: {''.join(errors)[-3000:]}")
         assert "stopped" in lines.get(timeout=5)
     finally:
         if process.poll() is None:
