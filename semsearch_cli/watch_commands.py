@@ -1,7 +1,8 @@
-"""``semsearch watch``: keep an index in step with a documents folder in the foreground until Ctrl-C."""
+"""``semsearch watch``: keep an index in step with a documents folder in the foreground until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from dataclasses import asdict
 from datetime import datetime
@@ -43,6 +44,10 @@ def watch(
         log_format=log_format,
     )
     configure_logging(settings.log_format)
+    # Ctrl-C and a service manager's SIGTERM both stop it cleanly, even when it was started from a
+    # shell that runs background jobs with SIGINT ignored (Python then installs no handler of its own).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
 
     def sync() -> BuildReport:
         return build_from_settings(settings)

@@ -156,10 +156,26 @@ def test_watcher_retries_when_the_index_is_busy_and_stops_promptly(small_docs, t
     assert not thread.is_alive() and time.monotonic() - stopped_at < 5
 
 
-def test_watch_command_prints_a_line_per_change_and_stops_on_ctrl_c(small_docs, tmp_path):
+def _ignore_sigint() -> None:
+    """What a non-interactive shell does to a job it starts in the background (``cmd &``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "stop_signal, launched_by",
+    [(signal.SIGINT, _ignore_sigint), (signal.SIGTERM, None)],
+    ids=["ctrl-c, started with SIGINT ignored", "sigterm"],
+)
+def test_watch_command_prints_a_line_per_change_and_stops_on_ctrl_c_or_sigterm(small_docs, tmp_path, stop_signal, launched_by):
     env = {**os.environ, "SEMSEARCH_DOCS": str(small_docs), "SEMSEARCH_INDEX": str(tmp_path / "index")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "semsearch_cli", "watch"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "semsearch_cli", "watch"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=launched_by,
     )
     lines: queue.Queue[str] = queue.Queue()
     errors: list[str] = []
@@ -171,11 +187,11 @@ def test_watch_command_prints_a_line_per_change_and_stops_on_ctrl_c(small_docs, 
         assert "added" in lines.get(timeout=240), "the first sync builds the index"
         write(small_docs, "fresh.md", "# Fresh\n\nA fresh note about otters.\n")
         assert "added fresh.md" in lines.get(timeout=BOUND_SECONDS)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         try:
             assert process.wait(timeout=30) == 0
         except subprocess.TimeoutExpired:
-            pytest.fail(f"watch did not stop on Ctrl-C; its stderr ended with: {''.join(errors)[-3000:]}")
+            pytest.fail(f"watch did not stop on {stop_signal.name}; its stderr ended with: {''.join(errors)[-3000:]}")
         assert "stopped" in lines.get(timeout=5)
     finally:
         if process.poll() is None:
