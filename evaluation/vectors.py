@@ -66,10 +66,16 @@ def basis_sentences(cranfield: Path | None = CRANFIELD) -> tuple[list[str], tupl
 def load_basis(cache_dir: Path | None = None, cranfield: Path | None = CRANFIELD) -> Basis:
     """The basis, embedded by the packaged model on first use and read from the cache afterwards."""
     sentences, sources = basis_sentences(cranfield)
+    return Basis(embedded_once(sentences, "bench-basis", cache_dir), sources)
+
+
+def embedded_once(sentences: list[str], name: str, cache_dir: Path | None = None) -> np.ndarray:
+    """The packaged model's vectors of ``sentences``, cached as ``<name>-<hash>.npy`` (embedding 10,000
+    sentences takes minutes on two cores)."""
     digest = hashlib.sha256("\n".join([DEFAULT_MODEL, *sentences]).encode()).hexdigest()[:16]
-    path = (cache_dir or get_settings().cache_dir) / f"bench-basis-{digest}.npy"
+    path = (cache_dir or get_settings().cache_dir) / f"{name}-{digest}.npy"
     if path.is_file():
-        return Basis(np.load(path, allow_pickle=False), sources)
+        return np.load(path, allow_pickle=False)
     from search.embedding import load_embedder
 
     vectors = load_embedder(DEFAULT_MODEL).encode(sentences)
@@ -77,7 +83,7 @@ def load_basis(cache_dir: Path | None = None, cranfield: Path | None = CRANFIELD
     partial = path.with_suffix(".partial.npy")
     np.save(partial, vectors, allow_pickle=False)
     partial.replace(path)
-    return Basis(vectors, sources)
+    return vectors
 
 
 def text_keys(texts: list[str]) -> np.ndarray:

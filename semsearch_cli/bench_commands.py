@@ -125,13 +125,39 @@ def scale(
 @bench_app.command("vectors")
 def vectors_match(
     noise: Annotated[float | None, typer.Option("--noise", min=0, max=10, help="Noise length of the mixtures (the tuned default).")] = None,
+    sentences: Annotated[
+        Path | None,
+        typer.Option(
+            "--sentences",
+            exists=True,
+            dir_okay=False,
+            help="Real sentences, one a line (python -m evaluation.docstrings): check the IVF probe rule on their embeddings.",
+        ),
+    ] = None,
+    sizes: Annotated[str, typer.Option("--sizes", help="With --sentences: comma-separated index sizes.")] = "10000,50000,100000",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """IVF recall against nprobe on the real embedded basis sentences beside mixtures of equal count."""
-    from evaluation.vectors import compare_curves, load_basis
+    """IVF recall against nprobe on the real embedded basis sentences beside mixtures of equal count; with
+    --sentences, the local backend's probe rule on real embeddings of each size beside mixtures."""
+    if sentences is not None:
+        from evaluation.probe_rule import check_probe_rule
 
-    result = compare_curves(load_basis(), **({} if noise is None else {"noise": noise}))
+        result = check_probe_rule(sentences, _sizes(sizes), log=lambda message: typer.echo(f"bench vectors: {message}", err=True))
+    else:
+        from evaluation.vectors import compare_curves, load_basis
+
+        result = compare_curves(load_basis(), **({} if noise is None else {"noise": noise}))
     _print_result(result, as_json)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"--sizes must be comma-separated whole numbers, not {text!r}") from None
+    if not sizes or min(sizes) < 1000 or max(sizes) > 5_000_000:
+        raise typer.BadParameter("--sizes must each be between 1000 and 5000000")
+    return sizes
 
 
 @bench_app.command("ann")

@@ -34,13 +34,13 @@ from search.errors import IndexFormatError
 from search.index_settings import FIX_HINT
 
 ANN_MIN_VECTORS = 50_000
-# Cells probed per query: _PROBES_PER_ROOT_CELL * sqrt(cells), never fewer than _MIN_PROBES. Recall@10 0.95
-# took about 20 probes both on real MiniLM sentence embeddings (9,837 vectors, 99 cells: 0.962 at 20) and
-# on mixtures of them (60,000 vectors, 244 cells: 0.953 at 20), so the probes needed grow far slower than
-# the cells; the square root keeps a margin (20 at 100 cells, 32 at 244, 43 at 447, 64 at 1,000). The old
-# constant share (29 %) was tuned to hashed bag-of-words vectors, which have no neighbourhoods. Beyond
-# ~40,000 vectors the rule is an extrapolation: the mixtures stop being realistic there (README).
-_PROBES_PER_ROOT_CELL = 2.0
+# Cells probed per query: _PROBES_PER_ROOT_CELL * sqrt(cells), never fewer than _MIN_PROBES. The probes
+# recall@10 0.95 needs grow about as the square root of the cells. The factor is read off the hardest real
+# embeddings measured (``semsearch bench vectors --sentences``, 259,000 docstring sentences, README): twice
+# the root reached 0.905-0.946 on them at 10,000-259,000 vectors, three times 0.949-0.963, four times
+# 0.969-0.974, so four it is (40 of 100 cells, 60 of 223, 91 of 508, 127 of 1,000). Seed and Cranfield
+# sentences, denser in topic, had reached 0.962 at twice the root.
+_PROBES_PER_ROOT_CELL = 4.0
 _MIN_PROBES = 16
 _TRAIN_POINTS_PER_CELL = 40
 
@@ -121,7 +121,7 @@ class FaissSegments(VectorStore):
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         kind = "ivf" if len(ids) >= ANN_MIN_VECTORS else "flat"
-        index = _trained_ivf(vectors, self._dimension) if kind == "ivf" else _flat(self._dimension)
+        index = trained_ivf(vectors, self._dimension) if kind == "ivf" else _flat(self._dimension)
         index.add_with_ids(vectors, ids)
         name = f"seg-{uuid.uuid4().hex}.faiss"
         write_durably(folder / name, lambda path: faiss.write_index(index, str(path)))
@@ -133,7 +133,7 @@ class FaissSegments(VectorStore):
         for segment in self._segments:
             if segment.id not in wanted:
                 continue
-            # Every segment is an IDMap around its index (``_flat``, ``_trained_ivf``); read_index returns it as such.
+            # Every segment is an IDMap around its index (``_flat``, ``trained_ivf``); read_index returns it as such.
             index = cast(faiss.IndexIDMap, faiss.read_index(str(self._folder / segment.file)))
             ids = faiss.vector_to_array(index.id_map).astype(np.int64)
             inner = faiss.downcast_index(index.index)
@@ -201,7 +201,7 @@ def ivf_probes(cells: int) -> int:
     return min(cells, max(_MIN_PROBES, math.ceil(_PROBES_PER_ROOT_CELL * math.sqrt(cells))))
 
 
-def _trained_ivf(vectors: np.ndarray, dimension: int) -> faiss.Index:
+def trained_ivf(vectors: np.ndarray, dimension: int) -> faiss.Index:
     """IVF with ``ivf_cells`` cells of float16 vectors, trained on a deterministic sample (k-means needs ~40 points a cell)."""
     cells = ivf_cells(len(vectors))
     index = faiss.index_factory(dimension, f"IDMap,IVF{cells},SQfp16", faiss.METRIC_INNER_PRODUCT)
