@@ -25,7 +25,7 @@ import numpy as np
 
 from evaluation.fresh_process import run_fresh
 from evaluation.scale import resident_mb
-from evaluation.vectors import KIND, Mixtures, load_basis
+from evaluation.vectors import KIND, Mixtures, load_basis, recall_at_k
 from search.backends.local.faiss_segments import ivf_cells
 from search.errors import SemsearchError
 
@@ -104,7 +104,7 @@ def measure(count: int, kind: str, truth: np.ndarray) -> dict:
     faiss.omp_set_num_threads(1)
     curve: dict[int, float] = {}
     for value in _settings(kind, index):
-        curve[value] = round(_recall(_search_all(index, kind, value, queries), truth), 4)
+        curve[value] = round(recall_at_k(_search_all(index, kind, value, queries), truth), 4)
         if curve[value] >= TARGET_RECALL:
             break
     setting = value if curve[value] >= TARGET_RECALL else None
@@ -174,7 +174,3 @@ def _latencies(index: faiss.Index, kind: str, value: int, queries: np.ndarray) -
         index.search(queries[row : row + 1], _K, params=params)
         latencies.append((time.perf_counter() - began) * 1000)
     return latencies
-
-
-def _recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(a) & set(b)) / _K for a, b in zip(found.tolist(), truth.tolist())]))

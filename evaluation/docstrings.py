@@ -38,11 +38,16 @@ def docstring_sentences(roots: list[Path]) -> list[str]:
     return sorted(found)
 
 
+def seeded_order(sentences: list[str]) -> list[str]:
+    """``sentences`` in a random order that is the same for the same sentences on any machine."""
+    ordered = sorted(sentences)
+    random.Random(_SAMPLE_SEED).shuffle(ordered)
+    return ordered
+
+
 def sample(sentences: list[str], count: int) -> list[str]:
     """``count`` of ``sentences``, the same ones for the same input on any machine, sorted."""
-    shuffled = sorted(sentences)
-    random.Random(_SAMPLE_SEED).shuffle(shuffled)
-    return sorted(shuffled[:count])
+    return sorted(seeded_order(sentences)[:count])
 
 
 def _sentences(path: Path) -> Iterator[str]:

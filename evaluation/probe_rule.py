@@ -10,28 +10,26 @@ is these real embeddings, which reach sizes beyond the sentences at hand.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from evaluation.vectors import Mixtures, embedded_once, load_basis
+from evaluation.docstrings import seeded_order
+from evaluation.vectors import Mixtures, embedded_once, load_basis, recall_at_k
 from search.backends.local.faiss_segments import ivf_cells, ivf_probes, trained_ivf
 from search.errors import SemsearchError
 
 QUERIES = 1000
 _K = 10
-_SHUFFLE_SEED = 20261202
 
 
 def check_probe_rule(sentences_file: Path, sizes: list[int], log=lambda message: None) -> dict:
     """Recall@10 around the rule's probes at each of ``sizes``: real embeddings (sizes they cover), the
     benchmark's mixtures, and mixtures of the real embeddings."""
-    sentences = sorted(set(sentences_file.read_text(encoding="utf-8").splitlines()) - {""})
+    sentences = seeded_order(list(set(sentences_file.read_text(encoding="utf-8").splitlines()) - {""}))
     if len(sentences) < 2 * QUERIES:
         raise SemsearchError(f"{sentences_file} holds {len(sentences)} distinct lines; at least {2 * QUERIES} are needed")
-    random.Random(_SHUFFLE_SEED).shuffle(sentences)
     log(f"embedding {len(sentences)} sentences once (cached)")
     real = embedded_once(sentences, "bench-real")
     queries, pool = real[:QUERIES], real[QUERIES:]
@@ -64,5 +62,5 @@ def _recall(database: np.ndarray, queries: np.ndarray, probes: dict[str, int]) -
     for name, count in probes.items():
         ivf.nprobe = count
         _, found = index.search(queries, _K)
-        recall[name] = round(float(np.mean([len(set(a) & set(b)) / _K for a, b in zip(found.tolist(), truth.tolist())])), 3)
+        recall[name] = round(recall_at_k(found, truth), 3)
     return recall

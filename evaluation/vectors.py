@@ -139,6 +139,11 @@ def _uniform(keys: np.ndarray, stream: int) -> np.ndarray:
     return (_mixed(keys, stream) >> np.uint64(11)).astype(np.float32) / np.float32(1 << 53)
 
 
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """The mean share of each query's true neighbours (rows of ``truth``) that ``found`` holds."""
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found.tolist(), truth.tolist())]))
+
+
 def ivf_recall_curve(database: np.ndarray, queries: np.ndarray, probes: list[int], k: int = 10) -> dict[int, float]:
     """Recall@k of IVF with ``sqrt(n)`` cells against exact search, at each nprobe."""
     cells = max(8, int(np.sqrt(len(database))))
@@ -153,7 +158,7 @@ def ivf_recall_curve(database: np.ndarray, queries: np.ndarray, probes: list[int
     for nprobe in probes:
         index.nprobe = nprobe
         _, found = index.search(queries, k)
-        curve[nprobe] = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found.tolist(), truth.tolist())]))
+        curve[nprobe] = recall_at_k(found, truth)
     return curve
 
 

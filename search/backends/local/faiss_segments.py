@@ -37,8 +37,8 @@ ANN_MIN_VECTORS = 50_000
 # Cells probed per query: _PROBES_PER_ROOT_CELL * sqrt(cells), never fewer than _MIN_PROBES. The probes
 # recall@10 0.95 needs grow about as the square root of the cells. The factor is read off the hardest real
 # embeddings measured (``semsearch bench vectors --sentences``, 259,000 docstring sentences, README): twice
-# the root reached 0.905-0.946 on them at 10,000-259,000 vectors, three times 0.949-0.963, four times
-# 0.969-0.974, so four it is (40 of 100 cells, 60 of 223, 91 of 508, 127 of 1,000). Seed and Cranfield
+# the root reached 0.912-0.951 on them at 10,000-259,000 vectors, four times 0.971-0.977 (three times, in a
+# sweep on another split: 0.949-0.963), so four it is (40 of 100 cells, 60 of 223, 91 of 508, 127 of 1,000). Seed and Cranfield
 # sentences, denser in topic, had reached 0.962 at twice the root.
 _PROBES_PER_ROOT_CELL = 4.0
 _MIN_PROBES = 16
