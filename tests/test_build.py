@@ -4,8 +4,10 @@ import os
 
 import numpy as np
 
+from indexer import build
 from indexer.build import build_index
 from search.settings import DEFAULT_MODEL
+from search.stages import STORE_COMMITTED
 from tests.conftest import PARAMS, dense, open_index, passage_spans, write
 
 NEW_DOC = "A new document about the Istanbul talks.\n\nIt has two short paragraphs about ceasefire lines."
@@ -47,6 +49,28 @@ def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedd
     assert victim not in passage_spans(after_delete) and after_delete.document(victim) is None
     ids, _ = dense(after_delete, embedder.encode(["anything"])[0], 10_000)
     assert len(ids) == after_delete.stats().passages, "deleted passages no longer answer"
+
+
+def test_a_large_change_is_committed_in_bounded_batches_and_a_fresh_build_ends_as_one_segment(docs_copy, tmp_path, embedder, monkeypatch):
+    one_commit = _build(docs_copy, tmp_path / "one", embedder)
+    monkeypatch.setattr(build, "LOCAL_COMMIT_BYTES", 1)  # every file a commit of its own
+    commits: list[str] = []
+    batched = _build(docs_copy, tmp_path / "batched", embedder, report_stage=commits.append)
+    assert commits.count(STORE_COMMITTED) == 5, "one commit per file, so memory follows the batch, not the folder"
+    assert sorted(batched.added) == sorted(one_commit.added) and batched.total_passages == one_commit.total_passages
+    whole, sealed = open_index(tmp_path / "one"), open_index(tmp_path / "batched")
+    assert sealed.stats().segments == whole.stats().segments == 1 and batched.compacted_segments == 5
+    assert passage_spans(sealed) == passage_spans(whole)
+    query = embedder.encode(["Who sank the Black Sea fleet?"])[0]
+    (ids_whole, scores_whole), (ids_sealed, scores_sealed) = dense(whole, query, 20), dense(sealed, query, 20)
+    assert ids_sealed.tolist() == ids_whole.tolist() and np.allclose(scores_sealed, scores_whole, atol=1e-5)
+
+    for number in range(3):
+        write(docs_copy, f"new/extra-{number}.md", f"{NEW_DOC}\n\nNumber {number}.")
+    commits.clear()
+    added = _build(docs_copy, tmp_path / "batched", embedder, report_stage=commits.append)
+    assert sorted(added.added) == [f"new/extra-{n}.md" for n in range(3)] and added.kept == 5
+    assert commits.count(STORE_COMMITTED) == 3 and set(passage_spans(open_index(tmp_path / "batched"))) >= set(added.added)
 
 
 def test_a_touched_file_with_the_same_content_is_not_re_embedded(docs_copy, tmp_path, embedder):

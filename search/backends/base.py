@@ -356,6 +356,12 @@ class RetrievalBackend(ABC):
     def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
         """The backend's own housekeeping (merging segments, dropping deleted vectors), by its own policy."""
 
+    def seal(self, report: StageReporter = quiet) -> MaintenanceReport:
+        """Once on a fresh index after its last change, before it is published and while nobody reads it: what the
+        build's bounded commits left may be reorganised for searching (the local backend merges its segments into
+        one). By default the backend's own housekeeping."""
+        return self.maintain(report=report)
+
     def apply(self, change: Change, report: StageReporter = quiet) -> CommitResult:
         """prepare, then commit; a failure between them abandons the prepared work."""
         prepared = self.prepare(change, report)

@@ -284,6 +284,12 @@ class LocalBackend(RetrievalBackend):
     def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
         return compact(self, force, report)
 
+    def seal(self, report: StageReporter = quiet) -> MaintenanceReport:
+        """One segment for the whole fresh index: a search probes each segment at 4 sqrt(its cells), so the
+        sealed segments of bounded commits would cost more than one of their size (at 2,000,000 passages in
+        50,000-passage segments, 27 % of the vectors scanned against 11 %)."""
+        return compact(self, force=True, report=report, whole=True)
+
     def replay_keyword_journal(self) -> int:
         """Bring the keyword indexes in step with the store after a writer died between the two commits.
 

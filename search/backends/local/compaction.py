@@ -22,13 +22,14 @@ MAX_FLAT_SEGMENTS = 8
 MAX_DEAD_SHARE = 0.2
 
 
-def compact(index: LocalBackend, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
-    """Merge what is worth merging (everything mergeable when ``force``); the caller holds the writer lock."""
+def compact(index: LocalBackend, force: bool = False, report: StageReporter = quiet, whole: bool = False) -> MaintenanceReport:
+    """Merge what is worth merging (everything mergeable when ``force``; every segment into one when ``whole``,
+    for an index nobody searches yet); the caller holds the writer lock."""
     segments = index.store.segments()
     dead_by_segment: dict[int, int] = {}
     for segment_id in index.store.tombstones().values():
         dead_by_segment[segment_id] = dead_by_segment.get(segment_id, 0) + 1
-    chosen = _worth_merging(segments, dead_by_segment, force)
+    chosen = segments if whole and len(segments) > 1 else _worth_merging(segments, dead_by_segment, force)
     if not chosen:
         return MaintenanceReport(0, 0, len(segments))
     ids, vectors = index.vectors.live_vectors([s.id for s in chosen])
