@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer import build
 from indexer.build import build_index
 from search.backends.base import IndexLocation
 from search.backends.registry import backend_class, open_backend
@@ -135,6 +136,22 @@ def test_a_warmed_up_searcher_answers_as_a_cold_one(built):
         searcher.backend.close()
         gc.unfreeze()
     assert warm == cold and warm[0][0] == "stars.md"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_build_in_bounded_commits_answers_as_one_in_a_single_commit(built, backend_location, tmp_path, embedder, monkeypatch, mode):
+    """A large build commits a batch at a time and the backend seals the fresh index (``RetrievalBackend.seal``):
+    the same passages found, in the same order, as when everything went in at once."""
+    docs, whole = built
+    monkeypatch.setattr(build, "LOCAL_COMMIT_BYTES", 1)  # every file a commit of its own
+    batched = _location(backend_location, tmp_path)
+    try:
+        report = build_index(docs, batched, DEFAULT_MODEL, PARAMS, embedder=embedder)
+        assert sorted(report.added) == sorted(DOCS)
+        for query in ("comet seen through a telescope", "harvest before the frost", "ferry storm lighthouse"):
+            assert _hits(batched, query, mode) == _hits(whole, query, mode)
+    finally:
+        backend_class(batched.backend).drop(batched)
 
 
 def test_a_local_index_is_not_opened_as_another_backend(seed_index):
