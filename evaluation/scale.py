@@ -237,6 +237,16 @@ def _disk_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 2**20
 
 
+def _scratch_folder(workdir: Path | None) -> Path:
+    """A fresh folder under ``workdir`` (made if missing, as a user naming a new one expects), or a one-line error."""
+    try:
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="semsearch-scale-", dir=workdir))
+    except OSError as exc:
+        raise SemsearchError(f"--workdir {workdir}: {exc.strerror or exc}") from None
+
+
 def run_scale(
     passages: int, workdir: Path | None = None, log=lambda message: None, vectors: str = "mixtures", backend: IndexLocation | None = None
 ) -> dict:
@@ -245,7 +255,7 @@ def run_scale(
     if not 1 <= passages <= MAX_PASSAGES:
         raise SemsearchError(f"--passages must be between 1 and {MAX_PASSAGES:,}, not {passages}")
     standin(vectors, {})  # refuses an unknown kind before any work
-    root = Path(tempfile.mkdtemp(prefix="semsearch-scale-", dir=workdir))
+    root = _scratch_folder(workdir)
     location = replace(backend or IndexLocation(root), path=root / f"scale_{uuid.uuid4().hex[:12]}")
     try:
         return _measure(root, location, passages, log, vectors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +71,18 @@ def test_bench_scale_refuses_an_unknown_vector_kind() -> None:
     completed = _semsearch("bench", "scale", "--passages", "10", "--vectors", "random")
     assert completed.returncode == 1
     assert "--vectors must be one of mixtures, hashed, not 'random'" in completed.stderr
+
+
+def test_bench_scale_makes_a_missing_workdir_and_refuses_one_that_is_a_file(tmp_path: Path) -> None:
+    workdir = tmp_path / "new" / "scratch"
+    completed = _semsearch("bench", "scale", "--passages", "20", "--vectors", "hashed", "--workdir", str(workdir), "--json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["indexed_passages"] == 20 and workdir.is_dir() and not any(workdir.iterdir())
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    completed = _semsearch("bench", "scale", "--passages", "20", "--workdir", str(a_file))
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    assert f"--workdir {a_file}: File exists" in completed.stderr
 
 
 def test_bench_scale_refuses_an_empty_collection() -> None:
