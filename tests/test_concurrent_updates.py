@@ -8,15 +8,17 @@ import time
 import pytest
 
 from indexer.build import build_index
+from search.backends.base import IndexLocation
+from search.backends.local.backend import LocalBackend
 from search.rules import SearchRequest
 from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
-from tests.conftest import PARAMS, write
+from tests.conftest import PARAMS, open_index, write
 
-pytestmark = pytest.mark.slow
 SECONDS = 20
 
 
+@pytest.mark.slow
 def test_searches_in_every_mode_never_fail_while_documents_churn(tmp_path, embedder):
     docs, index_dir = tmp_path / "docs", tmp_path / "index"
     for number in range(5):
@@ -55,3 +57,33 @@ def test_searches_in_every_mode_never_fail_while_documents_churn(tmp_path, embed
         thread.join(timeout=60)
     assert updates > 10 and searches[0] > 30
     assert not errors, errors[:3]
+
+
+def test_a_reader_whose_listing_a_compaction_retires_opens_the_newer_listing(tmp_path, embedder):
+    """The race the churn test met once in CI: a reader lists the segments, a compaction commits and unlinks
+    them, and only then does the reader open them. It must open the compacted segment, not report damage."""
+    docs, index_dir = tmp_path / "docs", tmp_path / "index"
+    write(docs, "d0.md", "# Doc 0\n\nnarwhal sonata harbour number 0.\n")
+    build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    reader = open_index(index_dir)
+    for number in (1, 2):
+        write(docs, f"d{number}.md", f"# Doc {number}\n\nnarwhal sonata harbour number {number}.\n")
+        build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    listed = reader.store.segments
+    compactions: list[int] = []
+
+    def list_then_compact():
+        segments = listed()
+        if not compactions:
+            location = IndexLocation(index_dir)
+            with LocalBackend.writer(location):
+                writer = LocalBackend.open(location)
+                compactions.append(writer.maintain(force=True).merged_segments)
+                writer.close()
+        return segments
+
+    reader.store.segments = list_then_compact  # type: ignore[method-assign]
+    assert reader.refresh()
+    assert compactions == [3]
+    assert len(listed()) == 1 and reader.vectors.size() == reader.stats().passages == 3
+    reader.close()

@@ -167,8 +167,7 @@ class LocalBackend(RetrievalBackend):
         if state == self._state or not self._refresh_lock.acquire(blocking=self._state is None):
             return False
         try:
-            self.vectors.open([(s.id, s.file, s.kind) for s in self.store.segments()], self.store.tombstones())
-            self.vector_files.update_names(self.store.vector_files())
+            state = self._open_listed_files()
             if self._state is not None:
                 self.passage_terms.reload()
                 self.document_terms.reload()
@@ -176,6 +175,26 @@ class LocalBackend(RetrievalBackend):
         finally:
             self._refresh_lock.release()
         return True
+
+    def _open_listed_files(self) -> tuple[int, int]:
+        """Open the segments and vector files of one committed state, and return that state.
+
+        A writer unlinks the files a commit retired (merged segments, emptied vector files) right after
+        committing, so a listing read just before that commit can name a file that is already gone: then the
+        state has moved on and the newer listing is opened instead. A listed file missing while the state
+        stands still is damage, and its error goes to the caller.
+        """
+        while True:
+            with self.store.snapshot():
+                state = self.store.state()
+                segments, tombstones, vector_files = self.store.segments(), self.store.tombstones(), self.store.vector_files()
+            try:
+                self.vectors.open([(s.id, s.file, s.kind) for s in segments], tombstones)
+                self.vector_files.update_names(vector_files)
+                return state
+            except IndexFormatError:
+                if self.store.state() == state:
+                    raise
 
     def caught_up(self) -> bool:
         """Whether this reader holds everything committed to the store."""

@@ -310,11 +310,13 @@ class Store:
             segment_id: int | None = 0
             vector_file_id: int | None = 0
             if commit.segment is not None and commit.vector_file is not None:
-                segment_id = db.execute(
-                    "INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)",
-                    (commit.segment.file, commit.segment.kind, commit.segment.size),
-                ).lastrowid
-                vector_file_id = db.execute("INSERT INTO vector_files(file, rows) VALUES (?, ?)", commit.vector_file).lastrowid
+                segment_id = _fresh_id(db, "segments")
+                db.execute(
+                    "INSERT INTO segments(id, file, kind, size) VALUES (?, ?, ?, ?)",
+                    (segment_id, commit.segment.file, commit.segment.kind, commit.segment.size),
+                )
+                vector_file_id = _fresh_id(db, "vector_files")
+                db.execute("INSERT INTO vector_files(id, file, rows) VALUES (?, ?, ?)", (vector_file_id, *commit.vector_file))
             old_keys = list(commit.removed_documents)
             removed = [pid for (pid,) in _query_in(db, "SELECT id FROM passages WHERE document IN ({marks})", old_keys)]
             db.executemany(
@@ -374,7 +376,8 @@ class Store:
             db.execute(f"DELETE FROM segments WHERE id IN ({marks})", merged)
             dropped = db.execute(f"DELETE FROM tombstones WHERE segment IN ({marks})", merged).rowcount
             if replacement is not None:
-                new_id = db.execute("INSERT INTO segments(file, kind, size) VALUES (?, ?, ?)", replacement).lastrowid
+                new_id = _fresh_id(db, "segments")
+                db.execute("INSERT INTO segments(id, file, kind, size) VALUES (?, ?, ?, ?)", (new_id, *replacement))
                 db.execute(f"UPDATE passages SET segment = ? WHERE segment IN ({marks})", [new_id, *merged])
             _set_meta(db, {"generation": int(self._meta_value(db, "generation")) + 1})
         return int(dropped)
@@ -405,6 +408,17 @@ def _passage(row: tuple) -> StoredPassage:
     record = PassageRecord(f"{doc_id}#{ordinal}", doc_id, start, end, page, page_end, section, pid)
     spans = tuple((a, b) for a, b in json.loads(sentences))
     return StoredPassage(record, document, text, title, date, spans, tuple(json.loads(pages)))
+
+
+def _fresh_id(db: sqlite3.Connection, table: str) -> int:
+    """An id ``table`` has never used. SQLite hands a deleted highest id out again, and a reader that listed
+    the old row (a segment a compaction merged, a vector file a delete emptied) would take the new file for it."""
+    key = f"next_{table}_id"
+    stored = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchall()
+    ((highest,),) = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchall()
+    fresh = max(json.loads(stored[0][0]) if stored else 1, highest + 1)
+    _set_meta(db, {key: fresh + 1})
+    return fresh
 
 
 def _set_meta(db: sqlite3.Connection, values: dict[str, Any]) -> None:
