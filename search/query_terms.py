@@ -28,8 +28,28 @@ def query_term_weights(
     position = {term: i for i, term in enumerate(counts)}
 
     def weight(term: str) -> float:
-        frequency = document_frequency(term)
-        return counts[term] * math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+        return counts[term] * bm25_idf(document_frequency(term), documents)
 
     kept = sorted(counts, key=lambda term: (-weight(term), position[term]))[:limit]
     return {term: float(counts[term]) for term in sorted(kept, key=position.__getitem__)}
+
+
+def bm25_idf(frequency: int, documents: int) -> float:
+    """BM25's inverse document frequency, as Lucene and tantivy compute it."""
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
+def term_specificity(terms: Iterable[str], document_frequency: Callable[[str], int], documents: int) -> float | None:
+    """How specific the query's most specific indexed term is: its BM25 IDF over the IDF of a term found in
+    a single entry, the most specific a term can be in this index (0..1]. None when no term is indexed.
+
+    The maximum IDF of a query's terms is a published pre-retrieval predictor of how well a keyword ranking
+    will do (He & Ounis 2004): a query that names something rare (a person, a term of art) gets a sharp BM25
+    ranking, one whose every indexed word is common gets a ranking led by how often common words recur.
+    """
+    if documents < 1:
+        return None
+    frequencies = [frequency for frequency in map(document_frequency, set(terms)) if frequency > 0]
+    if not frequencies:
+        return None
+    return bm25_idf(min(frequencies), documents) / bm25_idf(1, documents)

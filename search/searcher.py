@@ -24,7 +24,7 @@ from search.embedder import Embedder
 from search.embedding import load_embedder
 from search.errors import IndexFormatError, SemanticUnavailable
 from search.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies
-from search.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max
+from search.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
 from search.highlight import best_sentence, highlights, highlights_by_terms
 from search.index_settings import FIX_HINT
 from search.ranking import NO_RANKING, feedback_vector, rescore_semantic, shape, shaping_candidates
@@ -141,19 +141,24 @@ class Searcher:
         semantic = keyword = NO_RANKING
         if request.mode != "keyword" and query_vector is not None:
             semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors, best_part)
+        specificity = None
         if request.mode != "semantic":
             keyword = view.keyword(query, depth, filters, documents=request.group_by_document)
-        ranked = fuse_min_max(semantic, keyword)
+            specificity = view.keyword_specificity(query) if request.mode == "hybrid" else None
+        ranked = fuse_min_max(semantic, keyword, specificity)
         if feedback_applies(request.mode, request.group_by_document) and query_vector is not None and len(semantic[0]) and len(keyword[0]):
             seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]
             moved = feedback_vector(query_vector, seeds, view.vectors(seeds.tolist(), sentences=False))
-            ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors, best_part), keyword)
+            ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors, best_part), keyword, specificity)
         ranked = shape(ranked, view.spans(shaping_candidates(ranked, request.min_score)), request.group_by_document, request.min_score)
         page = _hydrate(view, ranked, request)
         terms = set(self.backend.settings.analyzer.terms(query))
         hits = [self._hit(request.offset + i, c, page, query_vector, query) for i, c in enumerate(page.candidates, start=1)]
         if request.explain:
-            hits = [replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector)) for hit, c in zip(hits, page.candidates)]
+            weight = keyword_weight(specificity)
+            hits = [
+                replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector, weight)) for hit, c in zip(hits, page.candidates)
+            ]
         return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
 
     def _semantic(
@@ -186,12 +191,16 @@ class Searcher:
             notices.append(f"{reason}; results are ranked by keywords only and highlighted by matching words")
             return None
 
-    def _explain(self, candidate: FusedCandidate, page: _Page, text: str, terms: set[str], query_vector: np.ndarray | None) -> dict:
-        """Why a hit ranks where it does: the fusion inputs, the best sentence's cosine and the query terms it holds."""
+    def _explain(
+        self, candidate: FusedCandidate, page: _Page, text: str, terms: set[str], query_vector: np.ndarray | None, weight: float
+    ) -> dict:
+        """Why a hit ranks where it does: the fusion inputs and weights, the best sentence's cosine and the query terms it holds."""
         vectors = page.sentence_vectors(candidate.row)
         return {
             "fused_score": candidate.score,
-            "fusion": "mean over the rankings that returned candidates of each one's min-max scaled score",
+            "fusion": "weighted mean over the rankings that returned candidates of each one's min-max scaled score: "
+            "semantic weighs 1, keyword the query's term specificity",
+            "weights": {"semantic": 1.0, "keyword": round(weight, 6)},
             "fused_from": list(candidate.sources),
             "contributions": {name: round(part, 6) for name, part in candidate.contributions.items()},
             "semantic": candidate.semantic,

@@ -12,6 +12,7 @@ from search.fusion import (
     document_ranking_as_passages,
     fuse_min_max,
     fuse_reciprocal_rank,
+    keyword_weight,
     rerank,
     semantic_scores,
 )
@@ -135,3 +136,25 @@ def test_contributions_follow_a_selection() -> None:
     fused = fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING)
     picked = fused.select([2, 0])
     assert [c.contributions for c in picked] == [fused[2].contributions, fused[0].contributions]
+
+
+def test_the_keyword_ranking_weighs_the_querys_term_specificity() -> None:
+    by_row = {c.row: c for c in fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING, keyword_specificity=0.5)}
+    assert by_row[3].score == pytest.approx(1.0 / 1.5), "first by meaning only: weight 1 of 1.5"
+    assert by_row[1].score == pytest.approx((1 / 3 + 0.5 * 1.0) / 1.5)
+    assert by_row[1].contributions == pytest.approx({SEMANTIC: (1 / 3) / 1.5, KEYWORD: 0.5 / 1.5})
+    assert [c.row for c in fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING, keyword_specificity=0.5)][:2] == [3, 1]
+    assert [c.row for c in fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING, keyword_specificity=1.0)][:2] == [1, 3]
+
+
+@pytest.mark.parametrize("specificity", [None, 1.0])
+def test_an_unknown_or_full_specificity_weighs_both_rankings_equally(specificity) -> None:
+    assert keyword_weight(specificity) == 1.0
+    equal = fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING)
+    weighted = fuse_min_max(SEMANTIC_RANKING, KEYWORD_RANKING, specificity)
+    assert weighted.rows.tolist() == equal.rows.tolist() and weighted.scores.tolist() == pytest.approx(equal.scores.tolist())
+
+
+def test_a_lone_ranking_keeps_the_full_scale_whatever_its_weight() -> None:
+    only_keyword = fuse_min_max(EMPTY, KEYWORD_RANKING, keyword_specificity=0.2)
+    assert only_keyword.scores.tolist() == pytest.approx([1.0, 3 / 8, 0.0])

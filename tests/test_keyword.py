@@ -9,6 +9,7 @@ import pytest
 
 from search.analyzer import Analyzer
 from search.backends.local.term_index import TermIndex
+from search.query_terms import bm25_idf, term_specificity
 
 TEXTS = [
     "The delegation travelled to Istanbul for the talks.",
@@ -89,3 +90,13 @@ def test_analyzer_round_trips_through_a_dict() -> None:
 def test_unknown_stemmer_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="english"):
         Analyzer(stemmer="klingon")
+
+
+def test_term_specificity_is_the_most_specific_indexed_terms_idf_over_the_highest_possible(tmp_path: Path) -> None:
+    index = _index(tmp_path)
+    specificity = lambda query: term_specificity(ANALYZER.terms(query), index.document_frequency, index.size())  # noqa: E731
+    assert specificity("Kadyrov and the delegation") == pytest.approx(1.0), "a term held by one passage is as specific as can be"
+    assert specificity("delegation") == pytest.approx(bm25_idf(2, 4) / bm25_idf(1, 4))
+    assert 0 < specificity("delegation") < 1
+    assert specificity("zzzunknown") is None and specificity("") is None
+    assert term_specificity(["delegation"], index.document_frequency, 0) is None

@@ -148,6 +148,13 @@ def test_explain_names_the_inputs_of_each_hit(searcher):
     assert hit.explain["matched_terms"] == ["5521", "error"]
     assert set(hit.explain["fused_from"]) == {"semantic", "keyword"}
     assert hit.explain["keyword"] == hit.scores["keyword"] and 0 < hit.explain["best_sentence"] <= 1
+    assert hit.explain["weights"] == {"semantic": 1.0, "keyword": pytest.approx(1.0)}, "5521 occurs in one passage: fully specific"
+
+
+def test_explain_shows_a_common_word_query_leaning_on_meaning(searcher):
+    hit = searcher.search(SearchRequest("the error", k=1, explain=True)).hits[0]
+    assert 0 < hit.explain["weights"]["keyword"] < 1
+    assert sum(hit.explain["contributions"].values()) == pytest.approx(hit.score, abs=1e-5)
 
 
 def test_explain_shows_when_keyword_evidence_overrode_meaning(searcher):

@@ -235,6 +235,12 @@ class ReadView(ABC):
         """Passage ids and BM25 scores, best first: over passages, or with ``documents`` over whole documents,
         each passage of a document carrying its document's score."""
 
+    def keyword_specificity(self, query: str) -> float | None:
+        """The BM25 IDF of the query's most specific indexed term over the highest IDF a term can have here
+        (``search.query_terms.term_specificity``), or None where the engine does not expose its term
+        statistics: fusion then weighs the keyword ranking as much as the semantic one."""
+        return None
+
     @abstractmethod
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         """Where each passage lies; ids gone since the snapshot are absent."""

@@ -14,7 +14,7 @@ import numpy as np
 from search.backends.base import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks
 from search.backends.local.vector_files import VectorFiles
 from search.fusion import document_ranking_as_passages
-from search.query_terms import query_term_weights
+from search.query_terms import query_term_weights, term_specificity
 
 if TYPE_CHECKING:
     from search.backends.local.backend import LocalBackend
@@ -34,8 +34,7 @@ class LocalView(ReadView):
         return self._backend.vectors.search(vector, k, passages, exact) if documents else _EMPTY
 
     def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
-        index = self._backend.passage_terms
-        terms = query_term_weights(self._backend.settings.analyzer.terms(query), index.document_frequency, index.size())
+        terms = self._query_terms(query)
         allowed = self._allowed_by(filters)[0] if filters else None
         if allowed is not None and not allowed:
             return _EMPTY
@@ -43,6 +42,14 @@ class LocalView(ReadView):
             return self._backend.passage_terms.search(terms, k, allowed)
         keys, scores = self._backend.document_terms.search(terms, k, allowed)
         return document_ranking_as_passages((keys, scores), self._backend.store.passage_ids_by_document(keys.tolist()))
+
+    def keyword_specificity(self, query: str) -> float | None:
+        index = self._backend.passage_terms
+        return term_specificity(self._query_terms(query), index.document_frequency, index.size())
+
+    def _query_terms(self, query: str) -> dict[str, float]:
+        index = self._backend.passage_terms
+        return query_term_weights(self._backend.settings.analyzer.terms(query), index.document_frequency, index.size())
 
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         return {pid: PassageSpan(where.document, where.start, where.end) for pid, where in self._backend.locations(list(ids)).items()}
