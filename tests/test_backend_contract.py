@@ -18,6 +18,7 @@ from indexer.build import build_index
 from search.backends.base import IndexLocation
 from search.backends.registry import backend_class, open_backend
 from search.errors import IndexFormatError
+from search.query_terms import bm25_idf
 from search.rules import MODES, SearchRequest
 from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
@@ -120,6 +121,21 @@ def test_the_index_records_its_backend(built):
     assert backend.settings.backend == location.backend == backend.name
     assert backend.stats().documents == 3
     backend.close()
+
+
+def test_keyword_specificity_counts_the_rarest_query_terms_passages(built):
+    """The weight hybrid fusion gives the keyword ranking: every backend counts document frequencies alike."""
+    _, location = built
+    backend = open_backend(location)
+    try:
+        with backend.snapshot() as view:
+            assert backend.stats().passages == 3
+            assert view.keyword_specificity("the telescope") == pytest.approx(1.0), "a term held by one passage"
+            assert view.keyword_specificity("before") == pytest.approx(bm25_idf(2, 3) / bm25_idf(1, 3)), "held by two of three"
+            assert view.keyword_specificity("before the telescope") == pytest.approx(1.0), "the rarest term counts"
+            assert view.keyword_specificity("zzzunknown") is None and view.keyword_specificity("the") is None
+    finally:
+        backend.close()
 
 
 def test_a_warmed_up_searcher_answers_as_a_cold_one(built):

@@ -186,7 +186,7 @@ class MilvusBackend(RetrievalBackend):
     @contextmanager
     def snapshot(self) -> Iterator[MilvusView]:
         self._state = self._read_state()
-        yield MilvusView(self.client, self.names, self._committed(), self.index_type, self.settings.dimension)
+        yield MilvusView(self.client, self.names, self._committed(), self.index_type, self.settings)
 
     def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
         rows = self._catalog_heads(doc_ids, ["doc_id", "meta"])
@@ -291,7 +291,7 @@ class MilvusBackend(RetrievalBackend):
         return state
 
     def _committed(self) -> Committed:
-        return Committed(self._state["generation"], tuple(self._state["pending"]))
+        return Committed(self._state["generation"], tuple(self._state["pending"]), self._state["passages"])
 
     def _catalog_heads(self, doc_ids: Iterable[str] | None, fields: list[str]) -> list[dict[str, Any]]:
         """Piece 0 (which carries the stats, hash and title) of each visible document, or of the named ones."""

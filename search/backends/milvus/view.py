@@ -8,15 +8,19 @@ Milvus applies them before its top-k cut.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
 
+from search.analyzer import Analyzer
 from search.backends.base import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks, iter_chunks
 from search.backends.milvus.rows import stored_passage
 from search.backends.milvus.schema import PASSAGE_FIELDS, CollectionSet, dense_search_params
+from search.index_settings import IndexSettings
+from search.query_terms import MAX_QUERY_TERMS, term_specificity
 
 # Milvus returns at most 16,384 hits per search.
 MAX_TOP_K = 16_384
@@ -35,6 +39,7 @@ class Committed:
 
     generation: int
     pending: tuple[int, ...] = ()
+    passages: int = 0
 
     def expression(self, filters: Filters = NO_FILTERS) -> str:
         parts = [f"generation <= {self.generation}"]
@@ -52,12 +57,13 @@ class Committed:
 
 
 class MilvusView(ReadView):
-    def __init__(self, client: MilvusClient, names: CollectionSet, committed: Committed, index_type: str, dimension: int) -> None:
+    def __init__(self, client: MilvusClient, names: CollectionSet, committed: Committed, index_type: str, settings: IndexSettings) -> None:
         self.client = client
         self.names = names
         self.committed = committed
         self.index_type = index_type
-        self.dimension = dimension
+        self.dimension = settings.dimension
+        self.analyzer = settings.analyzer
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
         """``exact`` is the index type's own answer: exhaustive for FLAT (and on the lite server's growing
@@ -91,6 +97,24 @@ class MilvusView(ReadView):
         ids = [pid for key, _ in best for pid in sorted(by_document.get(key, []))]
         repeated = [score for key, score in best for _ in by_document.get(key, [])]
         return np.asarray(ids, dtype=np.int64), np.asarray(repeated, dtype=np.float64)
+
+    def keyword_specificity(self, query: str) -> float | None:
+        """Milvus keeps its term statistics to itself, so a term's document frequency is counted as the committed
+        passages its own BM25 search returns. Only the rarest term matters: after the first count each search
+        asks for no more hits than the rarest count so far, so a question costs one full count and a few short
+        ones. Exact up to ``MAX_TOP_K`` hits; a term held by more passages counts as ``MAX_TOP_K``, which
+        changes the answer only when every term of the query is that common. At most ``MAX_QUERY_TERMS``
+        distinct terms, in query order."""
+        words = _word_per_term(query, self.analyzer)
+        rarest = min(self.committed.passages, MAX_TOP_K)
+
+        def frequency(term: str) -> int:
+            nonlocal rarest
+            found = len(self._bm25(self.names.passages, words[term], rarest, NO_FILTERS)) if rarest > 0 else 0
+            rarest = min(rarest, found) if found else rarest
+            return found
+
+        return term_specificity(list(words)[:MAX_QUERY_TERMS], frequency, self.committed.passages)
 
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         rows = self._query(self.names.passages, "id", ids, ["doc_key", "start", "end"])
@@ -175,6 +199,15 @@ class MilvusView(ReadView):
             for chunk in iter_chunks(keys, _IDS_PER_QUERY)
             for row in self.client.query(collection, filter=f"{visible} and {field} in {chunk}", output_fields=["id", *fields])
         ]
+
+
+def _word_per_term(query: str, analyzer: Analyzer) -> dict[str, str]:
+    """Each analyzed term of the query with the first word that gives it: Milvus analyzes a search text itself."""
+    words: dict[str, str] = {}
+    for word in re.findall(analyzer.pattern, query.lower()):
+        for term in analyzer.terms(word):
+            words.setdefault(term, word)
+    return words
 
 
 def _ranking(hits: list[dict]) -> Ranking:
