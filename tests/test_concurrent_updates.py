@@ -10,6 +10,7 @@ import pytest
 from indexer.build import build_index
 from search.backends.base import IndexLocation
 from search.backends.local.backend import LocalBackend
+from search.backends.local.layout import VECTORS_DIR
 from search.rules import SearchRequest
 from search.searcher import Searcher
 from search.settings import DEFAULT_MODEL
@@ -86,4 +87,42 @@ def test_a_reader_whose_listing_a_compaction_retires_opens_the_newer_listing(tmp
     assert reader.refresh()
     assert compactions == [3]
     assert len(listed()) == 1 and reader.vectors.size() == reader.stats().passages == 3
+    reader.close()
+
+
+def test_a_reader_whose_listing_names_a_vector_file_a_writer_then_forgets_opens_the_newer_listing(tmp_path, embedder, monkeypatch):
+    """The race the churn test met in CI again: after a commit leaves a vector file with no live passage, the
+    writer forgets and unlinks it without a new generation. A reader that listed it just before must open the
+    newer listing, not report damage."""
+    docs, index_dir = tmp_path / "docs", tmp_path / "index"
+    write(docs, "d0.md", "# Doc 0\n\nnarwhal sonata harbour number 0.\n")
+    build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    reader = open_index(index_dir)
+    write(docs, "d1.md", "# Doc 1\n\nnarwhal sonata harbour number 1.\n")
+    build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    (docs / "d1.md").unlink()
+    with monkeypatch.context() as held_back:
+        held_back.setattr(LocalBackend, "_remove_unused_vector_files", lambda self: None)
+        build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    listed = reader.store.vector_files
+    unused = reader.store.unused_vector_files()
+    assert len(unused) == 1, "d1's vector file is named but no passage points at it"
+    forgotten: list[str] = []
+
+    def list_then_forget():
+        files = listed()
+        if not forgotten:
+            location = IndexLocation(index_dir)
+            with LocalBackend.writer(location):
+                writer = LocalBackend.open(location)
+                writer._remove_unused_vector_files()
+                writer.close()
+            forgotten.extend(unused.values())
+        return files
+
+    reader.store.vector_files = list_then_forget  # type: ignore[method-assign]
+    assert reader.refresh()
+    assert forgotten and not any((reader.folder / VECTORS_DIR / name).exists() for name in forgotten)
+    assert reader.stats().passages == 1
+    assert reader.store.vector_files() == listed() and set(listed().values()).isdisjoint(forgotten)
     reader.close()

@@ -50,7 +50,7 @@ from search.backends.local.layout import (
     remove_stale_folders,
 )
 from search.backends.local.page_cache import read_into_page_cache
-from search.backends.local.store import LocalCommit, PassageLocation, Store
+from search.backends.local.store import LocalCommit, PassageLocation, Segment, Store
 from search.backends.local.term_index import KeywordIndex, TermIndex
 from search.backends.local.vector_files import VectorFiles, write_vector_file
 from search.backends.local.vector_store import PreparedSegment, VectorStore
@@ -179,22 +179,27 @@ class LocalBackend(RetrievalBackend):
     def _open_listed_files(self) -> tuple[int, int]:
         """Open the segments and vector files of one committed state, and return that state.
 
-        A writer unlinks the files a commit retired (merged segments, emptied vector files) right after
-        committing, so a listing read just before that commit can name a file that is already gone: then the
-        state has moved on and the newer listing is opened instead. A listed file missing while the state
-        stands still is damage, and its error goes to the caller.
+        A writer unlinks the files it retired (merged segments after a compaction commits; vector files no
+        passage points at, which it forgets from the store after a commit without a new generation), so a
+        listing read just before can name a file that is already gone: then the listing has moved on and the
+        newer one is opened instead. A listed file missing while the listing stands still is damage, and its
+        error goes to the caller.
         """
         while True:
-            with self.store.snapshot():
-                state = self.store.state()
-                segments, tombstones, vector_files = self.store.segments(), self.store.tombstones(), self.store.vector_files()
+            listing = self._listing()
+            state, segments, tombstones, vector_files = listing
             try:
                 self.vectors.open([(s.id, s.file, s.kind) for s in segments], tombstones)
                 self.vector_files.update_names(vector_files)
                 return state
             except IndexFormatError:
-                if self.store.state() == state:
+                if self._listing() == listing:
                     raise
+
+    def _listing(self) -> tuple[tuple[int, int], list[Segment], dict[int, int], dict[int, str]]:
+        """The state and the files it names, read in one snapshot."""
+        with self.store.snapshot():
+            return self.store.state(), self.store.segments(), self.store.tombstones(), self.store.vector_files()
 
     def caught_up(self) -> bool:
         """Whether this reader holds everything committed to the store."""
