@@ -76,11 +76,7 @@ def test_a_reader_whose_listing_a_compaction_retires_opens_the_newer_listing(tmp
     def list_then_compact():
         segments = listed()
         if not compactions:
-            location = IndexLocation(index_dir)
-            with LocalBackend.writer(location):
-                writer = LocalBackend.open(location)
-                compactions.append(writer.maintain(force=True).merged_segments)
-                writer.close()
+            compactions.append(_as_writer(index_dir, lambda writer: writer.maintain(force=True).merged_segments))
         return segments
 
     reader.store.segments = list_then_compact  # type: ignore[method-assign]
@@ -112,11 +108,7 @@ def test_a_reader_whose_listing_names_a_vector_file_a_writer_then_forgets_opens_
     def list_then_forget():
         files = listed()
         if not forgotten:
-            location = IndexLocation(index_dir)
-            with LocalBackend.writer(location):
-                writer = LocalBackend.open(location)
-                writer._remove_unused_vector_files()
-                writer.close()
+            _as_writer(index_dir, lambda writer: writer._remove_unused_vector_files())
             forgotten.extend(unused.values())
         return files
 
@@ -126,3 +118,14 @@ def test_a_reader_whose_listing_names_a_vector_file_a_writer_then_forgets_opens_
     assert reader.stats().passages == 1
     assert reader.store.vector_files() == listed() and set(listed().values()).isdisjoint(forgotten)
     reader.close()
+
+
+def _as_writer(index_dir, act):
+    """``act`` on the index as its writer, holding the writer lock, as another process would."""
+    location = IndexLocation(index_dir)
+    with LocalBackend.writer(location):
+        writer = LocalBackend.open(location)
+        try:
+            return act(writer)
+        finally:
+            writer.close()
