@@ -26,6 +26,7 @@ class LocalView(ReadView):
     def __init__(self, backend: LocalBackend) -> None:
         self._backend = backend
         self._allowed: dict[Filters, tuple[list[int], np.ndarray]] = {}
+        self._terms: dict[str, dict[str, float]] = {}
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
         if not filters:
@@ -48,8 +49,11 @@ class LocalView(ReadView):
         return term_specificity(self._query_terms(query), index.document_frequency, index.size())
 
     def _query_terms(self, query: str) -> dict[str, float]:
-        index = self._backend.passage_terms
-        return query_term_weights(self._backend.settings.analyzer.terms(query), index.document_frequency, index.size())
+        """The query's BM25 terms, analyzed once per view: the ranking and the specificity both need them."""
+        if query not in self._terms:
+            index = self._backend.passage_terms
+            self._terms[query] = query_term_weights(self._backend.settings.analyzer.terms(query), index.document_frequency, index.size())
+        return self._terms[query]
 
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         return {pid: PassageSpan(where.document, where.start, where.end) for pid, where in self._backend.locations(list(ids)).items()}

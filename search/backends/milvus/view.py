@@ -110,8 +110,9 @@ class MilvusView(ReadView):
 
         def frequency(term: str) -> int:
             nonlocal rarest
-            found = len(self._bm25(self.names.passages, words[term], rarest, NO_FILTERS)) if rarest > 0 else 0
-            rarest = min(rarest, found) if found else rarest
+            found = len(self._bm25(self.names.passages, words[term], rarest, NO_FILTERS))
+            if found:
+                rarest = min(rarest, found)
             return found
 
         return term_specificity(list(words)[:MAX_QUERY_TERMS], frequency, self.committed.passages)
