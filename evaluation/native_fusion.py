@@ -7,7 +7,7 @@ A document scores as its best passage, as in every other run.
 
 from __future__ import annotations
 
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 
 # Candidates each side of Milvus's fusion contributes, as deep as our own rankings go.
 _DEPTH = 200

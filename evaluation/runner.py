@@ -17,13 +17,13 @@ from evaluation.questions import load_questions, score_questions
 from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
 from indexer.documents import Document, read_documents
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.registry import backend_class
 from search.errors import SemsearchError
-from search.fusion import RRF_K
+from search.ranking.fusion import RRF_K
+from search.ranking.rules import MAX_K, SearchRequest
+from search.ranking.searcher import Searcher
 from search.records import Hit
-from search.rules import MAX_K, SearchRequest
-from search.searcher import Searcher
 
 # Besides the modes, every evaluation reports plain reciprocal-rank fusion of the two single modes.
 RRF_REFERENCE = "rrf-reference"

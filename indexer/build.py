@@ -11,15 +11,15 @@ from indexer.chunking import ChunkingParams
 from indexer.documents import Document, FileEntry, list_files, list_named_files, read_changed, require_folder
 from indexer.update import apply_changes
 from indexer.upserts import IngestedFile, document_upserts, ingested_files
-from search.analyzer import Analyzer
-from search.backends.base import Change, FileState, IndexLocation, RetrievalBackend
+from search.backends.checkpoints import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
+from search.backends.contract import Change, FileState, IndexLocation, RetrievalBackend
 from search.backends.registry import backend_class, index_location
-from search.embedder import Embedder
-from search.embedding import load_embedder
+from search.encoding.embedder import Embedder
+from search.encoding.embedding import load_embedder
 from search.errors import IndexFormatError, IndexNotFound
 from search.index_settings import IndexSettings
 from search.settings import Settings
-from search.stages import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
+from search.text.analyzer import Analyzer
 
 # File bytes read, chunked and embedded per commit of a local build, so its memory follows the batch, not the
 # folder: one commit of 1,000,000 benchmark passages (100,000 files, 800 MB) peaked at 21.9 GB and 2,000,000

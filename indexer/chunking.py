@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from search.sentences import Segment, split_sentences
 from search.settings import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES
+from search.text.sentences import Segment, split_sentences
 
 TokenCounter = Callable[[list[str]], list[int]]
 _WORD = re.compile(r"\S+")

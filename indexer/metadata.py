@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from search.sentences import split_sentences
+from search.text.sentences import split_sentences
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*?)\s*#*\s*$", re.MULTILINE)
 _MAX_TITLE_CHARS = 120

@@ -33,9 +33,9 @@ from tqdm import tqdm
 from indexer.chunking import ChunkingParams
 from indexer.documents import FileEntry, read_changed
 from indexer.upserts import IngestedFile, ingested_files
-from search.embedding import load_embedder
+from search.encoding.embedding import load_embedder
+from search.encoding.onnx_encoder import local_providers
 from search.errors import SemsearchError, first_line
-from search.onnx_encoder import local_providers
 
 LOCAL = "local"
 # Documents per encoder call, one encode over their distinct texts: few enough that a small folder still

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from search.backends.base import Change, RetrievalBackend
-from search.stages import EMBEDDING, StageReporter, quiet, reach
+from search.backends.checkpoints import EMBEDDING, StageReporter, quiet, reach
+from search.backends.contract import Change, RetrievalBackend
 
 
 @dataclass

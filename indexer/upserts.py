@@ -13,9 +13,9 @@ import numpy as np
 from indexer.chunking import ChunkingParams, pack_passages, sentence_units
 from indexer.documents import Document, FileRead
 from indexer.structure import locate
-from search.analyzer import with_context
-from search.backends.base import DocumentUpsert, NewPassage
-from search.embedder import Embedder
+from search.backends.contract import DocumentUpsert, NewPassage
+from search.encoding.embedder import Embedder
+from search.text.analyzer import with_context
 
 
 def document_upserts(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from search.analyzer import Analyzer
 from search.errors import IndexFormatError
 from search.settings import parse_quantize
+from search.text.analyzer import Analyzer
 
 FIX_HINT = "rebuild it with `semsearch index --full`"
 

@@ -13,7 +13,7 @@ from search.backends.registry import index_location
 from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusUriOption, QuantizeOption, settings_from
 
 if TYPE_CHECKING:
-    from evaluation.speed import BenchReport, LatencySummary
+    from benchmarks.speed import BenchReport, LatencySummary
 
 bench_app = typer.Typer(add_completion=False, help="Measure speed and memory.")
 
@@ -48,7 +48,7 @@ def bench(
     during a re-index and a soak. Relative paths are taken from the current folder."""
     if context.invoked_subcommand is not None:
         return
-    from evaluation.speed import run_bench
+    from benchmarks.speed import run_bench
 
     settings = settings_from(docs=docs, index=index, quantize=quantize, backend=backend, milvus_uri=milvus_uri)
     settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": settings.index.resolve()})
@@ -113,7 +113,7 @@ def scale(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build, update, compact, load and search a synthetic index of N passages; embedding is excluded (a stand-in makes vectors)."""
-    from evaluation.scale import run_scale
+    from benchmarks.scale import run_scale
 
     location = index_location(settings_from(backend=backend, milvus_uri=milvus_uri))
     result = run_scale(
@@ -131,7 +131,7 @@ def vectors_match(
             "--sentences",
             exists=True,
             dir_okay=False,
-            help="Real sentences, one a line (python -m evaluation.docstrings): check the IVF probe rule on their embeddings.",
+            help="Real sentences, one a line (python -m benchmarks.docstrings): check the IVF probe rule on their embeddings.",
         ),
     ] = None,
     sizes: Annotated[str, typer.Option("--sizes", help="With --sentences: comma-separated index sizes.")] = "10000,50000,100000",
@@ -140,11 +140,11 @@ def vectors_match(
     """IVF recall against nprobe on the real embedded basis sentences beside mixtures of equal count; with
     --sentences, the local backend's probe rule on real embeddings of each size beside mixtures."""
     if sentences is not None:
-        from evaluation.probe_rule import check_probe_rule
+        from benchmarks.probe_rule import check_probe_rule
 
         result = check_probe_rule(sentences, _sizes(sizes), log=lambda message: typer.echo(f"bench vectors: {message}", err=True))
     else:
-        from evaluation.vectors import compare_curves, load_basis
+        from benchmarks.vectors import compare_curves, load_basis
 
         result = compare_curves(load_basis(), **({} if noise is None else {"noise": noise}))
     _print_result(result, as_json)
@@ -169,7 +169,7 @@ def ann(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build each ANN index on N realistic vectors and measure build time, memory, disk, latency and recall@10."""
-    from evaluation.ann import run_ann
+    from benchmarks.ann import run_ann
 
     result = run_ann(vectors, kinds.split(","), log=lambda message: typer.echo(f"bench ann: {message}", err=True))
     _print_result(result, as_json)

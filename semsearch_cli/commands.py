@@ -14,8 +14,8 @@ import typer
 from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
 from search.backends.registry import backend_class, index_location
-from search.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
-from search.searcher import Searcher
+from search.ranking.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
+from search.ranking.searcher import Searcher
 from search.settings import Settings
 from semsearch_cli.options import (
     BackendOption,
@@ -200,8 +200,8 @@ def serve(
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
 
+    from semsearch_cli.log_format import configure_logging
     from web.app import MAX_REQUEST_HEAD_BYTES, create_app
-    from web.log_format import configure_logging
 
     settings = settings_from(
         docs=docs,

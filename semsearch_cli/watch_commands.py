@@ -10,6 +10,7 @@ from datetime import datetime
 from indexer.build import BuildReport, build_from_settings
 from indexer.watch import sync_summary, watch_folder
 from semsearch_cli.commands import announce, app
+from semsearch_cli.log_format import configure_logging
 from semsearch_cli.options import (
     BackendOption,
     DocsOption,
@@ -20,7 +21,6 @@ from semsearch_cli.options import (
     QuantizeOption,
     settings_from,
 )
-from web.log_format import configure_logging
 
 
 @app.command()

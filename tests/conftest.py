@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.server_process import ServerProcess, launch
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.backends.base import IndexLocation, RetrievalBackend
+from search.backends.contract import IndexLocation, RetrievalBackend
 from search.backends.local.backend import LocalBackend
-from search.embedder import Embedder
-from search.embedding import load_embedder
+from search.encoding.embedder import Embedder
+from search.encoding.embedding import load_embedder
 from search.settings import DEFAULT_MODEL
-from web.launcher import ServerProcess, launch
 
 pytest_plugins = ["tests.servers"]
 

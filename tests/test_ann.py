@@ -1,6 +1,6 @@
 """The local backend's ANN segments, and the ``bench ann`` report, on realistic vectors.
 
-Vectors are mixtures of real sentence embeddings (``evaluation.vectors``), whose IVF recall curve
+Vectors are mixtures of real sentence embeddings (``benchmarks.vectors``), whose IVF recall curve
 matches the real model's; the basis is embedded once and cached, so only a first run pays for it.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.vectors import Mixtures, load_basis
+from benchmarks.vectors import Mixtures, load_basis
 from search.backends.local.faiss_segments import ANN_MIN_VECTORS, FaissSegments
 from tests.conftest import ROOT
 

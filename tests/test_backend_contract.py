@@ -15,13 +15,13 @@ import pytest
 
 from indexer import build
 from indexer.build import build_index
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.registry import backend_class, open_backend
 from search.errors import IndexFormatError
-from search.query_terms import bm25_idf
-from search.rules import MODES, SearchRequest
-from search.searcher import Searcher
+from search.ranking.rules import MODES, SearchRequest
+from search.ranking.searcher import Searcher
 from search.settings import DEFAULT_MODEL
+from search.text.query_terms import bm25_idf
 from tests.conftest import PARAMS, write
 
 DOCS = {

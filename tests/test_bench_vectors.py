@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.docstrings import docstring_sentences
-from evaluation.vectors import MixtureEmbedder, compare_curves, load_basis
+from benchmarks.docstrings import docstring_sentences
+from benchmarks.vectors import MixtureEmbedder, compare_curves, load_basis
 from tests.test_cli import run_cli
 
 

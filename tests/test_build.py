@@ -6,8 +6,8 @@ import numpy as np
 
 from indexer import build
 from indexer.build import build_index
+from search.backends.checkpoints import STORE_COMMITTED
 from search.settings import DEFAULT_MODEL
-from search.stages import STORE_COMMITTED
 from tests.conftest import PARAMS, dense, open_index, passage_spans, write
 
 NEW_DOC = "A new document about the Istanbul talks.\n\nIt has two short paragraphs about ceasefire lines."
@@ -149,8 +149,8 @@ def test_each_highlight_carries_the_page_it_is_on(tmp_path, embedder):
     """A passage that crosses pages reports where it starts; each highlighted sentence reports its own page."""
     import bisect
 
-    from search.rules import SearchRequest
-    from search.searcher import Searcher
+    from search.ranking.rules import SearchRequest
+    from search.ranking.searcher import Searcher
     from tests.test_readers import make_pdf
 
     docs = tmp_path / "docs"

@@ -6,7 +6,7 @@ import pytest
 
 from indexer.chunking import ChunkingParams, chunk_text
 from indexer.documents import read_documents
-from search.sentences import split_sentences
+from search.text.sentences import split_sentences
 from tests.conftest import SEEDS
 
 

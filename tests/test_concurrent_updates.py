@@ -8,11 +8,11 @@ import time
 import pytest
 
 from indexer.build import build_index
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.local.backend import LocalBackend
 from search.backends.local.layout import VECTORS_DIR
-from search.rules import SearchRequest
-from search.searcher import Searcher
+from search.ranking.rules import SearchRequest
+from search.ranking.searcher import Searcher
 from search.settings import DEFAULT_MODEL
 from tests.conftest import PARAMS, open_index, write
 

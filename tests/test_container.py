@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.server_process import free_port
 from tests.conftest import ROOT, write
-from web.launcher import free_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 BIN = Path(sys.executable).parent  # what the image's PATH puts first: the environment semsearch is installed in

@@ -1,7 +1,7 @@
 """Crash safety with real processes: writers SIGKILLed at named stages, damaged files, two writers, the old format.
 
 Every kill trial starts a real writer (``semsearch index``, a forced compaction, or a server running a
-``POST /index`` job) with ``SEMSEARCH_PAUSE_AT`` naming one stage of ``search.stages``: the writer
+``POST /index`` job) with ``SEMSEARCH_PAUSE_AT`` naming one stage of ``search.backends.checkpoints``: the writer
 creates the marker file when it gets there and waits, and the test SIGKILLs it. Each trial therefore
 hits the moment it names on any machine, however loaded. After the kill the index must open and
 answer exactly as a clean build of the old documents or of the new ones does; a following
@@ -27,25 +27,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.server_process import ServerProcess, launch
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.backends.base import IndexLocation
-from search.backends.local.backend import LocalBackend
-from search.backends.local.layout import (
-    CURRENT_FILE,
-    LOCK_FILE,
-    SEGMENTS_DIR,
-    STORE_FILE,
-    VECTORS_DIR,
-    live_folder,
-)
-from search.backends.local.store import Store
-from search.embedder import Embedder
-from search.errors import IndexFormatError
-from search.rules import SearchRequest
-from search.searcher import Searcher
-from search.settings import Settings, get_settings
-from search.stages import (
+from search.backends.checkpoints import (
     COMPACTION_COMMITTED,
     COMPACTION_WRITTEN,
     EMBEDDING,
@@ -60,9 +45,24 @@ from search.stages import (
     StageReporter,
     quiet,
 )
+from search.backends.contract import IndexLocation
+from search.backends.local.backend import LocalBackend
+from search.backends.local.layout import (
+    CURRENT_FILE,
+    LOCK_FILE,
+    SEGMENTS_DIR,
+    STORE_FILE,
+    VECTORS_DIR,
+    live_folder,
+)
+from search.backends.local.store import Store
+from search.encoding.embedder import Embedder
+from search.errors import IndexFormatError
+from search.ranking.rules import SearchRequest
+from search.ranking.searcher import Searcher
+from search.settings import Settings, get_settings
 from semsearch_cli.main import main as semsearch_main
 from tests.conftest import ROOT, write
-from web.launcher import ServerProcess, launch
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ COMMITTED = {STORE_COMMITTED, KEYWORD_COMMITTED, COMPACTION_WRITTEN, COMPACTION_
 _COMPACT_SCRIPT = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from search.backends.base import IndexLocation\n"
+    "from search.backends.contract import IndexLocation\n"
     "from search.backends.local.backend import LocalBackend\n"
     "location = IndexLocation(Path(sys.argv[1]))\n"
     "with LocalBackend.writer(location):\n"

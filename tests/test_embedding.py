@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 from sentence_transformers import SentenceTransformer
 
-from search.embedding import ModelEmbedder as Embedder
-from search.embedding import resolve_model_location
-from search.query_batcher import QueryBatcher
+from search.encoding.embedding import ModelEmbedder as Embedder
+from search.encoding.embedding import resolve_model_location
+from search.encoding.query_batcher import QueryBatcher
 from search.settings import DEFAULT_MODEL, Settings
 
 TEXTS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.fusion import (
+from search.ranking.fusion import (
     KEYWORD,
     SEMANTIC,
     best_part_scores_documents,

@@ -7,7 +7,7 @@ import pytest
 from indexer.build import build_index
 from search.backends.local.layout import CURRENT_FILE, SEGMENTS_DIR, STORE_FILE, live_folder
 from search.errors import IndexFormatError, IndexNotFound
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 from search.settings import DEFAULT_MODEL
 from tests.conftest import PARAMS, dense, open_index
 

@@ -89,7 +89,7 @@ def test_searches_during_an_index_job_on_a_server_started_on_a_built_index(docs_
     """The ``bench --during-index`` path: a server warmed up on an index built beforehand, then 40 new
     documents indexed while two clients search. Warm-up once read the SQLite store ahead and, closing its
     descriptor, dropped SQLite's own locks: the job failed and searches answered 500 ("disk I/O error")."""
-    from evaluation.speed import search_during_index
+    from benchmarks.speed import search_during_index
     from indexer.build import build_index
     from indexer.chunking import ChunkingParams
     from search.settings import DEFAULT_MODEL, get_settings

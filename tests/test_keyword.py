@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.analyzer import Analyzer
 from search.backends.local.term_index import TermIndex
-from search.query_terms import bm25_idf, term_specificity
+from search.text.analyzer import Analyzer
+from search.text.query_terms import bm25_idf, term_specificity
 
 TEXTS = [
     "The delegation travelled to Istanbul for the talks.",

@@ -8,8 +8,8 @@ import sys
 
 import httpx
 
+from benchmarks.server_process import ServerProcess
 from tests.conftest import ROOT, private_index_copy, start_server, stop_server
-from web.launcher import ServerProcess
 
 QUERY = "What happened to the Black Sea fleet?"
 

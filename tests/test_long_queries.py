@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from search.query_terms import MAX_QUERY_TERMS, query_term_weights
-from search.rules import MAX_QUERY_CHARS
+from search.ranking.rules import MAX_QUERY_CHARS
+from search.text.query_terms import MAX_QUERY_TERMS, query_term_weights
 from tests.conftest import SEEDS
 from tests.test_cli import run_cli
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.analyzer import Analyzer, with_context
-from search.backends.base import Change, DocumentUpsert, Filters, IndexLocation, NewPassage
+from search.backends.checkpoints import PAUSE_AT_ENV, PAUSE_MARKER_ENV, STORE_COMMITTED
+from search.backends.contract import Change, DocumentUpsert, Filters, IndexLocation, NewPassage
 from search.backends.milvus.backend import MilvusBackend
 from search.backends.milvus.control import Control
 from search.backends.milvus.lease import Lease
@@ -26,7 +26,7 @@ from search.backends.milvus.schema import CollectionSet, index_base
 from search.errors import IndexLocked, IndexNotFound
 from search.index_settings import IndexSettings
 from search.records import DocumentRecord
-from search.stages import PAUSE_AT_ENV, PAUSE_MARKER_ENV, STORE_COMMITTED
+from search.text.analyzer import Analyzer, with_context
 
 DIMENSION = 8
 SETTINGS = IndexSettings("test-model", DIMENSION, {"max_tokens": 128}, Analyzer(), backend="milvus")
@@ -207,7 +207,7 @@ def test_sigkill_at_a_stage_then_recover(index: MilvusBackend, location: IndexLo
     """A writer killed at a named stage leaves the index answering as before the change or as after it."""
     marker = tmp_path / "paused"
     script = (
-        "import sys; from pathlib import Path; from search.backends.base import Change, IndexLocation;"
+        "import sys; from pathlib import Path; from search.backends.contract import Change, IndexLocation;"
         "from search.backends.milvus.backend import MilvusBackend;"
         "b = MilvusBackend.open(IndexLocation(Path(sys.argv[1]), 'milvus', {'milvus_uri': sys.argv[2]}));"
         "b.apply(Change(removed=('ships.txt',)))"

@@ -4,7 +4,7 @@ import pytest
 
 from evaluation.runner import RRF_REFERENCE, evaluate_beir, evaluate_questions
 from indexer.chunking import ChunkingParams
-from search.rules import MODES
+from search.ranking.rules import MODES
 from search.settings import Settings
 from tests.conftest import ROOT, SEEDS, SHARED_EVAL
 

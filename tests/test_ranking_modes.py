@@ -7,8 +7,8 @@ import pytest
 from evaluation.runner import evaluate_beir
 from indexer.build import build_index
 from search.errors import SemanticUnavailable
-from search.rules import SearchRequest
-from search.searcher import Searcher
+from search.ranking.rules import SearchRequest
+from search.ranking.searcher import Searcher
 from search.settings import DEFAULT_MODEL
 from tests.conftest import PARAMS, dense, open_index, write
 
@@ -204,11 +204,11 @@ def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_
 
 @pytest.mark.parametrize(("group_by", "expected"), [(None, False), ("document", True)])
 def test_feedback_runs_only_when_documents_are_ranked(searcher, monkeypatch, group_by, expected):
-    import search.searcher
+    import search.ranking.searcher
 
     calls = []
-    original = search.searcher.feedback_vector
-    monkeypatch.setattr(search.searcher, "feedback_vector", lambda *args: calls.append(1) or original(*args))
+    original = search.ranking.searcher.feedback_vector
+    monkeypatch.setattr(search.ranking.searcher, "feedback_vector", lambda *args: calls.append(1) or original(*args))
     searcher.search(SearchRequest("How long should tomatoes simmer with garlic?", k=3, group_by=group_by))
     assert bool(calls) is expected
 

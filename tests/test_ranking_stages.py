@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.backends.base import PassageSpan, VectorBlocks
-from search.fusion import fuse_min_max
-from search.ranking import best_sentence_cosines, feedback_vector, rescore_semantic, shape
+from search.backends.contract import PassageSpan, VectorBlocks
+from search.ranking.fusion import fuse_min_max
+from search.ranking.rescore import best_sentence_cosines, feedback_vector, rescore_semantic, shape
 
 
 def _unit(*values: float) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.registry import open_backend
 from semsearch_cli.main import main
 from tests.conftest import write

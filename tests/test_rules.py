@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search.errors import InvalidQuery
-from search.rules import MAX_QUERY_CHARS, SearchRequest, validate_request
+from search.ranking.rules import MAX_QUERY_CHARS, SearchRequest, validate_request
 
 
 @pytest.mark.parametrize(

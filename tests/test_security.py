@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from benchmarks.server_process import ServerProcess
 from tests.conftest import private_index_copy, start_server, stop_server
 from tests.test_hostile_requests import send_exact
-from web.launcher import ServerProcess
 
 ALLOWED_ORIGIN = "http://allowed.example"
 LIMIT = 64_000  # SEMSEARCH_MAX_BODY_BYTES default

@@ -1,6 +1,6 @@
 import pytest
 
-from search.sentences import split_sentences
+from search.text.sentences import split_sentences
 from tests.conftest import SEEDS
 
 

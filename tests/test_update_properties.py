@@ -17,9 +17,9 @@ import pytest
 
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.backends.base import IndexLocation, ReadView, RetrievalBackend
+from search.backends.contract import IndexLocation, ReadView, RetrievalBackend
 from search.backends.registry import backend_class, open_backend
-from search.embedder import Embedder
+from search.encoding.embedder import Embedder
 from search.settings import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
 from web.schemas import TOKEN_ERRORS, DocumentFull, DocumentSummary, ErrorResponse
 

@@ -7,7 +7,7 @@ import hmac
 from fastapi import HTTPException, Request
 from pydantic import SecretStr
 
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 from search.settings import Settings
 from web.engine import Engine
 from web.jobs import IndexJobs

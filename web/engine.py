@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.registry import open_backend
 from search.errors import SemsearchError
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 
 # How often requests look for a full rebuild published by another process (a stat and a small read).
 _FOLLOW_SECONDS = 0.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import TypeVar
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.watch import watch_folder
+from search.backends.checkpoints import StageReporter, quiet
 from search.backends.registry import index_location
 from search.errors import IndexLocked, SemsearchError
-from search.searcher import Searcher
+from search.ranking.searcher import Searcher
 from search.settings import Settings
-from search.stages import StageReporter, quiet
 from web.engine import Engine
 from web.metrics import Metrics
 

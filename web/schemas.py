@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.errors import InvalidQuery
+from search.ranking.rules import GROUP_BY_VALUES, MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
 from search.records import Hit
-from search.rules import GROUP_BY_VALUES, MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
 
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
 # the same whitespace (U+3000 is the last such character), so clients and fuzzers know a blank query is invalid.
@@ -18,7 +18,7 @@ _NOT_BLANK = "[^" + "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(co
 
 def _day_from_text(value: object) -> date:
     # JSON has no date type, so a day is text in the query string and in JSON alike; pydantic alone would also
-    # take a number (0 as 1970-01-01) and other ISO 8601 forms. The rule itself lives in search.rules.
+    # take a number (0 as 1970-01-01) and other ISO 8601 forms. The rule itself lives in search.ranking.rules.
     if not isinstance(value, str):
         raise ValueError("must be a date like 2025-01-31")
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from search.backends.base import IndexLocation, RetrievalBackend
+from search.backends.contract import IndexLocation, RetrievalBackend
 from search.errors import IndexFormatError, UnknownBackend
 
 if TYPE_CHECKING:

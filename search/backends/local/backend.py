@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.analyzer import with_context
-from search.backends.base import (
+from search.backends.checkpoints import KEYWORD_COMMITTED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
+from search.backends.contract import (
     BackendStats,
     Change,
     CommitResult,
@@ -58,7 +58,7 @@ from search.backends.local.view import LocalView
 from search.errors import IndexFormatError, IndexLocked
 from search.index_settings import FIX_HINT, IndexSettings
 from search.records import DocumentRecord
-from search.stages import KEYWORD_COMMITTED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
+from search.text.analyzer import with_context
 
 # About 10 MB of recently looked-up passage locations.
 _CACHED_LOCATIONS = 50_000

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from search.backends.base import MaintenanceReport
+from search.backends.checkpoints import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
+from search.backends.contract import MaintenanceReport
 from search.backends.local.faiss_segments import ANN_MIN_VECTORS
 from search.backends.local.layout import SEGMENTS_DIR
 from search.backends.local.store import Segment
-from search.stages import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
 
 if TYPE_CHECKING:
     from search.backends.local.backend import LocalBackend

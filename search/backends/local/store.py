@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from search.backends.base import DocumentSummary, FileState, NewPassage, StoredPassage, iter_chunks
+from search.backends.contract import DocumentSummary, FileState, NewPassage, StoredPassage, iter_chunks
 from search.backends.local.vector_store import PreparedSegment
 from search.errors import IndexFormatError
 from search.records import DocumentRecord, PassageRecord

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.backends.base import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks
+from search.backends.contract import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks
 from search.backends.local.vector_files import VectorFiles
-from search.fusion import document_ranking_as_passages
-from search.query_terms import query_term_weights, term_specificity
+from search.ranking.fusion import document_ranking_as_passages
+from search.text.query_terms import query_term_weights, term_specificity
 
 if TYPE_CHECKING:
     from search.backends.local.backend import LocalBackend

@@ -39,7 +39,8 @@ import grpc
 from pymilvus import MilvusClient, MilvusException
 from pymilvus import __version__ as pymilvus_version
 
-from search.backends.base import (
+from search.backends.checkpoints import OLD_ROWS_DELETED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
+from search.backends.contract import (
     BackendStats,
     Change,
     CommitResult,
@@ -58,7 +59,6 @@ from search.backends.milvus.view import Committed, MilvusView
 from search.errors import IndexFormatError, IndexNotFound, SemsearchError
 from search.index_settings import FIX_HINT, IndexSettings
 from search.records import DocumentRecord
-from search.stages import OLD_ROWS_DELETED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
 
 # A search that read the state just before a commit keeps seeing the old rows for this long.
 READER_GRACE_S = 1.0

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from search.backends.base import DocumentUpsert, FileState, StoredPassage
+from search.backends.contract import DocumentUpsert, FileState, StoredPassage
 from search.backends.milvus.schema import VARCHAR_BYTES
 from search.records import DocumentRecord, PassageRecord
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from search.analyzer import Analyzer
+from search.text.analyzer import Analyzer
 
 VARCHAR_BYTES = 65_535
 CONSISTENCY = "Strong"

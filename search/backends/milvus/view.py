@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
 
-from search.analyzer import Analyzer
-from search.backends.base import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks, iter_chunks
+from search.backends.contract import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks, iter_chunks
 from search.backends.milvus.rows import stored_passage
 from search.backends.milvus.schema import PASSAGE_FIELDS, CollectionSet, dense_search_params
 from search.index_settings import IndexSettings
-from search.query_terms import MAX_QUERY_TERMS, term_specificity
+from search.text.analyzer import Analyzer
+from search.text.query_terms import MAX_QUERY_TERMS, term_specificity
 
 # Milvus returns at most 16,384 hits per search.
 MAX_TOP_K = 16_384

@@ -1,7 +1,7 @@
 """Which ANN index, measured: IVF-Flat, IVF with float16 lists (the local backend's), IVF-SQ8 with exact
 re-ranking, and HNSW on realistic vectors.
 
-Vectors are mixtures of real sentence embeddings (``evaluation.vectors``); queries are fresh mixtures
+Vectors are mixtures of real sentence embeddings (``benchmarks.vectors``); queries are fresh mixtures
 from the same recipe, not in the index. Each kind is built and measured in a fresh process, so its
 memory figures are its own: build time (all cores), the index file's size, the resident memory a
 server gains by reading it, and single-thread query latency at the smallest search setting (nprobe or
@@ -23,9 +23,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from evaluation.fresh_process import run_fresh
-from evaluation.scale import resident_mb
-from evaluation.vectors import KIND, Mixtures, load_basis, recall_at_k
+from benchmarks.fresh_process import run_fresh
+from benchmarks.scale import resident_mb
+from benchmarks.vectors import KIND, Mixtures, load_basis, recall_at_k
 from search.backends.local.faiss_segments import ivf_cells
 from search.errors import SemsearchError
 
@@ -78,7 +78,7 @@ def _vectors(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _measure_in_fresh_process(vectors: int, kind: str, truth: list[list[int]]) -> dict:
-    return run_fresh("evaluation.ann", "measure_main", {"vectors": vectors, "kind": kind, "truth": truth}, f"measuring {kind}")
+    return run_fresh("benchmarks.ann", "measure_main", {"vectors": vectors, "kind": kind, "truth": truth}, f"measuring {kind}")
 
 
 def measure_main() -> None:

@@ -1,7 +1,7 @@
 """The retrieval-backend interface: what an engine must do to hold passages and rank them.
 
 A backend owns passages, their vectors and their BM25 statistics together, because a service such
-as Milvus holds all three; ranking (``search.ranking``) asks it for candidates through a ``ReadView``
+as Milvus holds all three; ranking (``search.ranking.rescore``) asks it for candidates through a ``ReadView``
 and never touches its files, tables or collections. The write path hands it a ``Change`` (documents
 already chunked and embedded) and drives one commit protocol that a file store and a service can both
 honour:
@@ -26,9 +26,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from search.backends.checkpoints import StageReporter, quiet
 from search.index_settings import IndexSettings
 from search.records import DocumentRecord, PassageRecord
-from search.stages import StageReporter, quiet
 
 Ranking = tuple[np.ndarray, np.ndarray]
 
@@ -237,7 +237,7 @@ class ReadView(ABC):
 
     def keyword_specificity(self, query: str) -> float | None:
         """The BM25 IDF of the query's most specific indexed term over the highest IDF a term can have here
-        (``search.query_terms.term_specificity``), or None where the engine does not expose its term
+        (``search.text.query_terms.term_specificity``), or None where the engine does not expose its term
         statistics: fusion then weighs the keyword ranking as much as the semantic one."""
         return None
 

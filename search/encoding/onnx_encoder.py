@@ -1,7 +1,7 @@
 """ONNX Runtime copies of sentence-transformers models: exported once, verified, cached, reopened fast.
 
 Only the transformer is exported (token ids in, last hidden state out); pooling stays in numpy
-(``search.pooling``). The export is traced with plain ("eager") attention, whose graph ONNX Runtime's
+(``search.encoding.pooling``). The export is traced with plain ("eager") attention, whose graph ONNX Runtime's
 transformer optimizer recognises and fuses into one Attention node per layer; traced through PyTorch's
 fused attention kernel it fuses nothing there. Each export is checked against the PyTorch model before it
 is kept, and the outcome is stored beside it, so a model that does not survive export is tried once,
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search.encoding.pooling import pool, pooling_mode_of
 from search.errors import first_line
-from search.pooling import pool, pooling_mode_of
 
 logger = logging.getLogger(__name__)
 

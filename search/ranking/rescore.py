@@ -1,8 +1,8 @@
 """The stages of ranking as functions over arrays: rescore, feedback, shape. None of them reads storage.
 
-    retrieve (the backend's ReadView) -> rescore -> fuse (search.fusion) -> feedback -> shape -> hydrate
+    retrieve (the backend's ReadView) -> rescore -> fuse (search.ranking.fusion) -> feedback -> shape -> hydrate
 
-``search.searcher`` runs the pipeline and does the reads; each function here can be tested alone on
+``search.ranking.searcher`` runs the pipeline and does the reads; each function here can be tested alone on
 small arrays. A new stage (a reranker) is a new function here and one line in the pipeline.
 """
 
@@ -12,9 +12,9 @@ import bisect
 
 import numpy as np
 
-from search.backends.base import PassageSpan, Ranking, VectorBlocks
-from search.feedback import moved_query_vector
-from search.fusion import FusedRanking, rerank, semantic_scores
+from search.backends.contract import PassageSpan, Ranking, VectorBlocks
+from search.ranking.feedback import moved_query_vector
+from search.ranking.fusion import FusedRanking, rerank, semantic_scores
 
 NO_RANKING: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 # Passages of one region that share more than this fraction of the shorter one's text are the same answer.

@@ -1,12 +1,12 @@
 """Real sentences beyond the benchmark's basis: the docstrings of installed Python code.
 
-The basis of ``evaluation.vectors`` (the seeds and Cranfield, about 10,000 sentences) cannot show how
+The basis of ``benchmarks.vectors`` (the seeds and Cranfield, about 10,000 sentences) cannot show how
 IVF behaves on real embeddings at 100,000 and more; the docstrings of the standard library and of the
 installed packages hold about 290,000 distinct English sentences on many topics. The split is crude
 (paragraphs, then sentence ends before a capital; doctests and tables skipped): the sentences are only
 embedded and searched against each other.
 
-``python -m evaluation.docstrings [--sample N] ROOT... > sentences.txt`` writes them (or a seeded random
+``python -m benchmarks.docstrings [--sample N] ROOT... > sentences.txt`` writes them (or a seeded random
 sample of N), one a line, sorted, for ``semsearch bench vectors --sentences``.
 """
 

@@ -3,7 +3,7 @@
 The collection is real ``.txt`` files in a temporary folder, indexed through ``build_index`` like any
 folder. Only the model is replaced, by a deterministic stand-in that costs microseconds, so every figure
 measures the engine and excludes embedding. By default vectors are mixtures of real sentence embeddings
-(``evaluation.vectors``), whose neighbourhoods are like the model's, so ANN figures hold for real
+(``benchmarks.vectors``), whose neighbourhoods are like the model's, so ANN figures hold for real
 collections. ``--vectors hashed`` keeps ``HashedBagOfWords`` for what it still serves: a run that needs
 neither the model nor the embedded basis, and figures comparable with those measured before (issue 18's
 table). Documents are ten
@@ -32,16 +32,16 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from evaluation.fresh_process import run_fresh
-from evaluation.vectors import MixtureEmbedder, load_basis
+from benchmarks.fresh_process import run_fresh
+from benchmarks.vectors import MixtureEmbedder, load_basis
 from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.registry import backend_class, open_backend
-from search.embedder import BULK_BATCH
+from search.encoding.embedder import BULK_BATCH
 from search.errors import SemsearchError
-from search.rules import SearchRequest
-from search.searcher import Searcher
+from search.ranking.rules import SearchRequest
+from search.ranking.searcher import Searcher
 
 STANDIN_NAME = "scale-standin-hashed-bow"
 EMBEDDING_NOTE = "excluded: a deterministic stand-in makes the vectors, not the model"
@@ -203,7 +203,7 @@ def standin(vectors: str, query_sources: dict[str, str]) -> HashedBagOfWords | M
 
 @dataclass
 class _Stages:
-    """Seconds spent between the named stages a write reports (``search.stages``)."""
+    """Seconds spent between the named stages a write reports (``search.backends.checkpoints``)."""
 
     started: float = field(default_factory=time.perf_counter)
     marks: list[tuple[str, float]] = field(default_factory=list)
@@ -320,7 +320,7 @@ def _probe_in_fresh_process(index_dir: IndexLocation, queries: dict[str, str], v
         "queries": queries,
         "vectors": vectors,
     }
-    return run_fresh("evaluation.scale", "probe_main", request, "the measuring process")
+    return run_fresh("benchmarks.scale", "probe_main", request, "the measuring process")
 
 
 def probe_main() -> None:

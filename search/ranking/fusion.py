@@ -142,7 +142,7 @@ def document_ranking_as_passages(documents: Ranking, rows_by_document: dict[int,
 
 def keyword_weight(specificity: float | None) -> float:
     """The keyword ranking's weight beside the semantic one's 1: the query's term specificity
-    (``search.query_terms.term_specificity``), or 1 where the backend cannot tell.
+    (``search.text.query_terms.term_specificity``), or 1 where the backend cannot tell.
 
     BM25 over passages of long prose rewards passages where the query's common words recur (names of the
     countries and leaders a collection is about, question words): min-max stretches such a ranking to the

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from search.embedder import BULK_BATCH
+from search.encoding.embedder import BULK_BATCH
+from search.encoding.onnx_encoder import CPU, load_export, run_session
+from search.encoding.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
+from search.encoding.query_batcher import QueryBatcher
 from search.errors import ModelLoadError, first_line
-from search.onnx_encoder import CPU, load_export, run_session
-from search.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
-from search.query_batcher import QueryBatcher
 from search.settings import DEFAULT_MODEL, get_settings, parse_quantize
 
 # Models come from the package or the local Hugging Face cache; a hub lookup would only hang on retries

@@ -3,7 +3,7 @@
 retrieve (dense and BM25 candidates, with the dense candidates' vectors) -> rescore (best sentence) ->
 fuse -> feedback (a second dense pass from the first results) -> shape (de-duplication, grouping,
 score floor) -> hydrate (rows, text and highlights of the page shown). The array work of each stage
-lives in ``search.ranking`` and ``search.fusion``; this module only moves data between the backend's
+lives in ``search.ranking.rescore`` and ``search.ranking.fusion``; this module only moves data between the backend's
 read view and those functions.
 """
 
@@ -18,18 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from search.backends.base import Filters, IndexLocation, Ranking, ReadView, RetrievalBackend, StoredPassage, VectorBlocks
+from search.backends.contract import Filters, IndexLocation, Ranking, ReadView, RetrievalBackend, StoredPassage, VectorBlocks
 from search.backends.registry import open_backend
-from search.embedder import Embedder
-from search.embedding import load_embedder
+from search.encoding.embedder import Embedder
+from search.encoding.embedding import load_embedder
 from search.errors import IndexFormatError, SemanticUnavailable
-from search.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies
-from search.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
-from search.highlight import best_sentence, highlights, highlights_by_terms
 from search.index_settings import FIX_HINT
-from search.ranking import NO_RANKING, feedback_vector, rescore_semantic, shape, shaping_candidates
+from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies
+from search.ranking.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
+from search.ranking.highlight import best_sentence, highlights, highlights_by_terms
+from search.ranking.rescore import NO_RANKING, feedback_vector, rescore_semantic, shape, shaping_candidates
+from search.ranking.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.records import Hit
-from search.rules import DEFAULT_MODE, SearchRequest, validate_request
 
 # Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
 _MIN_DEPTH = 200

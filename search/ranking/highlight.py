@@ -6,9 +6,9 @@ import bisect
 
 import numpy as np
 
-from search.analyzer import Analyzer
-from search.backends.base import StoredPassage
+from search.backends.contract import StoredPassage
 from search.records import Span
+from search.text.analyzer import Analyzer
 
 # Sentences this close to the best one are highlighted too: two sentences often answer together.
 _NEAR_BEST = 0.03

@@ -2,9 +2,9 @@
 
 The rule (``ivf_probes``) was first read off 10,000 real embeddings and mixtures of them, and mixtures
 grow too easy far beyond their basis. Here it is checked on real embeddings of the sentences given
-(``evaluation.docstrings`` supplies ~290,000): held-out sentences search N others in the backend's own
+(``benchmarks.docstrings`` supplies ~290,000): held-out sentences search N others in the backend's own
 IVF segment (``trained_ivf``: its cells, its float16 lists) at half, once and twice the rule's probes.
-Beside them, at the same N: the benchmark's mixtures (``evaluation.vectors``), and mixtures whose basis
+Beside them, at the same N: the benchmark's mixtures (``benchmarks.vectors``), and mixtures whose basis
 is these real embeddings, which reach sizes beyond the sentences at hand.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from evaluation.docstrings import seeded_order
-from evaluation.vectors import Mixtures, embedded_once, load_basis, recall_at_k
+from benchmarks.docstrings import seeded_order
+from benchmarks.vectors import Mixtures, embedded_once, load_basis, recall_at_k
 from search.backends.local.faiss_segments import ivf_cells, ivf_probes, trained_ivf
 from search.errors import SemsearchError
 

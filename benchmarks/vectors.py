@@ -23,9 +23,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from search.embedder import BULK_BATCH
-from search.sentences import split_sentences
+from search.encoding.embedder import BULK_BATCH
 from search.settings import DEFAULT_MODEL, get_settings
+from search.text.sentences import split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 CRANFIELD = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "cranfield" / "corpus.jsonl"
@@ -76,7 +76,7 @@ def embedded_once(sentences: list[str], name: str, cache_dir: Path | None = None
     path = (cache_dir or get_settings().cache_dir) / f"{name}-{digest}.npy"
     if path.is_file():
         return np.load(path, allow_pickle=False)
-    from search.embedding import load_embedder
+    from search.encoding.embedding import load_embedder
 
     vectors = load_embedder(DEFAULT_MODEL).encode(sentences)
     path.parent.mkdir(parents=True, exist_ok=True)

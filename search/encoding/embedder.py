@@ -1,7 +1,7 @@
 """The ``Embedder`` seam: what builds, updates, searches and the benchmark's stand-in need of an encoder.
 
-``search.embedding.ModelEmbedder`` runs the real model; ``evaluation.vectors.MixtureEmbedder`` and
-``evaluation.scale.HashedBagOfWords`` stand in for it where embedding must be excluded from a
+``search.encoding.embedding.ModelEmbedder`` runs the real model; ``benchmarks.vectors.MixtureEmbedder`` and
+``benchmarks.scale.HashedBagOfWords`` stand in for it where embedding must be excluded from a
 measurement. mypy checks all three against this protocol.
 """
 

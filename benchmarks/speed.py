@@ -20,13 +20,13 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.server_process import ServerProcess, launch
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.backends.base import IndexLocation
+from search.backends.contract import IndexLocation
 from search.backends.registry import index_location, open_backend
-from search.embedding import ModelEmbedder
+from search.encoding.embedding import ModelEmbedder
 from search.settings import Settings
-from web.launcher import ServerProcess, launch
 
 _WINDOWS = (6, 8, 11)
 THROUGHPUT_CLIENTS = (1, 8, 16)
