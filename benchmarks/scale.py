@@ -36,7 +36,7 @@ from benchmarks.fresh_process import run_fresh
 from benchmarks.vectors import MixtureEmbedder, load_basis
 from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
-from search.backends.contract import IndexLocation
+from search.backends.contract import ExactDenseSearch, IndexLocation, Maintainable, SegmentStatistics
 from search.backends.registry import backend_class, open_backend
 from search.encoding.embedder import BULK_BATCH
 from search.errors import SemsearchError
@@ -302,10 +302,10 @@ def _measure(root: Path, index_dir: IndexLocation, passages: int, log, vectors: 
     with kind.writer(location):
         index = kind.open(location)
         began = time.perf_counter()
-        compacted = index.maintain(force=True)
+        compacted = index.maintain(force=True) if isinstance(index, Maintainable) else None
         result["compact_s"] = time.perf_counter() - began
         index.close()
-    result["compacted_segments"] = compacted.merged_segments
+    result["compacted_segments"] = compacted.merged_segments if compacted else None
     result["disk_mb"] = _disk_mb(index_dir.path) if index_dir.backend == "local" else None
     log("measuring load, memory and search in a fresh process")
     result.update(_probe_in_fresh_process(index_dir, queries, vectors))
@@ -337,7 +337,8 @@ def probe(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> di
     searcher = Searcher(open_backend(index_dir), embedder)
     load_s = time.perf_counter() - started
     rss_mb = resident_mb()
-    stats = searcher.backend.stats()
+    stats = searcher.backend.counts()
+    segments = searcher.backend.segment_counts() if isinstance(searcher.backend, SegmentStatistics) else None
     embedder.encode(["warm up"])  # the stand-in's tables, so latencies below exclude building them
     # As a server does before it answers (web/engine.py): one search, then the loaded heap frozen.
     started = time.perf_counter()
@@ -356,12 +357,12 @@ def probe(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> di
             began = time.perf_counter()
             approximate, _ = view.dense(vector, 10)
             ann_ms.append((time.perf_counter() - began) * 1000)
-            exact, _ = view.dense(vector, 10, exact=True)
+            exact, _ = view.dense_exact(vector, 10) if isinstance(view, ExactDenseSearch) else (approximate, None)
             recalls.append(len(set(approximate.tolist()) & set(exact.tolist())) / max(1, len(exact)))
     return {
         "documents": stats.documents,
         "indexed_passages_after_updates": stats.passages,
-        "segments": stats.segments,
+        "segments": segments.segments if segments else None,
         "load_s": load_s,
         "warm_up_s": warm_up_s,
         "rss_mb": rss_mb,

@@ -24,7 +24,7 @@ from benchmarks.server_process import ServerProcess, launch
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
 from search.backends.contract import IndexLocation
-from search.backends.registry import index_location, open_backend
+from search.backends.registry import open_backend
 from search.encoding.embedding import ModelEmbedder
 from search.settings import Settings
 
@@ -236,8 +236,8 @@ def write_generated_documents(folder: Path, count: int) -> None:
 def _serve_and_measure(
     settings: Settings, queries: int, clients: int, soak_seconds: float, clients_seconds: float, build: BuildTiming
 ) -> BenchReport:
-    supply = distinct_questions(index_location(settings))
-    server = launch(settings.docs, settings.index)
+    supply = distinct_questions(settings.location())
+    server = launch(settings.docs, Path(settings.index))
     startup = time.perf_counter() - server.started_at
     try:
         encoder = _encoder(server)

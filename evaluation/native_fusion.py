@@ -7,6 +7,7 @@ A document scores as its best passage, as in every other run.
 
 from __future__ import annotations
 
+from search.backends.contract import NativeHybridSearch
 from search.ranking.searcher import Searcher
 
 # Candidates each side of Milvus's fusion contributes, as deep as our own rankings go.
@@ -18,13 +19,12 @@ def native_runs(searcher: Searcher, queries: dict[str, str], k: int) -> dict[str
     """Per native ranker, ``{query id: {doc id: score}}``; empty for a backend without its own fusion."""
     runs: dict[str, dict[str, dict[str, float]]] = {}
     with searcher.backend.snapshot() as view:
-        hybrid = getattr(view, "hybrid", None)
-        if hybrid is None:
+        if not isinstance(view, NativeHybridSearch):
             return runs
         for name, ranker in _RANKERS.items():
             run: dict[str, dict[str, float]] = {}
             for query_id, text in queries.items():
-                ids, scores = hybrid(searcher.embedder.encode_query(text), text, k, ranker=ranker, depth=_DEPTH)
+                ids, scores = view.hybrid(searcher.embedder.encode_query(text), text, k, ranker=ranker, depth=_DEPTH)
                 passages = view.passages(ids.tolist())
                 best: dict[str, float] = {}
                 for pid, score in zip(ids.tolist(), scores.tolist()):

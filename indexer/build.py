@@ -8,12 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.chunking import ChunkingParams
-from indexer.documents import Document, FileEntry, list_files, list_named_files, read_changed, require_folder
+from indexer.documents import (
+    Document,
+    FileEntry,
+    FileState,
+    file_source,
+    file_states,
+    list_files,
+    list_named_files,
+    read_changed,
+    require_folder,
+)
 from indexer.update import apply_changes
 from indexer.upserts import IngestedFile, document_upserts, ingested_files
 from search.backends.checkpoints import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
-from search.backends.contract import Change, FileState, IndexLocation, RetrievalBackend
-from search.backends.registry import backend_class, index_location
+from search.backends.contract import Change, IndexLocation, Maintainable
+from search.backends.registry import AnyBackend, backend_class
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
 from search.errors import IndexFormatError, IndexNotFound
@@ -23,7 +33,7 @@ from search.text.analyzer import Analyzer
 
 # File bytes read, chunked and embedded per commit of a local build, so its memory follows the batch, not the
 # folder: one commit of 1,000,000 benchmark passages (100,000 files, 800 MB) peaked at 21.9 GB and 2,000,000
-# were killed for memory (README, issue 18, fourth round). 64 MB is about 80,000 such passages, a few GB.
+# were killed for memory (docs/benchmarks.md). 64 MB is about 80,000 such passages, a few GB.
 LOCAL_COMMIT_BYTES = 64 << 20
 
 
@@ -75,12 +85,12 @@ def build_index(
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
         if only is None or backend is None:
-            entries, known = list_files(docs_dir, report.warnings), backend.file_states() if backend else {}
+            entries, known = list_files(docs_dir, report.warnings), file_states(backend.documents()) if backend else {}
         else:
-            entries, known = list_named_files(docs_dir, only, report.warnings), backend.file_states(only)
+            entries, known = list_named_files(docs_dir, only, report.warnings), file_states(backend.documents(only))
         pending = _stat_changed(entries, known, report)
         if backend is not None and not (pending or report.removed):
-            report.total_passages = backend.stats().passages
+            report.total_passages = backend.counts().passages
         else:
             embedder = embedder or load_embedder(model, quantize)
             pending_hashes = [(entry, known[entry.doc_id].sha256 if entry.doc_id in known else None) for entry in pending]
@@ -104,7 +114,7 @@ def build_from_settings(
     """``build_index`` with everything an operator configured: the one call the CLI, the server and the watcher make."""
     return build_index(
         settings.docs,
-        index_location(settings),
+        settings.location(),
         settings.model,
         ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
         full=full,
@@ -147,7 +157,7 @@ def index_documents(
 
 def _write(
     location: IndexLocation,
-    backend: RetrievalBackend | None,
+    backend: AnyBackend | None,
     embedder: Embedder,
     params: ChunkingParams,
     changes: Callable[[ChunkingParams], Iterable[Change]],
@@ -164,8 +174,9 @@ def _write(
     try:
         result = apply_changes(backend, changes(fitted), report_stage)
         report.embedded_passages = result.embedded_passages
-        report.compacted_segments = (backend.seal if fresh else backend.maintain)(report=report_stage).merged_segments
-        report.total_passages = backend.stats().passages
+        if isinstance(backend, Maintainable):
+            report.compacted_segments = (backend.seal if fresh else backend.maintain)(report=report_stage).merged_segments
+        report.total_passages = backend.counts().passages
         report.written = True
         if fresh:
             reach(FOLDER_WRITTEN, report_stage)
@@ -176,7 +187,7 @@ def _write(
 
 def _reusable_backend(
     location: IndexLocation, model: str, quantize: str | None, params: ChunkingParams, full: bool
-) -> tuple[RetrievalBackend | None, str | None]:
+) -> tuple[AnyBackend | None, str | None]:
     """The live index if it can be updated in place, else why everything is rebuilt."""
     if full:
         return None, "--full was requested"
@@ -243,7 +254,7 @@ def _folder_changes(
         batches = ray_ingest(ray, pending, embedder.name, embedder.quantize, params, max_file_bytes, show_progress)
     removed = tuple(report.removed)
     for files in batches:
-        upserts, touched = [], []
+        upserts, sources = [], []
         for file in files:
             entry, state = file.read.entry, known.get(file.read.entry.doc_id)
             report.warnings.extend(file.read.warnings)
@@ -251,11 +262,11 @@ def _folder_changes(
                 (report.updated if state is not None else report.added).append(entry.doc_id)
                 upserts.append(file.upsert)
             elif file.read.unchanged:
-                touched.append((entry.doc_id, entry.size, entry.mtime_ns))
+                sources.append((entry.doc_id, file_source(entry.size, entry.mtime_ns)))
                 report.kept += 1
             else:
                 report.kept += state is not None
-        yield Change(tuple(upserts), removed, tuple(touched))
+        yield Change(tuple(upserts), removed, tuple(sources))
         removed = ()
     if removed:
         yield Change(removed=removed)

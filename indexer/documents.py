@@ -7,15 +7,17 @@ indexer can compare the cheap stat with what it stored and read only the files t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.doc_ids import validate_doc_id
 from indexer.metadata import extract_date, extract_title
 from indexer.readers import SUPPORTED_SUFFIXES, Section, UnreadableDocument, extract
+from search.backends.contract import DocumentSummary
 from search.errors import SemsearchError
 from search.records import DocumentRecord
 
@@ -24,13 +26,37 @@ from search.records import DocumentRecord
 class Document(DocumentRecord):
     """A readable document: ``doc_id`` is its path relative to the documents folder, ``sha256`` hashes its bytes.
 
-    ``pages`` and ``sections`` locate offsets of ``text`` (see ``indexer.structure.locate``); ``size`` and
-    ``mtime_ns`` are the file's stat when it was read.
+    ``pages`` and ``sections`` locate offsets of ``text`` (see ``indexer.structure.locate``); ``source`` is
+    the file's stat when it was read (``file_source``).
     """
 
     sections: tuple[Section, ...] = ()
-    size: int = 0
-    mtime_ns: int = 0
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What change detection compares: stat first, content hash only when the stat changed. The stat travels
+    to the index as each document's opaque ``source`` string, which backends store without reading."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def file_source(size: int, mtime_ns: int) -> str:
+    return json.dumps({"size": size, "mtime_ns": mtime_ns})
+
+
+def file_states(documents: Iterable[DocumentSummary]) -> dict[str, FileState]:
+    """The stat and hash the index holds for each document; a source that is not ours never matches a file."""
+    states = {}
+    for document in documents:
+        try:
+            stat_ = json.loads(document.source)
+            states[document.doc_id] = FileState(int(stat_["size"]), int(stat_["mtime_ns"]), document.sha256)
+        except (ValueError, TypeError, KeyError):
+            states[document.doc_id] = FileState(-1, -1, document.sha256)
+    return states
 
 
 @dataclass(frozen=True)
@@ -129,9 +155,8 @@ def load_document(entry: FileEntry, max_bytes: int, warnings: list[str]) -> Docu
         text=extracted.text,
         sha256=hashlib.sha256(raw).hexdigest(),
         pages=extracted.pages,
+        source=file_source(entry.size, entry.mtime_ns),
         sections=extracted.sections,
-        size=entry.size,
-        mtime_ns=entry.mtime_ns,
     )
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from search.backends.checkpoints import EMBEDDING, StageReporter, quiet, reach
-from search.backends.contract import Change, RetrievalBackend
+from search.backends.contract import Change
+from search.backends.registry import AnyBackend
 
 
 @dataclass
@@ -25,7 +26,7 @@ class ChangeResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def apply_changes(backend: RetrievalBackend, changes: Iterable[Change], report: StageReporter = quiet) -> ChangeResult:
+def apply_changes(backend: AnyBackend, changes: Iterable[Change], report: StageReporter = quiet) -> ChangeResult:
     """Commit each change in turn (an empty one is skipped); the totals of what they did."""
     result = ChangeResult()
     reach(EMBEDDING, report)
@@ -35,6 +36,6 @@ def apply_changes(backend: RetrievalBackend, changes: Iterable[Change], report: 
         committed = backend.apply(change, report)
         result.embedded_passages += committed.added_passages
         result.removed_passages += committed.removed_passages
-        result.stat_updates += len(change.touched)
+        result.stat_updates += len(change.sources)
         result.generation = committed.generation
     return result

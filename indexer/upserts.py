@@ -41,7 +41,7 @@ def document_upserts(
             for offset in range(1, 1 + len(passage.sentences)):
                 rows[row + offset] = vectors[distinct[next(texts)]]
             row += 1 + len(passage.sentences)
-        upserts.append(DocumentUpsert(document, document.size, document.mtime_ns, tuple(passages), rows, tuple(passage_texts)))
+        upserts.append(DocumentUpsert(document, tuple(passages), rows, tuple(passage_texts)))
     return upserts
 
 

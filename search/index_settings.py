@@ -6,10 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from search.errors import IndexFormatError
-from search.settings import parse_quantize
 from search.text.analyzer import Analyzer
 
 FIX_HINT = "rebuild it with `semsearch index --full`"
+QUANTIZATIONS = ("int8",)
+
+
+def parse_quantize(value: object) -> str | None:
+    """The one rule for ``--quantize`` / ``SEMSEARCH_QUANTIZE``: "int8", or empty / "none" for full precision."""
+    if value is None or str(value).strip().lower() in ("", "none", "fp32"):
+        return None
+    if value not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)} or none, not {value!r}")
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DocumentRecord:
-    """A document as the index keeps it; passage offsets point into ``text``, ``pages`` are page start offsets."""
+    """A document as the index keeps it; passage offsets point into ``text``, ``pages`` are page start offsets.
+
+    ``source`` is the writer's own note on where the document came from (the indexer's file stat, as JSON):
+    backends store it and give it back, and never read it."""
 
     doc_id: str
     title: str
@@ -15,6 +18,7 @@ class DocumentRecord:
     text: str
     sha256: str
     pages: tuple[int, ...] = ()
+    source: str = ""
 
     @property
     def length(self) -> int:

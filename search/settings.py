@@ -7,22 +7,17 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from search.backends.contract import IndexLocation
+from search.backends.registry import DEFAULT_BACKEND, backend_class, is_url, locate, parse_backend
+from search.errors import IndexFormatError, SemsearchError
+from search.index_settings import parse_quantize
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # The one chunking default: passages of this many model tokens, one whole sentence repeated between neighbours.
 DEFAULT_CHUNK_TOKENS = 192
 DEFAULT_OVERLAP_SENTENCES = 1
-QUANTIZATIONS = ("int8",)
 LogFormat = Literal["plain", "json"]
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
-
-
-def parse_quantize(value: object) -> str | None:
-    """The one rule for ``--quantize`` / ``SEMSEARCH_QUANTIZE``: "int8", or empty / "none" for full precision."""
-    if value is None or str(value).strip().lower() in ("", "none", "fp32"):
-        return None
-    if value not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)} or none, not {value!r}")
-    return str(value)
 
 
 class Settings(BaseSettings):
@@ -31,12 +26,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEMSEARCH_", extra="ignore")
 
     docs: Path = Path("seeds")
-    index: Path = Path("indexes/default")
+    # A folder, or a URL naming an index of another backend (``milvus://HOST:PORT/NAME``).
+    index: str = "indexes/default"
     model: str = DEFAULT_MODEL
     quantize: str | None = None
     # A Ray cluster's address, or "local", for folder builds to read and embed on (indexer.ray_ingest).
     ray: str | None = None
-    backend: str = "local"
+    # The older spelling of a service index: ``--backend milvus --milvus-uri URI --index NAME``.
+    backend: str = DEFAULT_BACKEND
     milvus_uri: str | None = None
     milvus_token: SecretStr | None = None
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "semsearch")
@@ -57,14 +54,36 @@ class Settings(BaseSettings):
     @field_validator("backend", mode="before")
     @classmethod
     def _known_backend(cls, value: object) -> str:
-        from search.backends.registry import parse_backend
-
         return parse_backend(value)
 
     @field_validator("quantize", mode="before")
     @classmethod
     def _known_quantization(cls, value: object) -> str | None:
         return parse_quantize(value)
+
+    def location(self) -> IndexLocation:
+        """Where the configured index lives: ``index`` as a path or URL, or in the older spelling a name on the
+        server ``milvus_uri`` of the non-default ``backend``."""
+        if is_url(self.index):
+            located = locate(self.index)
+            if self.backend not in (DEFAULT_BACKEND, located.backend):
+                raise SemsearchError(f"--index {self.index} is a {located.backend} index, not {self.backend}; leave out --backend")
+            return located
+        path = Path(self.index)
+        if self.backend == DEFAULT_BACKEND:
+            return IndexLocation(path)
+        if backend_class(DEFAULT_BACKEND).exists(IndexLocation(path)):
+            raise IndexFormatError(
+                f"index at {path} was built with the {DEFAULT_BACKEND!r} backend, not {self.backend!r}; "
+                f"open it with --backend {DEFAULT_BACKEND}, or remove the folder to use the {self.backend!r} index of that name"
+            )
+        if not self.milvus_uri:
+            raise SemsearchError(
+                f"the {self.backend} backend needs a server: pass --milvus-uri or set SEMSEARCH_MILVUS_URI, "
+                f"or name the index as {self.backend}://HOST:PORT/NAME"
+            )
+        token = self.milvus_token.get_secret_value() if self.milvus_token is not None else None
+        return IndexLocation(path, self.backend, {"uri": self.milvus_uri, "token": token})
 
 
 @lru_cache

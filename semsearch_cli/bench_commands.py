@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from indexer.build import build_from_settings
-from search.backends.registry import index_location
 from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusUriOption, QuantizeOption, settings_from
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def bench(
     from benchmarks.speed import run_bench
 
     settings = settings_from(docs=docs, index=index, quantize=quantize, backend=backend, milvus_uri=milvus_uri)
-    settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": settings.index.resolve()})
+    settings = settings.model_copy(update={"docs": settings.docs.resolve(), "index": str(Path(settings.index).resolve())})
     built = build_from_settings(settings)  # nothing to do unless the documents or the encoder changed
     if built.written:
         # Standard error: with --json, standard output is the report alone.
@@ -115,7 +114,7 @@ def scale(
     """Build, update, compact, load and search a synthetic index of N passages; embedding is excluded (a stand-in makes vectors)."""
     from benchmarks.scale import run_scale
 
-    location = index_location(settings_from(backend=backend, milvus_uri=milvus_uri))
+    location = settings_from(index="scale", backend=backend, milvus_uri=milvus_uri).location()
     result = run_scale(
         passages, workdir, log=lambda message: typer.echo(f"bench scale: {message}", err=True), vectors=vectors, backend=location
     )

@@ -13,7 +13,8 @@ import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
-from search.backends.registry import backend_class, index_location
+from search.backends.contract import Maintainable
+from search.backends.registry import backend_class
 from search.ranking.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
 from search.ranking.searcher import Searcher
 from search.settings import Settings
@@ -90,13 +91,17 @@ def compact(
 ) -> None:
     """Merge small vector segments and drop deleted passages' vectors; searches go on meanwhile."""
     settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
-    location = index_location(settings)
+    location = settings.location()
     kind = backend_class(location.backend)
     with kind.writer(location):
         live = kind.open(location)
-        live.recover()
-        report = live.maintain(force=force)
-        live.close()
+        try:
+            if not isinstance(live, Maintainable):
+                raise UserError(f"the {kind.name} backend does its own housekeeping; there is nothing to compact")
+            live.recover()
+            report = live.maintain(force=force)
+        finally:
+            live.close()
     typer.echo(
         f"merged {report.merged_segments} segments, dropped {report.dropped_deleted} deleted vectors; {report.segments_after} segments now"
     )
@@ -107,7 +112,7 @@ def _build(settings: Settings, full: bool = False, verbose: bool = False) -> Non
     print_build_report(report, settings.index, verbose)
 
 
-def print_build_report(report: BuildReport, index_dir: Path, verbose: bool = False) -> None:
+def print_build_report(report: BuildReport, index_dir: str, verbose: bool = False) -> None:
     """A summary line; per-file lines only with ``--verbose`` (a large folder would print thousands)."""
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -157,7 +162,7 @@ def search(
     )
     validate_request(request)
     settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
-    searcher = Searcher.open(index_location(settings))
+    searcher = Searcher.open(settings.location())
     result = searcher.search(request)
     for notice in result.notices:
         typer.echo(f"notice: {notice}", err=True)
@@ -216,7 +221,8 @@ def serve(
         log_format=log_format,
     )
     configure_logging(settings.log_format)
-    if not backend_class(settings.backend).exists(index_location(settings)):
+    location = settings.location()
+    if not backend_class(location.backend).exists(location):
         announce(settings, "building", f"no index at {settings.index}; building it from {settings.docs}")
         if settings.log_format == "json":
             announce(settings, "built", "index built", **asdict(build_from_settings(settings)))
@@ -243,6 +249,9 @@ def evaluate(
     mode: Annotated[list[str] | None, typer.Option("--mode", help="Mode(s) to evaluate; all by default.")] = None,
     model: ModelOption = None,
     quantize: QuantizeOption = None,
+    index: Annotated[
+        str | None, typer.Option("--index", help="An index URL (milvus://HOST:PORT/NAME) whose server holds the temporary index.")
+    ] = None,
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -251,7 +260,9 @@ def evaluate(
     """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
     from evaluation.runner import evaluate_beir, evaluate_questions
 
-    settings = settings_from(docs=docs, model=model, quantize=quantize, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
+    settings = settings_from(
+        docs=docs, model=model, quantize=quantize, index=index or "eval", backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token
+    )
     modes = mode or list(MODES)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -266,7 +277,7 @@ def evaluate(
             params,
             settings.max_file_bytes,
             quantize=settings.quantize,
-            backend=index_location(settings),
+            backend=settings.location(),
         )
     elif path.is_dir():
         report = evaluate_beir(
@@ -276,7 +287,7 @@ def evaluate(
             params,
             show_progress=sys.stderr.isatty(),
             quantize=settings.quantize,
-            backend=index_location(settings),
+            backend=settings.location(),
         )
     else:
         raise UserError(f"{path} is neither a BEIR folder nor a questions file")

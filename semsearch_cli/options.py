@@ -10,12 +10,16 @@ from pydantic import SecretStr
 
 from search.backends.registry import BACKENDS, parse_backend
 from search.errors import SemsearchError
-from search.settings import LOG_FORMATS, Settings, get_settings, parse_quantize
+from search.index_settings import parse_quantize
+from search.settings import LOG_FORMATS, Settings, get_settings
 
 UserError = SemsearchError
 
 DocsOption = Annotated[Path | None, typer.Option("--docs", help="Documents folder [env SEMSEARCH_DOCS].")]
-IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder [env SEMSEARCH_INDEX].")]
+IndexOption = Annotated[
+    str | None,
+    typer.Option("--index", help="Index folder, or an index URL such as milvus://HOST:PORT/NAME [env SEMSEARCH_INDEX]."),
+]
 ModelOption = Annotated[str | None, typer.Option("--model", help="sentence-transformers name or path [env SEMSEARCH_MODEL].")]
 QuantizeOption = Annotated[
     str | None,
@@ -24,13 +28,18 @@ QuantizeOption = Annotated[
         help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE].",
     ),
 ]
-BackendOption = Annotated[str | None, typer.Option("--backend", help=f"Retrieval backend: {', '.join(BACKENDS)} [env SEMSEARCH_BACKEND].")]
+BackendOption = Annotated[
+    str | None, typer.Option("--backend", help=f"Older spelling of an index URL's scheme: {', '.join(BACKENDS)} [env SEMSEARCH_BACKEND].")
+]
 LogFormatOption = Annotated[
     str | None, typer.Option("--log-format", help="plain, or json: one JSON object per line [env SEMSEARCH_LOG_FORMAT].")
 ]
 MilvusUriOption = Annotated[
     str | None,
-    typer.Option("--milvus-uri", help="Milvus server for --backend milvus, e.g. http://127.0.0.1:19530 [env SEMSEARCH_MILVUS_URI]."),
+    typer.Option(
+        "--milvus-uri",
+        help="Older spelling: the Milvus server for --backend milvus, e.g. http://127.0.0.1:19530 [env SEMSEARCH_MILVUS_URI].",
+    ),
 ]
 MilvusTokenOption = Annotated[
     str | None, typer.Option("--milvus-token", help="Milvus token (user:password or API key) [env SEMSEARCH_MILVUS_TOKEN].")

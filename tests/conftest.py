@@ -11,13 +11,18 @@ import pytest
 from benchmarks.server_process import ServerProcess, launch
 from indexer.build import build_index
 from indexer.chunking import ChunkingParams
-from search.backends.contract import IndexLocation, RetrievalBackend
+from search.backends import registry
+from search.backends.contract import ExactDenseSearch, IndexLocation
 from search.backends.local.backend import LocalBackend
+from search.backends.registry import AnyBackend
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
 from search.settings import DEFAULT_MODEL
 
 pytest_plugins = ["tests.servers"]
+
+# The reference backend joins through the registry's public API, as any new backend would.
+registry.register("memory", "tests.memory_backend:MemoryBackend")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -105,28 +110,33 @@ def open_index(index_dir: Path) -> LocalBackend:
     return LocalBackend.open(IndexLocation(index_dir))
 
 
-def passage_spans(backend: RetrievalBackend) -> dict[str, list[tuple[int, int]]]:
+def passage_spans(backend: AnyBackend) -> dict[str, list[tuple[int, int]]]:
     """Each document's passages as (start, end), in order: what a build produced, through the backend's API."""
     with backend.snapshot() as view:
         return {s.doc_id: [(p.record.start, p.record.end) for p in view.document_passages(s.doc_id)] for s in backend.documents()}
 
 
-def dense(backend: RetrievalBackend, vector, k: int):
+def dense(backend: AnyBackend, vector, k: int):
     """Ids and cosines of the exact ``k`` nearest passages."""
     with backend.snapshot() as view:
-        return view.dense(vector, k, exact=True)
+        assert isinstance(view, ExactDenseSearch)
+        return view.dense_exact(vector, k)
 
 
-BACKENDS_UNDER_CONTRACT = ("local", "milvus")
+BACKENDS_UNDER_CONTRACT = ("local", "milvus", "memory")
 
 
 @pytest.fixture(params=BACKENDS_UNDER_CONTRACT)
 def backend_location(request: pytest.FixtureRequest) -> Callable[[Path], IndexLocation]:
-    """Where a test's index lives, on each backend the contract covers: a folder names the index (a Milvus
-    index takes the folder's name, on the test's own milvus-lite server)."""
+    """Where a test's index lives, on each backend the contract covers, named as a user names it: a folder, or a
+    URL of the backend's scheme whose name is the folder's (a Milvus index on the test's own milvus-lite server)."""
     name = request.param
-    options = {"milvus_uri": request.getfixturevalue("milvus_uri")} if name == "milvus" else {}
-    return lambda path: IndexLocation(path, name, options)
+    if name == "local":
+        return lambda path: registry.locate(str(path))
+    if name == "milvus":
+        server = request.getfixturevalue("milvus_uri").removeprefix("http://")
+        return lambda path: registry.locate(f"milvus://{server}/{path.name}")
+    return lambda path: registry.locate(f"{name}://{path.name}")
 
 
 @pytest.fixture(scope="session")

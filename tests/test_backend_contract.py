@@ -15,12 +15,13 @@ import pytest
 
 from indexer import build
 from indexer.build import build_index
+from search.backends import registry
 from search.backends.contract import IndexLocation
 from search.backends.registry import backend_class, open_backend
-from search.errors import IndexFormatError
+from search.errors import IndexFormatError, SemsearchError
 from search.ranking.rules import MODES, SearchRequest
-from search.ranking.searcher import Searcher
-from search.settings import DEFAULT_MODEL
+from search.ranking.searcher import Searcher, keyword_specificity
+from search.settings import DEFAULT_MODEL, Settings
 from search.text.query_terms import bm25_idf
 from tests.conftest import PARAMS, write
 
@@ -119,21 +120,25 @@ def test_the_index_records_its_backend(built):
     _, location = built
     backend = open_backend(location)
     assert backend.settings.backend == location.backend == backend.name
-    assert backend.stats().documents == 3
+    assert backend.counts().documents == 3
     backend.close()
 
 
-def test_keyword_specificity_counts_the_rarest_query_terms_passages(built):
-    """The weight hybrid fusion gives the keyword ranking: every backend counts document frequencies alike."""
+def test_term_statistics_count_each_query_terms_passages(built):
+    """The primitives hybrid fusion weighs the keyword ranking by: every backend counts document frequencies alike,
+    and the term specificity computed from them above the contract is the same on every backend."""
     _, location = built
     backend = open_backend(location)
     try:
         with backend.snapshot() as view:
-            assert backend.stats().passages == 3
-            assert view.keyword_specificity("the telescope") == pytest.approx(1.0), "a term held by one passage"
-            assert view.keyword_specificity("before") == pytest.approx(bm25_idf(2, 3) / bm25_idf(1, 3)), "held by two of three"
-            assert view.keyword_specificity("before the telescope") == pytest.approx(1.0), "the rarest term counts"
-            assert view.keyword_specificity("zzzunknown") is None and view.keyword_specificity("the") is None
+            statistics = view.term_statistics("before the telescope telescopes")
+            assert statistics.passages == backend.counts().passages == 3
+            assert dict(statistics.document_frequencies) == {"befor": 2, "telescop": 1}, "stop words are not terms"
+            assert view.term_statistics("zzzunknown").document_frequencies == {"zzzunknown": 0}
+            assert keyword_specificity(view, "the telescope") == pytest.approx(1.0), "a term held by one passage"
+            assert keyword_specificity(view, "before") == pytest.approx(bm25_idf(2, 3) / bm25_idf(1, 3)), "held by two of three"
+            assert keyword_specificity(view, "before the telescope") == pytest.approx(1.0), "the rarest term counts"
+            assert keyword_specificity(view, "zzzunknown") is None and keyword_specificity(view, "the") is None
     finally:
         backend.close()
 
@@ -170,6 +175,29 @@ def test_a_build_in_bounded_commits_answers_as_one_in_a_single_commit(built, bac
         backend_class(batched.backend).drop(batched)
 
 
-def test_a_local_index_is_not_opened_as_another_backend(seed_index):
+def test_a_local_index_is_not_opened_as_another_backend_in_the_older_spelling(seed_index):
+    settings = Settings(index=str(seed_index), backend="milvus", milvus_uri="http://127.0.0.1:9")
     with pytest.raises(IndexFormatError, match="'local' backend, not 'milvus'"):
-        open_backend(IndexLocation(seed_index, "milvus", {"milvus_uri": "http://127.0.0.1:9"}))
+        settings.location()
+
+
+def test_an_index_url_names_its_backend_and_the_older_spelling_still_works(tmp_path):
+    assert registry.locate(str(tmp_path)) == IndexLocation(tmp_path)
+    located = registry.locate("milvus://127.0.0.1:19531/papers?index_type=IVF_FLAT")
+    assert (located.backend, located.name, located.option("uri"), located.option("index_type")) == (
+        "milvus",
+        "papers",
+        "http://127.0.0.1:19531",
+        "IVF_FLAT",
+    )
+    older = Settings(index="papers", backend="milvus", milvus_uri="http://127.0.0.1:19531").location()
+    assert (older.backend, older.name, older.option("uri")) == ("milvus", "papers", "http://127.0.0.1:19531")
+    assert registry.locate("memory://notes").backend == "memory"
+    for bad, message in (
+        ("nosuch://x/y", "unknown backend 'nosuch'"),
+        ("milvus://user:secret@127.0.0.1:19530/x", "put no credentials"),
+        ("milvus://127.0.0.1:19530/", "milvus://HOST:PORT/NAME"),
+        ("milvus://127.0.0.1:19530/x?password=1", "unknown milvus URL option 'password'"),
+    ):
+        with pytest.raises(SemsearchError, match=message):
+            registry.locate(bad)

@@ -22,7 +22,7 @@ def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedd
     first = _build(docs_copy, index_dir, embedder)
     assert len(first.added) == 5 and first.embedded_passages == first.total_passages
     baseline = open_index(index_dir)
-    generation, passages_before = baseline.generation, baseline.stats().passages
+    generation, passages_before = baseline.generation, baseline.counts().passages
 
     unchanged = _build(docs_copy, index_dir, embedder)
     assert unchanged.embedded_passages == 0 and not unchanged.written and unchanged.kept == 5
@@ -34,7 +34,7 @@ def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedd
     new_rows = passage_spans(after_add)["new/extra.md"]
     assert added.added == ["new/extra.md"] and added.kept == 5
     assert added.embedded_passages == len(new_rows) >= 1
-    assert after_add.stats().passages == passages_before + len(new_rows)
+    assert after_add.counts().passages == passages_before + len(new_rows)
 
     write(docs_copy, "new/extra.md", NEW_DOC + "\n\nA third paragraph.")
     changed = _build(docs_copy, index_dir, embedder)
@@ -48,7 +48,7 @@ def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedd
     assert removed.removed == [victim] and removed.embedded_passages == 0
     assert victim not in passage_spans(after_delete) and after_delete.document(victim) is None
     ids, _ = dense(after_delete, embedder.encode(["anything"])[0], 10_000)
-    assert len(ids) == after_delete.stats().passages, "deleted passages no longer answer"
+    assert len(ids) == after_delete.counts().passages, "deleted passages no longer answer"
 
 
 def test_a_large_change_is_committed_in_bounded_batches_and_a_fresh_build_ends_as_one_segment(docs_copy, tmp_path, embedder, monkeypatch):
@@ -59,7 +59,7 @@ def test_a_large_change_is_committed_in_bounded_batches_and_a_fresh_build_ends_a
     assert commits.count(STORE_COMMITTED) == 5, "one commit per file, so memory follows the batch, not the folder"
     assert sorted(batched.added) == sorted(one_commit.added) and batched.total_passages == one_commit.total_passages
     whole, sealed = open_index(tmp_path / "one"), open_index(tmp_path / "batched")
-    assert sealed.stats().segments == whole.stats().segments == 1 and batched.compacted_segments == 5
+    assert sealed.segment_counts().segments == whole.segment_counts().segments == 1 and batched.compacted_segments == 5
     assert passage_spans(sealed) == passage_spans(whole)
     query = embedder.encode(["Who sank the Black Sea fleet?"])[0]
     (ids_whole, scores_whole), (ids_sealed, scores_sealed) = dense(whole, query, 20), dense(sealed, query, 20)

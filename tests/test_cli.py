@@ -56,6 +56,9 @@ def test_index_then_search_json(docs_copy, tmp_path):
         (("index", "--backend", "nonsense", "--index", "{missing}"), "unknown backend 'nonsense'; choose one of local, milvus"),
         (("search", "question", "--index", "{index}", "--backend", "milvus"), "built with the 'local' backend, not 'milvus'"),
         (("search", "question", "--index", "{missing}", "--backend", "milvus"), "needs a server: pass --milvus-uri"),
+        (("search", "question", "--index", "nosuch://host/name"), "unknown backend 'nosuch'; choose one of local, milvus"),
+        (("search", "question", "--index", "milvus://127.0.0.1:9/"), "a milvus index URL is milvus://HOST:PORT/NAME"),
+        (("search", "question", "--index", "milvus://me:secret@127.0.0.1:9/x"), "put no credentials in a milvus URL"),
         (("index", "--docs", "{docs}", "--index", "{missing}", "--ray", "127.0.0.1:1"), "cannot join Ray at 127.0.0.1:1: nothing answers"),
         (("index", "--docs", "{docs}", "--index", "{missing}", "--ray", "nonsense"), "--ray takes local, auto, HOST:PORT"),
     ],
@@ -92,3 +95,21 @@ def test_quantize_option_is_remembered_by_the_index_and_a_change_rebuilds(tmp_pa
     wrong = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--quantize", "int4")
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1
     assert wrong.stderr.startswith("semsearch: error: --quantize:") and "int8" in wrong.stderr
+
+
+def test_an_index_named_by_a_milvus_url_is_built_and_searched(milvus_uri, tmp_path):
+    """``--index milvus://HOST:PORT/NAME`` against a real milvus-lite server; the token comes from the environment."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "comet.md").write_text("# Night sky\n\nA telescope on the hill showed the comet.\n", encoding="utf-8")
+    (docs / "bread.md").write_text("# Bakery\n\nThe oven baked bread from fresh flour.\n", encoding="utf-8")
+    url = f"milvus://{milvus_uri.removeprefix('http://')}/cli_url_index"
+    env = {"SEMSEARCH_MILVUS_TOKEN": ""}
+    built = run_cli("index", "--docs", str(docs), "--index", url, env=env)
+    assert built.returncode == 0, built.stderr
+    assert "2 added" in built.stdout
+    found = run_cli("search", "comet seen through a telescope", "--index", url, "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["results"][0]["doc_id"] == "comet.md"
+    compacted = run_cli("compact", "--index", url, env=env)
+    assert compacted.returncode != 0 and "does its own housekeeping" in compacted.stderr

@@ -82,7 +82,7 @@ def test_a_reader_whose_listing_a_compaction_retires_opens_the_newer_listing(tmp
     reader.store.segments = list_then_compact  # type: ignore[method-assign]
     assert reader.refresh()
     assert compactions == [3]
-    assert len(listed()) == 1 and reader.vectors.size() == reader.stats().passages == 3
+    assert len(listed()) == 1 and reader.vectors.size() == reader.counts().passages == 3
     reader.close()
 
 
@@ -115,7 +115,7 @@ def test_a_reader_whose_listing_names_a_vector_file_a_writer_then_forgets_opens_
     reader.store.vector_files = list_then_forget  # type: ignore[method-assign]
     assert reader.refresh()
     assert forgotten and not any((reader.folder / VECTORS_DIR / name).exists() for name in forgotten)
-    assert reader.stats().passages == 1
+    assert reader.counts().passages == 1
     assert reader.store.vector_files() == listed() and set(listed().values()).isdisjoint(forgotten)
     reader.close()
 

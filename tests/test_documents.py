@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from indexer.documents import list_files, load_document, read_documents
+from indexer.documents import file_source, list_files, load_document, read_documents
 from tests.conftest import write
 
 
@@ -139,4 +139,4 @@ def test_a_file_that_changes_after_it_was_listed_is_skipped_until_the_next_run(t
     assert warnings == ["skipped moving.txt: changed while being read; it will be read on the next run"]
     [fresh] = list_files(tmp_path, [])
     document = load_document(fresh, 1000, warnings)
-    assert (document.size, document.mtime_ns) == (fresh.size, fresh.mtime_ns)
+    assert document.source == file_source(fresh.size, fresh.mtime_ns)

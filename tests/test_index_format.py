@@ -16,7 +16,7 @@ def test_index_states_model_dimension_and_chunking(seed_index, embedder):
     index = open_index(seed_index)
     assert index.settings.model == DEFAULT_MODEL and index.settings.dimension == 384
     assert index.settings.chunking == PARAMS.as_dict() and index.settings.backend == "local"
-    stats = index.stats()
+    stats = index.counts()
     assert stats.documents == 5 and index.vectors.size() == stats.passages
     first = index.documents()[0].doc_id
     with index.snapshot() as view:

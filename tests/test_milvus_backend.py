@@ -23,6 +23,7 @@ from search.backends.milvus.control import Control
 from search.backends.milvus.lease import Lease
 from search.backends.milvus.rows import text_pieces
 from search.backends.milvus.schema import CollectionSet, index_base
+from search.backends.registry import locate
 from search.errors import IndexLocked, IndexNotFound
 from search.index_settings import IndexSettings
 from search.records import DocumentRecord
@@ -54,7 +55,7 @@ def upsert(
     rows = sum(1 + len(p.sentences) for p in passages)
     record = DocumentRecord(doc_id, f"Title of {doc_id}", date, text, f"sha-{doc_id}-{seed}", pages)
     keyword = tuple(with_context(p.section, text[p.start : p.end]) for p in passages)
-    return DocumentUpsert(record, len(text), 1_000 + seed, tuple(passages), unit_vectors(rows, seed), keyword)
+    return DocumentUpsert(record, tuple(passages), unit_vectors(rows, seed), keyword)
 
 
 AIRCRAFT = upsert(
@@ -71,7 +72,7 @@ NOTES = upsert("notes.txt", ["Undated notes mention aircraft once.", "Nothing el
 
 @pytest.fixture
 def location(milvus_uri: str) -> IndexLocation:
-    return IndexLocation(Path(f"/indexes/idx-{uuid.uuid4().hex[:8]}"), "milvus", {"milvus_uri": milvus_uri})
+    return locate(f"milvus://{milvus_uri.removeprefix('http://')}/idx-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -117,9 +118,9 @@ def test_dense_keyword_and_filters(index: MilvusBackend) -> None:
         assert {p.record.doc_id for p in view.passages(ids).values()} == {"aircraft.txt"}
         assert len(view.keyword("the of and", 10)[0]) == 0  # stop words only
 
-        ids, scores = view.keyword("flutter boundary", 10, documents=True)
+        ids, scores = view.keyword_documents("flutter boundary", 10)
         assert sorted(ids.tolist()) == ids_of(index, "aircraft.txt") and len(set(scores.tolist())) == 1
-        ids, _ = view.keyword("aircraft", 10, Filters(doc_ids=("notes.txt",)), documents=True)
+        ids, _ = view.keyword_documents("aircraft", 10, Filters(doc_ids=("notes.txt",)))
         assert {p.record.doc_id for p in view.passages(ids).values()} == {"notes.txt"}
 
 
@@ -140,25 +141,26 @@ def test_fetch_by_id(index: MilvusBackend) -> None:
         assert view.vectors(aircraft, sentences=False).counts.tolist() == [1, 1]
     assert index.document("aircraft.txt") == AIRCRAFT.record
     assert index.document("missing.txt") is None
-    assert index.file_states()["ships.txt"].sha256 == "sha-ships.txt-2"
-    assert list(index.file_states(["notes.txt"])) == ["notes.txt"]
+    assert {d.doc_id: d.sha256 for d in index.documents()}["ships.txt"] == "sha-ships.txt-2"
+    assert [d.doc_id for d in index.documents(["notes.txt"])] == ["notes.txt"]
     assert [(d.doc_id, d.passages) for d in index.documents()] == [("aircraft.txt", 2), ("notes.txt", 1), ("ships.txt", 1)]
-    stats = index.stats()
-    assert (stats.documents, stats.passages, stats.deleted_fraction) == (3, 4, 0.0)
+    counts = index.counts()
+    assert (counts.documents, counts.passages) == (3, 4)
 
 
 def test_replace_remove_and_touch(index: MilvusBackend) -> None:
     before = ids_of(index, "aircraft.txt")
     new = upsert("aircraft.txt", ["Aircraft wings were redesigned."], "2002-01-01", seed=9)
-    result = index.apply(Change(upserts=(new,), removed=("ships.txt",), touched=(("notes.txt", 5, 77),)))
+    result = index.apply(Change(upserts=(new,), removed=("ships.txt",), sources=(("notes.txt", "stat 5 77"),)))
     assert (result.added_passages, result.removed_passages) == (1, 3)
     after = ids_of(index, "aircraft.txt")
     assert len(after) == 1 and not set(after) & set(before)
     assert visible_doc_ids(index, SHIPS.vectors[0]) == {"aircraft.txt", "notes.txt"}
     assert index.document("aircraft.txt") == new.record
-    assert index.file_states(["notes.txt"])["notes.txt"] == type(index.file_states()["notes.txt"])(5, 77, "sha-notes.txt-3")
+    [notes] = index.documents(["notes.txt"])
+    assert (notes.source, notes.sha256) == ("stat 5 77", "sha-notes.txt-3")
     assert stored_rows(index) == 2  # old rows deleted, not just hidden
-    assert (index.stats().documents, index.stats().passages) == (2, 2)
+    assert (index.counts().documents, index.counts().passages) == (2, 2)
 
 
 def test_a_view_sees_one_committed_state(index: MilvusBackend) -> None:
@@ -209,11 +211,11 @@ def test_sigkill_at_a_stage_then_recover(index: MilvusBackend, location: IndexLo
     script = (
         "import sys; from pathlib import Path; from search.backends.contract import Change, IndexLocation;"
         "from search.backends.milvus.backend import MilvusBackend;"
-        "b = MilvusBackend.open(IndexLocation(Path(sys.argv[1]), 'milvus', {'milvus_uri': sys.argv[2]}));"
+        "b = MilvusBackend.open(IndexLocation(Path(sys.argv[1]), 'milvus', {'uri': sys.argv[2]}));"
         "b.apply(Change(removed=('ships.txt',)))"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{PAUSE_AT_ENV: stage, PAUSE_MARKER_ENV: str(marker)})
-    writer = subprocess.Popen([sys.executable, "-c", script, str(location.path), location.option("milvus_uri") or ""], env=env)
+    writer = subprocess.Popen([sys.executable, "-c", script, str(location.path), location.option("uri") or ""], env=env)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -261,14 +263,14 @@ def test_missing_index_and_index_types(location: IndexLocation) -> None:
         MilvusBackend.open(location)
     for index_type in ("FLAT", "IVF_FLAT"):
         typed = IndexLocation(
-            location.path.with_name(f"{location.name}-{index_type}"), "milvus", {**location.options, "milvus_index_type": index_type}
+            location.path.with_name(f"{location.name}-{index_type}"), "milvus", {**location.options, "index_type": index_type}
         )
         backend = MilvusBackend.create(typed, SETTINGS)
         backend.apply(Change(upserts=(SHIPS,)))
         with backend.snapshot() as view:
             assert view.dense(SHIPS.vectors[0], 1)[1][0] == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="choose one of"):
-        MilvusBackend.create(IndexLocation(location.path, "milvus", {**location.options, "milvus_index_type": "LSH"}), SETTINGS)
+        MilvusBackend.create(IndexLocation(location.path, "milvus", {**location.options, "index_type": "LSH"}), SETTINGS)
 
 
 def test_milvus_rankers(index: MilvusBackend) -> None:
@@ -296,5 +298,5 @@ def test_a_long_document_is_stored_and_scored_in_pieces(location: IndexLocation)
     assert len(long.record.text.encode("utf-8")) > 65_535
     assert backend.document("long.txt") == long.record
     with backend.snapshot() as view:
-        ids, scores = view.keyword("zeppelin", 5, documents=True)
+        ids, scores = view.keyword_documents("zeppelin", 5)
         assert len(ids) == len(long.passages) and scores[0] > 0

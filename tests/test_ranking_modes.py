@@ -179,7 +179,7 @@ def test_keyword_and_vector_indexes_stay_in_step_through_updates(docs_copy, tmp_
 
     def check(expected_unique_doc=None):
         index = open_index(index_dir)
-        documents, passages = index.stats().documents, index.stats().passages
+        documents, passages = index.counts().documents, index.counts().passages
         probe = embedder.encode(["anything"])[0]
         assert len(dense(index, probe, 100_000)[0]) == passages == index.passage_terms.size()
         assert index.document_terms.size() == documents

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from search.backends.contract import PassageSpan, VectorBlocks
+from search.ranking.feedback import feedback_vector
 from search.ranking.fusion import fuse_min_max
-from search.ranking.rescore import best_sentence_cosines, feedback_vector, rescore_semantic, shape
+from search.ranking.rescore import best_sentence_cosines, rescore_semantic
+from search.ranking.shaping import shape
 
 
 def _unit(*values: float) -> np.ndarray:

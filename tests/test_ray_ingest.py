@@ -69,7 +69,7 @@ def test_two_node_cluster_build_into_milvus_holds_the_local_build_passages(ray_c
     """The distributed path end to end: Ray reads and embeds, the Milvus backend commits."""
     index_dir = tmp_path / "ray_into_milvus"
     assert _index(docs, index_dir, "--ray", ray_cluster, "--backend", "milvus", "--milvus-uri", milvus_uri) == 0
-    _assert_same(_passages(IndexLocation(index_dir, "milvus", {"milvus_uri": milvus_uri})), local_passages)
+    _assert_same(_passages(IndexLocation(index_dir, "milvus", {"uri": milvus_uri})), local_passages)
 
 
 def test_local_ray_runtime_build_holds_the_local_build_passages(ray_cluster, docs, local_passages, tmp_path):

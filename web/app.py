@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from search.backends.registry import index_location
 from search.errors import SemsearchError
 from search.settings import Settings, get_settings
 from web import api_admin, api_documents, api_metrics, api_search, api_write, pages
@@ -32,7 +31,7 @@ MAX_REQUEST_HEAD_BYTES = 4 * 1024 * 1024
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = Engine(index_location(settings))
+    engine = Engine(settings.location())
     metrics = Metrics(engine)
     jobs = IndexJobs(settings=settings, engine=engine, metrics=metrics)
 

@@ -1,10 +1,11 @@
-"""What ``/health`` and ``/metrics`` say about the open index, read in one place: the backend's own stats
-with the model and encoder that answer queries."""
+"""What ``/health`` and ``/metrics`` say about the open index, read in one place: the backend's own counts
+with the model and encoder that answer queries; segment figures only where the backend manages segments."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from search.backends.contract import SegmentStatistics
 from search.ranking.searcher import Searcher
 
 
@@ -14,8 +15,8 @@ class IndexStats:
 
     documents: int
     passages: int
-    segments: int
-    deleted_fraction: float
+    segments: int | None
+    deleted_fraction: float | None
     version: str
     model: str
     encoder: str
@@ -23,13 +24,15 @@ class IndexStats:
 
 
 def index_stats(searcher: Searcher) -> IndexStats:
-    stats = searcher.backend.stats()
+    backend = searcher.backend
+    counts = backend.counts()
+    segments = backend.segment_counts() if isinstance(backend, SegmentStatistics) else None
     return IndexStats(
-        documents=stats.documents,
-        passages=stats.passages,
-        segments=stats.segments,
-        deleted_fraction=stats.deleted_fraction,
-        version=stats.version,
+        documents=counts.documents,
+        passages=counts.passages,
+        segments=segments.segments if segments else None,
+        deleted_fraction=segments.deleted_fraction if segments else None,
+        version=counts.version,
         model=searcher.backend.settings.model,
         encoder=searcher.embedder.encoder,
         backend=searcher.backend.name,

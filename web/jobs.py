@@ -18,7 +18,6 @@ from typing import TypeVar
 from indexer.build import BuildReport, build_from_settings
 from indexer.watch import watch_folder
 from search.backends.checkpoints import StageReporter, quiet
-from search.backends.registry import index_location
 from search.errors import IndexLocked, SemsearchError
 from search.ranking.searcher import Searcher
 from search.settings import Settings
@@ -122,7 +121,7 @@ class IndexJobs:
         searcher = self.engine.searcher
         if searcher is None or report.full_rebuild_reason:
             report_stage("loading new index")
-            self.engine.swap(Searcher.open(index_location(self.settings)))
+            self.engine.swap(Searcher.open(self.settings.location()))
         elif report.written:
             _catch_up(searcher)
         return report

@@ -143,7 +143,8 @@ class _IndexCollector:
             ("semsearch_segments", "Vector segments in the open index (compaction merges small ones).", stats.segments),
             ("semsearch_deleted_fraction", "Share of stored vectors that belong to deleted passages.", stats.deleted_fraction),
         ):
-            yield GaugeMetricFamily(name, help_text, value=value)
+            if value is not None:
+                yield GaugeMetricFamily(name, help_text, value=value)
         yield InfoMetricFamily(
             "semsearch_index",
             "The open index: version (folder/generation), model and encoder.",

@@ -1,28 +1,41 @@
-"""The retrieval-backend interface: what an engine must do to hold passages and rank them.
+"""The retrieval-backend contract, in three small roles and a few optional capabilities.
 
-A backend owns passages, their vectors and their BM25 statistics together, because a service such
-as Milvus holds all three; ranking (``search.ranking.rescore``) asks it for candidates through a ``ReadView``
-and never touches its files, tables or collections. The write path hands it a ``Change`` (documents
-already chunked and embedded) and drives one commit protocol that a file store and a service can both
-honour:
+A backend owns passages, their vectors and their keyword statistics together, because a service such
+as Milvus holds all three. Ranking (``search.ranking``) asks it for candidates through a ``ReadView``
+and never touches its files, tables or collections; everything computable from what a view returns
+(term specificity, grouping by document, highlights) is computed there, once, for every backend.
 
-    prepare(change)  -> everything written, nothing visible (new files, generation-tagged rows)
-    commit(prepared) -> one atomic step makes the change visible to readers
-    abandon(prepared)-> a prepared change that will not be committed leaves nothing behind
-    recover()        -> after a crash, finish a committed change or drop an uncommitted one
+Roles every backend fills:
 
-Backends are chosen by name (``search.backends.registry``); one contract suite (``tests/test_backend_contract.py``)
-judges every one of them.
+- ``IndexLifecycle``: where indexes live and how they come and go: ``locate`` (its own URL scheme),
+  ``open``, ``create`` then ``publish``, ``exists``, ``drop``, ``discard_stale``, and the ``writer``
+  guarantee (one writer per index).
+- ``IndexReader``: follows writers (``refresh``, ``caught_up``, ``superseded``) and hands out ``ReadView``
+  snapshots; lists its documents and counts.
+- ``IndexWriter``: one commit protocol that a file store and a service can both honour:
+
+      prepare(change)  -> everything written, nothing visible (new files, generation-tagged rows)
+      commit(prepared) -> one atomic step makes the change visible to readers
+      abandon(prepared)-> a prepared change that will not be committed leaves nothing behind
+      recover()        -> after a crash, finish a committed change or drop an uncommitted one
+
+Optional capabilities are protocols a backend implements or not, found with ``isinstance`` and never
+faked: ``Maintainable`` (merging, sealing), ``SegmentStatistics``, ``Prefetchable`` on a backend;
+``DocumentKeywordSearch``, ``ExactDenseSearch`` and ``NativeHybridSearch`` on a view.
+
+Backends are found by URL scheme (``search.backends.registry``). One contract suite
+(``tests/test_backend_contract.py``) judges every one of them, including the in-memory reference backend
+in ``tests/memory_backend.py``, which is the contract's executable documentation.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -31,13 +44,18 @@ from search.index_settings import IndexSettings
 from search.records import DocumentRecord, PassageRecord
 
 Ranking = tuple[np.ndarray, np.ndarray]
+"""Passage ids (int64) and their scores, best first."""
+
+NO_RANKING: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
 @dataclass(frozen=True)
 class IndexLocation:
-    """Where an index lives: a folder for the local backend, a name and a server for a service backend.
+    """Where an index lives, as the backend that owns its URL scheme parsed it.
 
-    ``options`` carries what only some backends need (a server address, a token), by name.
+    ``path`` is the folder of a local index; a service backend names its index by ``path.name``.
+    ``options`` carries what only that backend reads (a server address, an index type), by name; secrets
+    come from the environment, never from a URL that may be logged.
     """
 
     path: Path
@@ -47,7 +65,7 @@ class IndexLocation:
     @property
     def name(self) -> str:
         """The index's name: its folder's name, which a service backend uses to name its collections."""
-        return self.path.resolve().name or "default"
+        return self.path.resolve().name if self.backend == "local" else self.path.name or "default"
 
     def option(self, name: str) -> str | None:
         return self.options.get(name)
@@ -74,15 +92,6 @@ NO_FILTERS = Filters()
 
 
 @dataclass(frozen=True)
-class FileState:
-    """What change detection compares: stat first, content hash only when the stat changed."""
-
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
-@dataclass(frozen=True)
 class NewPassage:
     """A passage of a document being written: its span, where it lies, and its sentences' spans."""
 
@@ -104,8 +113,6 @@ class DocumentUpsert:
     """
 
     record: DocumentRecord
-    size: int
-    mtime_ns: int
     passages: tuple[NewPassage, ...]
     vectors: np.ndarray
     keyword_texts: tuple[str, ...]
@@ -121,14 +128,15 @@ class DocumentUpsert:
 
 @dataclass(frozen=True)
 class Change:
-    """One all-or-nothing update: documents (re)written, documents removed, new stats for unchanged content."""
+    """One all-or-nothing update: documents (re)written, documents removed, and new ``source`` strings for
+    documents whose content did not change (``DocumentRecord.source``: the writer's own bookkeeping)."""
 
     upserts: tuple[DocumentUpsert, ...] = ()
     removed: tuple[str, ...] = ()
-    touched: tuple[tuple[str, int, int], ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.upserts or self.removed or self.touched)
+        return bool(self.upserts or self.removed or self.sources)
 
 
 @dataclass(frozen=True)
@@ -139,32 +147,25 @@ class CommitResult:
 
 
 @dataclass(frozen=True)
-class MaintenanceReport:
-    """What a backend's own housekeeping (compaction, merging) did."""
-
-    merged_segments: int = 0
-    dropped_deleted: int = 0
-    segments_after: int = 0
-
-
-@dataclass(frozen=True)
-class BackendStats:
-    """Counts for ``/health`` and metrics."""
+class IndexCounts:
+    """What ``/health`` and metrics report of any index."""
 
     documents: int
     passages: int
-    segments: int
-    deleted_fraction: float
     version: str
 
 
 @dataclass(frozen=True)
 class DocumentSummary:
+    """A document without its text; ``sha256`` and ``source`` are what the writer stored with it."""
+
     doc_id: str
     title: str
     date: str | None
     length: int
     passages: int
+    sha256: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,21 @@ class VectorBlocks:
 
     @classmethod
     def joined(cls, parts: Iterable[VectorBlocks], dimension: int) -> VectorBlocks:
-        parts = [part for part in parts if len(part.ids)]
-        if not parts:
+        kept = [part for part in parts if len(part.ids)]
+        if not kept:
             return cls.empty(dimension)
-        counts = np.concatenate([part.counts for part in parts])
+        counts = np.concatenate([part.counts for part in kept])
         offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-        return cls(np.concatenate([p.ids for p in parts]), np.vstack([p.matrix for p in parts]), offsets, counts)
+        return cls(np.concatenate([p.ids for p in kept]), np.vstack([p.matrix for p in kept]), offsets, counts)
+
+    @classmethod
+    def stacked(cls, ids: Sequence[int], blocks: Sequence[np.ndarray], dimension: int) -> VectorBlocks:
+        """Passage ``ids[i]`` owning the rows of ``blocks[i]``."""
+        if not ids:
+            return cls.empty(dimension)
+        counts = np.array([len(block) for block in blocks], dtype=np.int64)
+        offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        return cls(np.asarray(ids, dtype=np.int64), np.vstack(blocks), offsets, counts)
 
     def block(self, position: int) -> np.ndarray:
         first = int(self.offsets[position])
@@ -222,24 +232,32 @@ class StoredPassage:
     page_starts: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class TermStatistics:
+    """How many committed passages hold each asked term (absent: none), and how many passages there are."""
+
+    document_frequencies: Mapping[str, int]
+    passages: int
+
+
+# --- the reader's view ---------------------------------------------------------------------------
+
+
 class ReadView(ABC):
     """One search's consistent view of an index: every call answers from the same committed state."""
 
     @abstractmethod
-    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
-        """Ids and cosines of the ``k`` nearest passages, best first, filters applied before the cut; ``exact``
-        searches exhaustively, to measure an approximate index's recall."""
+    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        """Ids and cosines of the ``k`` nearest passages, best first, filters applied before the cut."""
 
     @abstractmethod
-    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
-        """Passage ids and BM25 scores, best first: over passages, or with ``documents`` over whole documents,
-        each passage of a document carrying its document's score."""
+    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        """Passage ids and BM25 scores, best first, the query analyzed by the index's analyzer."""
 
-    def keyword_specificity(self, query: str) -> float | None:
-        """The BM25 IDF of the query's most specific indexed term over the highest IDF a term can have here
-        (``search.text.query_terms.term_specificity``), or None where the engine does not expose its term
-        statistics: fusion then weighs the keyword ranking as much as the semantic one."""
-        return None
+    @abstractmethod
+    def term_statistics(self, query: str) -> TermStatistics:
+        """For each analyzed term the keyword search of ``query`` uses, how many committed passages hold it; and
+        how many passages there are. Ranking derives the query's term specificity from these."""
 
     @abstractmethod
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
@@ -258,22 +276,55 @@ class ReadView(ABC):
         """Every passage of a document, in order; empty when there is no such document."""
 
 
-class RetrievalBackend(ABC):
-    """An index held by one engine: its documents, passages, vectors and keyword statistics."""
+@runtime_checkable
+class DocumentKeywordSearch(Protocol):
+    """A view that scores whole documents by BM25 (a document index of its own). Without it, a search grouped
+    by document ranks each document by its best passage."""
+
+    def keyword_documents(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        """Passage ids, each carrying its document's BM25 score, documents best first."""
+        ...
+
+
+@runtime_checkable
+class ExactDenseSearch(Protocol):
+    """A view that can search exhaustively beside its approximate index, to measure that index's recall."""
+
+    def dense_exact(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking: ...
+
+
+@runtime_checkable
+class NativeHybridSearch(Protocol):
+    """A view whose engine fuses dense and BM25 itself, for comparison runs (``semsearch eval``)."""
+
+    def hybrid(self, vector: np.ndarray, query: str, k: int, *, ranker: str = "rrf", depth: int = 100) -> Ranking:
+        """Passages ranked by the engine's own fusion (``ranker``), each side contributing its ``depth`` best."""
+        ...
+
+
+# --- the backend's roles -------------------------------------------------------------------------
+
+
+class IndexLifecycle(ABC):
+    """Where a backend's indexes live: parsing its URLs, opening, creating, publishing and removing them."""
 
     name: ClassVar[str]
-    settings: IndexSettings
+    scheme: ClassVar[str | None] = None
+    """The URL scheme naming this backend's indexes (``milvus`` in ``milvus://HOST:PORT/NAME``); None: paths."""
 
-    # --- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    def locate(cls, url: str) -> IndexLocation:
+        """The index a URL of this backend's scheme names; ``IndexFormatError`` says what is wrong with it."""
+        return IndexLocation(Path(url), cls.name)
 
     @classmethod
     @abstractmethod
-    def open(cls, location: IndexLocation) -> RetrievalBackend:
+    def open(cls, location: IndexLocation) -> Self:
         """The live index at ``location``; ``IndexNotFound`` or ``IndexFormatError`` (with the fix) otherwise."""
 
     @classmethod
     @abstractmethod
-    def create(cls, location: IndexLocation, settings: IndexSettings) -> RetrievalBackend:
+    def create(cls, location: IndexLocation, settings: IndexSettings) -> Self:
         """A new, empty index that readers do not see until ``publish``."""
 
     @classmethod
@@ -304,6 +355,16 @@ class RetrievalBackend(ABC):
     def superseded(self) -> bool:
         """Whether another index has been published at this location since this one was opened."""
 
+
+class IndexReader(ABC):
+    """An open index as searches see it: snapshots, the writer's commits followed, the catalog."""
+
+    settings: IndexSettings
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[ReadView]:
+        """A read view for one search."""
+
     @abstractmethod
     def refresh(self) -> bool:
         """Follow what writers committed since the last call; False when nothing changed."""
@@ -313,23 +374,6 @@ class RetrievalBackend(ABC):
         """Whether this reader holds everything writers have committed (a writer's own reader after ``commit``)."""
 
     @abstractmethod
-    def close(self) -> None: ...
-
-    @abstractmethod
-    def prefetch(self) -> None:
-        """Bring the index into memory before the first searches, where it fits (a server's warm-up)."""
-
-    # --- reads ------------------------------------------------------------------------------
-
-    @abstractmethod
-    def snapshot(self) -> AbstractContextManager[ReadView]:
-        """A read view for one search."""
-
-    @abstractmethod
-    def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
-        """Stat and hash of every document, or of the named ones."""
-
-    @abstractmethod
     def document(self, doc_id: str) -> DocumentRecord | None: ...
 
     @abstractmethod
@@ -337,36 +381,34 @@ class RetrievalBackend(ABC):
         """Every document (or the named ones that exist), without its text, by id."""
 
     @abstractmethod
-    def stats(self) -> BackendStats: ...
+    def counts(self) -> IndexCounts: ...
 
-    # --- writes: the commit protocol (the caller holds ``writer``) ----------------------------
+    def close(self) -> None:  # noqa: B027 - optional on purpose: a reader that holds nothing open has nothing to release
+        """Release what this reader holds open (files, connections); nothing by default."""
+
+
+PreparedT = TypeVar("PreparedT")
+
+
+class IndexWriter(ABC, Generic[PreparedT]):
+    """The commit protocol; the caller holds ``IndexLifecycle.writer``."""
 
     @abstractmethod
-    def prepare(self, change: Change, report: StageReporter = quiet) -> object:
+    def prepare(self, change: Change, report: StageReporter = quiet) -> PreparedT:
         """Write everything ``change`` needs where readers do not see it yet; returns what ``commit`` takes."""
 
     @abstractmethod
-    def commit(self, prepared: object, report: StageReporter = quiet) -> CommitResult:
+    def commit(self, prepared: PreparedT, report: StageReporter = quiet) -> CommitResult:
         """Make a prepared change visible to readers in one atomic step."""
 
     @abstractmethod
-    def abandon(self, prepared: object) -> None:
+    def abandon(self, prepared: PreparedT) -> None:
         """Remove what a prepared change wrote, when it will not be committed; a change whose commit point was
         reached before the failure is committed and must be left alone."""
 
     @abstractmethod
     def recover(self) -> None:
         """Bring the index to a committed state after a crash: finish what committed, drop what did not."""
-
-    @abstractmethod
-    def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
-        """The backend's own housekeeping (merging segments, dropping deleted vectors), by its own policy."""
-
-    def seal(self, report: StageReporter = quiet) -> MaintenanceReport:
-        """Once on a fresh index after its last change, before it is published and while nobody reads it: what the
-        build's bounded commits left may be reorganised for searching (the local backend merges its segments into
-        one). By default the backend's own housekeeping."""
-        return self.maintain(report=report)
 
     def apply(self, change: Change, report: StageReporter = quiet) -> CommitResult:
         """prepare, then commit; a failure between them abandons the prepared work."""
@@ -378,7 +420,58 @@ class RetrievalBackend(ABC):
             raise
 
 
-def iter_chunks(values: list, size: int) -> Iterator[list]:
+class RetrievalBackend(IndexLifecycle, IndexReader, IndexWriter[PreparedT]):
+    """An index held by one engine: the three roles together, as a registry row names them."""
+
+
+# --- optional capabilities of a backend ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What a backend's own housekeeping (compaction, merging) did."""
+
+    merged_segments: int = 0
+    dropped_deleted: int = 0
+    segments_after: int = 0
+
+
+@runtime_checkable
+class Maintainable(Protocol):
+    """A backend that reorganises its own storage on request (the local backend merges segments); a service
+    that does its own housekeeping does not offer it."""
+
+    def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
+        """Housekeeping by the backend's own policy (everything worth it when ``force``); the caller holds the writer."""
+        ...
+
+    def seal(self, report: StageReporter = quiet) -> MaintenanceReport:
+        """Once on a fresh index after its last change, before it is published: reorganise what the build's
+        bounded commits left for searching."""
+        ...
+
+
+@dataclass(frozen=True)
+class SegmentCounts:
+    segments: int
+    deleted_fraction: float
+
+
+@runtime_checkable
+class SegmentStatistics(Protocol):
+    """A backend whose storage is segments it manages itself, with vectors of deleted passages still held."""
+
+    def segment_counts(self) -> SegmentCounts: ...
+
+
+@runtime_checkable
+class Prefetchable(Protocol):
+    """A backend whose index can be read into memory ahead of the first searches (a server's warm-up)."""
+
+    def prefetch(self) -> None: ...
+
+
+def iter_chunks(values: Sequence, size: int) -> Iterator[list]:
     """Bounded pieces of a list, for statements and requests that limit how many values one call takes."""
     for first in range(0, len(values), size):
-        yield values[first : first + size]
+        yield list(values[first : first + size])

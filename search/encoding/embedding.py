@@ -21,7 +21,8 @@ from search.encoding.onnx_encoder import CPU, load_export, run_session
 from search.encoding.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
 from search.encoding.query_batcher import QueryBatcher
 from search.errors import ModelLoadError, first_line
-from search.settings import DEFAULT_MODEL, get_settings, parse_quantize
+from search.index_settings import parse_quantize
+from search.settings import DEFAULT_MODEL, get_settings
 
 # Models come from the package or the local Hugging Face cache; a hub lookup would only hang on retries
 # here. Set HF_HUB_OFFLINE=0 to let sentence-transformers download a model by name.

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from search.backends.contract import VectorBlocks
+
 # The first three fused results: the previous recipe's depth, kept as it was rather than fit again.
 VECTOR_FEEDBACK_PASSAGES = 3
 
@@ -32,3 +34,10 @@ def moved_query_vector(query_vector: np.ndarray, feedback_vectors: np.ndarray) -
 def feedback_applies(mode: str, ranking_documents: bool) -> bool:
     """Rocchio feedback is part of hybrid ranking of documents, not of passages (see above)."""
     return mode == "hybrid" and ranking_documents
+
+
+def feedback_vector(query_vector: np.ndarray, seeds: np.ndarray, blocks: VectorBlocks) -> np.ndarray:
+    """Rocchio: the query moved towards the passage vectors of the first fused results ``seeds``."""
+    first_rows = dict(zip(blocks.ids.tolist(), blocks.offsets.tolist()))
+    found = [blocks.matrix[first_rows[pid]] for pid in seeds.tolist() if pid in first_rows]
+    return moved_query_vector(query_vector, np.array(found))

@@ -17,7 +17,7 @@ or 1 in practice, so each ranking is mapped to 0..1 over its own candidates. The
 weighs 1; the keyword ranking weighs the query's term specificity (``keyword_weight``), 1 when the
 query names something rare, less when every word of it that the index holds is common. No weight is
 fitted to a collection. Measured against dividing by the best score, z-scores, distribution-based
-scaling and reciprocal-rank fusion (k=60) on every public set (README, "Ranking quality").
+scaling and reciprocal-rank fusion (k=60) on every public set (docs/ranking.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import overload
 
 import numpy as np
 
-Ranking = tuple[np.ndarray, np.ndarray]
+from search.backends.contract import Ranking
+
 SEMANTIC = "semantic"
 KEYWORD = "keyword"
 # Cormack, Clarke & Buettcher 2009; kept for comparison runs, it is not the default.

@@ -14,10 +14,6 @@ from search.text.analyzer import Analyzer
 _NEAR_BEST = 0.03
 
 
-def best_sentence(passage_vector: np.ndarray, sentence_vectors: np.ndarray, query_vector: np.ndarray) -> float:
-    return float((sentence_vectors @ query_vector).max()) if len(sentence_vectors) else float(passage_vector @ query_vector)
-
-
 def highlights(stored: StoredPassage, sentence_vectors: np.ndarray, query_vector: np.ndarray) -> tuple[Span, ...]:
     """Spans relative to the passage start of its best-matching sentence(s)."""
     if not stored.sentences or len(sentence_vectors) != len(stored.sentences):

@@ -18,18 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-from search.backends.contract import Filters, IndexLocation, Ranking, ReadView, RetrievalBackend, StoredPassage, VectorBlocks
-from search.backends.registry import open_backend
+from search.backends.contract import (
+    NO_RANKING,
+    DocumentKeywordSearch,
+    Filters,
+    IndexLocation,
+    Prefetchable,
+    Ranking,
+    ReadView,
+    StoredPassage,
+    VectorBlocks,
+)
+from search.backends.registry import AnyBackend, open_backend
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
 from search.errors import IndexFormatError, SemanticUnavailable
 from search.index_settings import FIX_HINT
-from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies
+from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies, feedback_vector
 from search.ranking.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
-from search.ranking.highlight import best_sentence, highlights, highlights_by_terms
-from search.ranking.rescore import NO_RANKING, feedback_vector, rescore_semantic, shape, shaping_candidates
+from search.ranking.highlight import highlights, highlights_by_terms
+from search.ranking.rescore import best_sentence_cosines, rescore_semantic
 from search.ranking.rules import DEFAULT_MODE, SearchRequest, validate_request
+from search.ranking.shaping import shape, shaping_candidates
 from search.records import Hit
+from search.text.query_terms import term_specificity
 
 # Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
 _MIN_DEPTH = 200
@@ -48,24 +60,23 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class _Page:
-    """The hits' rows and vectors: the one read of the hydrate stage."""
+    """The hits' rows and vectors (the one read of the hydrate stage) and, with a query vector, each hit's
+    best-sentence cosine."""
 
     candidates: list[FusedCandidate]
     stored: dict[int, StoredPassage]
     vectors: VectorBlocks
+    best_sentence: dict[int, float]
 
-    def sentence_vectors(self, pid: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def sentence_vectors(self, pid: int) -> np.ndarray | None:
         where = np.flatnonzero(self.vectors.ids == pid)
-        if not len(where):
-            return None
-        block = self.vectors.block(int(where[0]))
-        return block[0], block[1:]
+        return self.vectors.block(int(where[0]))[1:] if len(where) else None
 
 
 class Searcher:
     """An open backend and the model that embedded it, ready to answer queries."""
 
-    def __init__(self, backend: RetrievalBackend, embedder: Embedder) -> None:
+    def __init__(self, backend: AnyBackend, embedder: Embedder) -> None:
         if embedder.dimension != backend.settings.dimension:
             raise IndexFormatError(
                 f"model {embedder.name} makes {embedder.dimension}-dimensional vectors but the index holds "
@@ -92,13 +103,14 @@ class Searcher:
         return cls(backend, load_embedder(settings.model, settings.quantize))
 
     def warm_up(self) -> None:
-        """The index read into memory (``RetrievalBackend.prefetch``) and one search before serving, so the
+        """The index read into memory (where the backend is ``Prefetchable``) and one search before serving, so the
         first users' queries do not pay for disk reads, first-call imports and allocations; then the heap
         loaded so far (modules, model, index tables) is frozen out of the garbage collector's reach. Without
         that, each full collection walked it: at 200,000 passages five of them during 200 searches took
         43-110 ms each and made the p99 (``semsearch bench scale``)."""
-        self.backend.prefetch()
-        if self.backend.stats().passages:
+        if isinstance(self.backend, Prefetchable):
+            self.backend.prefetch()
+        if self.backend.counts().passages:
             self.search(SearchRequest("warm up", k=1))
         gc.collect()
         gc.freeze()
@@ -143,15 +155,15 @@ class Searcher:
             semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors, best_part)
         specificity = None
         if request.mode != "semantic":
-            keyword = view.keyword(query, depth, filters, documents=request.group_by_document)
-            specificity = view.keyword_specificity(query) if request.mode == "hybrid" else None
+            keyword = _keyword(view, query, depth, filters, request.group_by_document)
+            specificity = keyword_specificity(view, query) if request.mode == "hybrid" else None
         ranked = fuse_min_max(semantic, keyword, specificity)
         if feedback_applies(request.mode, request.group_by_document) and query_vector is not None and len(semantic[0]) and len(keyword[0]):
             seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]
             moved = feedback_vector(query_vector, seeds, view.vectors(seeds.tolist(), sentences=False))
             ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors, best_part), keyword, specificity)
         ranked = shape(ranked, view.spans(shaping_candidates(ranked, request.min_score)), request.group_by_document, request.min_score)
-        page = _hydrate(view, ranked, request)
+        page = _hydrate(view, ranked, request, vectors, query_vector, self.backend.settings.dimension)
         terms = set(self.backend.settings.analyzer.terms(query))
         hits = [self._hit(request.offset + i, c, page, query_vector, query) for i, c in enumerate(page.candidates, start=1)]
         if request.explain:
@@ -195,7 +207,7 @@ class Searcher:
         self, candidate: FusedCandidate, page: _Page, text: str, terms: set[str], query_vector: np.ndarray | None, weight: float
     ) -> dict:
         """Why a hit ranks where it does: the fusion inputs and weights, the best sentence's cosine and the query terms it holds."""
-        vectors = page.sentence_vectors(candidate.row)
+        best = page.best_sentence.get(candidate.row)
         return {
             "fused_score": candidate.score,
             "fusion": "weighted mean over the rankings that returned candidates of each one's min-max scaled score: "
@@ -205,7 +217,7 @@ class Searcher:
             "contributions": {name: round(part, 6) for name, part in candidate.contributions.items()},
             "semantic": candidate.semantic,
             "keyword": candidate.keyword,
-            "best_sentence": None if query_vector is None or vectors is None else round(best_sentence(*vectors, query_vector), 6),
+            "best_sentence": None if best is None else round(best, 6),
             "matched_terms": sorted(terms & set(self.backend.settings.analyzer.terms(text))),
         }
 
@@ -214,7 +226,7 @@ class Searcher:
         passage = stored.record
         vectors = page.sentence_vectors(candidate.row)
         if query_vector is not None and vectors is not None:
-            spans = highlights(stored, vectors[1], query_vector)
+            spans = highlights(stored, vectors, query_vector)
         else:
             spans = highlights_by_terms(stored, query, self.backend.settings.analyzer)
         return Hit(
@@ -235,27 +247,62 @@ class Searcher:
         )
 
 
-def _hydrate(view: ReadView, ranked: FusedRanking, request: SearchRequest) -> _Page:
-    """The ``k`` results after ``offset`` with their rows and vectors (their sentences are highlighted).
+def _keyword(view: ReadView, query: str, depth: int, filters: Filters, by_document: bool) -> Ranking:
+    """BM25 over passages; grouped by document, over whole documents where the backend indexes them, else each
+    document ranked by its best passage (shaping keeps one per document)."""
+    if by_document and isinstance(view, DocumentKeywordSearch):
+        return view.keyword_documents(query, depth, filters)
+    return view.keyword(query, depth, filters)
+
+
+def keyword_specificity(view: ReadView, query: str) -> float | None:
+    """The query's term specificity (``search.text.query_terms.term_specificity``) from the view's term statistics."""
+    statistics = view.term_statistics(query)
+    frequencies = statistics.document_frequencies
+    return term_specificity(frequencies, frequencies.__getitem__, statistics.passages)
+
+
+def _hydrate(
+    view: ReadView,
+    ranked: FusedRanking,
+    request: SearchRequest,
+    held: dict[int, VectorBlocks],
+    query_vector: np.ndarray | None,
+    dimension: int,
+) -> _Page:
+    """The ``k`` results after ``offset`` with their rows and vectors (their sentences are highlighted); vectors
+    the semantic stage already read (``held``) are not read again.
 
     Rows come from the query's read view: a passage deleted after the backend was last refreshed is missing
     there and is replaced by the next result.
     """
     page: list[FusedCandidate] = []
     stored: dict[int, StoredPassage] = {}
-    blocks: list[VectorBlocks] = []
+    blocks: dict[int, np.ndarray] = {}
     position = request.offset
     while len(page) < request.k and position < len(ranked):
         wanted = ranked[position : position + request.k - len(page)]
         position += len(wanted)
         rows = view.passages(c.row for c in wanted)
-        found = view.vectors(list(rows))
         stored.update(rows)
-        blocks.append(found)
-        with_vectors = set(found.ids.tolist())
-        page += [c for c in wanted if c.row in rows and c.row in with_vectors]
-    dimension = blocks[0].matrix.shape[1] if blocks else 0
-    return _Page(page, stored, VectorBlocks.joined(blocks, dimension))
+        for pid in rows:
+            if (block := _held_block(held, pid)) is not None:
+                blocks[pid] = block
+        found = view.vectors([pid for pid in rows if pid not in blocks])
+        blocks.update((pid, found.block(i)) for i, pid in enumerate(found.ids.tolist()))
+        page += [c for c in wanted if c.row in rows and c.row in blocks]
+    shown = [c.row for c in page]
+    vectors = VectorBlocks.stacked(shown, [blocks[pid] for pid in shown], dimension)
+    best = {} if query_vector is None else dict(zip(shown, best_sentence_cosines(vectors, query_vector).tolist()))
+    return _Page(page, stored, vectors, best)
+
+
+def _held_block(held: dict[int, VectorBlocks], pid: int) -> np.ndarray | None:
+    blocks = held.get(pid)
+    if blocks is None:
+        return None
+    where = np.flatnonzero(blocks.ids == pid)
+    return blocks.block(int(where[0])) if len(where) else None
 
 
 def _blocks_of(vectors: dict[int, VectorBlocks], ids: list[int]) -> list[VectorBlocks]:

@@ -22,16 +22,15 @@ import numpy as np
 
 from search.backends.checkpoints import KEYWORD_COMMITTED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
 from search.backends.contract import (
-    BackendStats,
     Change,
     CommitResult,
     DocumentSummary,
-    FileState,
+    IndexCounts,
     IndexLocation,
     MaintenanceReport,
     NewPassage,
-    ReadView,
     RetrievalBackend,
+    SegmentCounts,
 )
 from search.backends.local.compaction import compact
 from search.backends.local.faiss_segments import FaissSegments
@@ -50,6 +49,7 @@ from search.backends.local.layout import (
     remove_stale_folders,
 )
 from search.backends.local.page_cache import read_into_page_cache
+from search.backends.local.parts import LocalParts
 from search.backends.local.store import LocalCommit, PassageLocation, Segment, Store
 from search.backends.local.term_index import KeywordIndex, TermIndex
 from search.backends.local.vector_files import VectorFiles, write_vector_file
@@ -72,7 +72,9 @@ class _Prepared:
     commit: LocalCommit
 
 
-class LocalBackend(RetrievalBackend):
+class LocalBackend(RetrievalBackend[_Prepared]):
+    """Also ``Maintainable`` (segments merged, tombstones dropped), ``SegmentStatistics`` and ``Prefetchable``."""
+
     name = "local"
 
     def __init__(self, folder: Path, index_dir: Path) -> None:
@@ -86,9 +88,7 @@ class LocalBackend(RetrievalBackend):
             )
         self.settings = IndexSettings.from_meta(meta, f"store in {folder}")
         if self.settings.backend != self.name:
-            raise IndexFormatError(
-                f"index at {index_dir} belongs to the {self.settings.backend!r} backend; open it with --backend {self.settings.backend}"
-            )
+            raise IndexFormatError(f"index at {index_dir} belongs to the {self.settings.backend!r} backend; {FIX_HINT}")
         self.vectors: VectorStore = FaissSegments(folder / SEGMENTS_DIR, self.settings.dimension)
         self.vector_files = VectorFiles(folder / VECTORS_DIR, {})
         self.passage_terms: KeywordIndex = TermIndex(folder / KEYWORD_PASSAGES_DIR)
@@ -208,14 +208,16 @@ class LocalBackend(RetrievalBackend):
     # --- reads ------------------------------------------------------------------------------
 
     @contextmanager
-    def snapshot(self) -> Iterator[ReadView]:
+    def snapshot(self) -> Iterator[LocalView]:
         # One read transaction for the whole query: a writer committing meanwhile must not remove a passage
         # between the moment it is ranked and the moment its text is read.
         with self.store.snapshot():
-            yield LocalView(self)
+            yield LocalView(self.parts())
 
-    def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
-        return self.store.file_states(doc_ids)
+    def parts(self) -> LocalParts:
+        return LocalParts(
+            self.folder, self.settings, self.store, self.vectors, self.vector_files, self.passage_terms, self.document_terms, self.locations
+        )
 
     def document(self, doc_id: str) -> DocumentRecord | None:
         return self.store.document(doc_id)
@@ -223,13 +225,14 @@ class LocalBackend(RetrievalBackend):
     def documents(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
         return self.store.document_summaries(doc_ids)
 
-    def stats(self) -> BackendStats:
+    def counts(self) -> IndexCounts:
         documents, passages = self.store.counts()
+        return IndexCounts(documents, passages, f"{self.folder.name}/{self.generation}")
+
+    def segment_counts(self) -> SegmentCounts:
         held = self.vectors.size()
         dead = len(self.store.tombstones())
-        return BackendStats(
-            documents, passages, len(self.store.segments()), dead / held if held else 0.0, f"{self.folder.name}/{self.generation}"
-        )
+        return SegmentCounts(len(self.store.segments()), dead / held if held else 0.0)
 
     def locations(self, ids: list[int]) -> dict[int, PassageLocation]:
         """Where passages lie, from recent lookups where possible.
@@ -256,13 +259,13 @@ class LocalBackend(RetrievalBackend):
         replaced = [u.record.doc_id for u in change.upserts]
         old_keys = self.store.document_keys([*change.removed, *replaced])
         next_document, next_passage = int(meta["next_document"]), int(meta["next_passage"])
-        documents: list[tuple[int, DocumentRecord, int, int]] = []
+        documents: list[tuple[int, DocumentRecord]] = []
         passages: list[tuple[int, int, NewPassage, int]] = []
         rows: list[np.ndarray] = []
         vector_rows = 0
         for offset, upsert in enumerate(change.upserts):
             key = next_document + offset
-            documents.append((key, upsert.record, upsert.size, upsert.mtime_ns))
+            documents.append((key, upsert.record))
             for passage, first in zip(upsert.passages, upsert.first_rows()):
                 passages.append((next_passage + len(passages), key, passage, vector_rows + first))
             rows.append(upsert.vectors)
@@ -281,14 +284,13 @@ class LocalBackend(RetrievalBackend):
             documents,
             passages,
             sorted(old_keys.values()),
-            list(change.touched),
+            list(change.sources),
             next_document + len(documents),
             next_passage + len(passages),
         )
         return _Prepared(change, commit)
 
-    def commit(self, prepared: object, report: StageReporter = quiet) -> CommitResult:
-        assert isinstance(prepared, _Prepared)
+    def commit(self, prepared: _Prepared, report: StageReporter = quiet) -> CommitResult:
         removed = len(self.store.passage_ids_of_documents(prepared.commit.removed_documents))
         generation = self.store.commit_change(prepared.commit)
         reach(STORE_COMMITTED, report)
@@ -298,7 +300,7 @@ class LocalBackend(RetrievalBackend):
         self.refresh()
         return CommitResult(generation, len(prepared.commit.passages), removed)
 
-    def abandon(self, prepared: object) -> None:
+    def abandon(self, prepared: _Prepared) -> None:
         self._remove_unnamed_files()
 
     def recover(self) -> None:
@@ -306,13 +308,13 @@ class LocalBackend(RetrievalBackend):
         self._remove_unnamed_files()
 
     def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
-        return compact(self, force, report)
+        return compact(self.parts(), self.refresh, force, report)
 
     def seal(self, report: StageReporter = quiet) -> MaintenanceReport:
         """One segment for the whole fresh index: a search probes each segment at 4 sqrt(its cells), so the
         sealed segments of bounded commits would cost more than one of their size (at 2,000,000 passages in
         50,000-passage segments, 27 % of the vectors scanned against 11 %)."""
-        return compact(self, force=True, report=report, whole=True)
+        return compact(self.parts(), self.refresh, force=True, report=report, whole=True)
 
     def replay_keyword_journal(self) -> int:
         """Bring the keyword indexes in step with the store after a writer died between the two commits.

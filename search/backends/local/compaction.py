@@ -6,25 +6,25 @@ removed only after the commit, and a reader that still maps them keeps its mappi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from search.backends.checkpoints import COMPACTION_COMMITTED, COMPACTION_WRITTEN, StageReporter, quiet, reach
 from search.backends.contract import MaintenanceReport
 from search.backends.local.faiss_segments import ANN_MIN_VECTORS
 from search.backends.local.layout import SEGMENTS_DIR
+from search.backends.local.parts import LocalParts
 from search.backends.local.store import Segment
-
-if TYPE_CHECKING:
-    from search.backends.local.backend import LocalBackend
 
 # Worth compacting: this many small (flat) segments, or a segment whose vectors are this share dead.
 MAX_FLAT_SEGMENTS = 8
 MAX_DEAD_SHARE = 0.2
 
 
-def compact(index: LocalBackend, force: bool = False, report: StageReporter = quiet, whole: bool = False) -> MaintenanceReport:
+def compact(
+    index: LocalParts, refresh: Callable[[], object], force: bool = False, report: StageReporter = quiet, whole: bool = False
+) -> MaintenanceReport:
     """Merge what is worth merging (everything mergeable when ``force``; every segment into one when ``whole``,
-    for an index nobody searches yet); the caller holds the writer lock."""
+    for an index nobody searches yet), then ``refresh`` the backend's readers; the caller holds the writer lock."""
     segments = index.store.segments()
     dead_by_segment: dict[int, int] = {}
     for segment_id in index.store.tombstones().values():
@@ -40,7 +40,7 @@ def compact(index: LocalBackend, force: bool = False, report: StageReporter = qu
     reach(COMPACTION_COMMITTED, report)
     for segment in chosen:
         (index.folder / SEGMENTS_DIR / segment.file).unlink(missing_ok=True)
-    index.refresh()
+    refresh()
     return MaintenanceReport(len(chosen), dropped, len(index.store.segments()))
 
 

@@ -28,6 +28,7 @@ from typing import cast
 import faiss
 import numpy as np
 
+from search.backends.contract import NO_RANKING
 from search.backends.local.vector_store import PreparedSegment, VectorStore
 from search.durability import write_durably
 from search.errors import IndexFormatError
@@ -95,13 +96,13 @@ class FaissSegments(VectorStore):
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         segments = self._segments
         if k < 1 or not segments:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return NO_RANKING
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         allowed_batch = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)) if allowed is not None else None
         with _one_thread():
             found = [self._search_segment(segment, query, k, allowed_batch, exact) for segment in segments if segment.index.ntotal]
         if not found:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return NO_RANKING
         ids, scores = np.concatenate([ids for ids, _ in found]), np.concatenate([scores for _, scores in found])
         order = np.lexsort((ids, -scores))[:k]
         return ids[order], scores[order].astype(np.float32)

@@ -33,7 +33,7 @@ from search.durability import fsync_dir, fsync_file
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
 from search.index_settings import FIX_HINT
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 STORE_FILE = "store.sqlite"

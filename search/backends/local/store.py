@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from search.backends.contract import DocumentSummary, FileState, NewPassage, StoredPassage, iter_chunks
+from search.backends.contract import DocumentSummary, NewPassage, StoredPassage, iter_chunks
 from search.backends.local.vector_store import PreparedSegment
 from search.errors import IndexFormatError
 from search.records import DocumentRecord, PassageRecord
@@ -30,8 +30,7 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT NOT NULL,
     date TEXT,
     sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+    source TEXT NOT NULL,
     pages TEXT NOT NULL,
     length INTEGER NOT NULL,
     text TEXT NOT NULL
@@ -92,16 +91,16 @@ class Segment:
 
 @dataclass(frozen=True)
 class LocalCommit:
-    """Everything one change writes to the store: the files prepared for it, the rows it adds (document key,
-    record, size, mtime; passage id, document key, passage, first vector row), the documents it replaces or
-    removes (by key), new stats for unchanged content (doc id, size, mtime) and the counters after it."""
+    """Everything one change writes to the store: the files prepared for it, the rows it adds (document key and
+    record; passage id, document key, passage, first vector row), the documents it replaces or removes (by key),
+    new sources for unchanged content (doc id, source) and the counters after it."""
 
     segment: PreparedSegment | None
     vector_file: tuple[str, int] | None
-    documents: list[tuple[int, DocumentRecord, int, int]]
+    documents: list[tuple[int, DocumentRecord]]
     passages: list[tuple[int, int, NewPassage, int]]
     removed_documents: list[int]
-    touched: list[tuple[str, int, int]]
+    sources: list[tuple[str, str]]
     next_document: int
     next_passage: int
 
@@ -200,19 +199,16 @@ class Store:
 
     # --- documents ----------------------------------------------------------------------------
 
-    def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
-        """Stat and hash of every document, or of the named ones."""
-        sql = "SELECT doc_id, key, size, mtime_ns, sha256 FROM documents"
-        rows = self.query(sql) if doc_ids is None else self.query_in(sql + " WHERE doc_id IN ({marks})", doc_ids)
-        return {doc_id: FileState(size, mtime, sha) for doc_id, _key, size, mtime, sha in rows}
-
     def document(self, doc_id: str) -> DocumentRecord | None:
-        rows = self.query("SELECT doc_id, title, date, text, sha256, pages FROM documents WHERE doc_id = ?", (doc_id,))
+        rows = self.query("SELECT doc_id, title, date, text, sha256, pages, source FROM documents WHERE doc_id = ?", (doc_id,))
         return _document(rows[0]) if rows else None
 
     def document_summaries(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
         """Every document (or the named ones) without its text."""
-        sql = "SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key) FROM documents d"
+        sql = (
+            "SELECT d.doc_id, d.title, d.date, d.length, (SELECT COUNT(*) FROM passages p WHERE p.document = d.key), d.sha256, d.source "
+            "FROM documents d"
+        )
         rows = self.query(sql + " ORDER BY d.doc_id") if doc_ids is None else self.query_in(sql + " WHERE d.doc_id IN ({marks})", doc_ids)
         return [DocumentSummary(*row) for row in rows]
 
@@ -327,10 +323,10 @@ class Store:
                 db.execute("DELETE FROM passages WHERE document = ?", (key,))
                 db.execute("DELETE FROM documents WHERE key = ?", (key,))
             db.executemany(
-                "INSERT INTO documents(key, doc_id, title, date, sha256, size, mtime_ns, pages, length, text) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO documents(key, doc_id, title, date, sha256, source, pages, length, text) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (key, d.doc_id, d.title, d.date, d.sha256, size, mtime, json.dumps(list(d.pages)), len(d.text), d.text)
-                    for key, d, size, mtime in commit.documents
+                    (key, d.doc_id, d.title, d.date, d.sha256, d.source, json.dumps(list(d.pages)), len(d.text), d.text)
+                    for key, d in commit.documents
                 ],
             )
             db.executemany(
@@ -354,7 +350,7 @@ class Store:
                     for pid, key, p, row in commit.passages
                 ],
             )
-            db.executemany("UPDATE documents SET size = ?, mtime_ns = ? WHERE doc_id = ?", [(s, m, d) for d, s, m in commit.touched])
+            db.executemany("UPDATE documents SET source = ? WHERE doc_id = ?", [(source, doc_id) for doc_id, source in commit.sources])
             db.execute(
                 "INSERT INTO keyword_journal VALUES (?, ?, ?, ?, ?)",
                 (
@@ -399,8 +395,8 @@ class Store:
 
 
 def _document(row: tuple) -> DocumentRecord:
-    doc_id, title, date, text, sha256, pages = row
-    return DocumentRecord(doc_id, title, date, text, sha256, tuple(json.loads(pages)))
+    doc_id, title, date, text, sha256, pages, source = row
+    return DocumentRecord(doc_id, title, date, text, sha256, tuple(json.loads(pages)), source)
 
 
 def _passage(row: tuple) -> StoredPassage:

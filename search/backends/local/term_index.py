@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import tantivy
 
+from search.backends.contract import NO_RANKING
 from search.errors import IndexFormatError
 from search.index_settings import FIX_HINT
 
@@ -23,7 +24,6 @@ _TOKENIZER = "analyzed_terms"
 _KEY = "key"
 _FILTER = "document"
 _TERMS = "terms"
-_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
 class KeywordIndex(Protocol):
@@ -72,7 +72,7 @@ class TermIndex(KeywordIndex):
             if weight > 0
         ]
         if not clauses or k < 1 or (allowed_documents is not None and not allowed_documents):
-            return _EMPTY
+            return NO_RANKING
         query = tantivy.Query.boolean_query(clauses)
         if allowed_documents is not None:
             allowed = tantivy.Query.term_set_query(self._schema, _FILTER, [int(key) for key in allowed_documents])
@@ -82,7 +82,7 @@ class TermIndex(KeywordIndex):
         searcher = self._searcher
         hits = searcher.search(query, k, count=False).hits
         if not hits:
-            return _EMPTY
+            return NO_RANKING
         keys = searcher.fast_field_values(_KEY, [address for _, address in hits])
         return np.array(keys, dtype=np.int64), np.array([score for score, _ in hits], dtype=np.float32)
 

@@ -7,74 +7,90 @@ Only candidates are read: their locations (cached, they never change), their flo
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.backends.contract import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks
+from search.backends.contract import (
+    NO_FILTERS,
+    NO_RANKING,
+    Filters,
+    PassageSpan,
+    Ranking,
+    ReadView,
+    StoredPassage,
+    TermStatistics,
+    VectorBlocks,
+)
+from search.backends.local.parts import LocalParts
 from search.backends.local.vector_files import VectorFiles
 from search.ranking.fusion import document_ranking_as_passages
-from search.text.query_terms import query_term_weights, term_specificity
-
-if TYPE_CHECKING:
-    from search.backends.local.backend import LocalBackend
-
-_EMPTY: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+from search.text.query_terms import query_term_weights
 
 
 class LocalView(ReadView):
-    def __init__(self, backend: LocalBackend) -> None:
-        self._backend = backend
+    """Also a ``DocumentKeywordSearch`` (a tantivy index of whole documents) and an ``ExactDenseSearch``."""
+
+    def __init__(self, parts: LocalParts) -> None:
+        self._parts = parts
         self._allowed: dict[Filters, tuple[list[int], np.ndarray]] = {}
         self._terms: dict[str, dict[str, float]] = {}
 
-    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
-        if not filters:
-            return self._backend.vectors.search(vector, k, exact=exact)
-        documents, passages = self._allowed_by(filters)
-        return self._backend.vectors.search(vector, k, passages, exact) if documents else _EMPTY
+    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        return self._dense(vector, k, filters, exact=False)
 
-    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
-        terms = self._query_terms(query)
+    def dense_exact(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        return self._dense(vector, k, filters, exact=True)
+
+    def _dense(self, vector: np.ndarray, k: int, filters: Filters, exact: bool) -> Ranking:
+        if not filters:
+            return self._parts.vectors.search(vector, k, exact=exact)
+        documents, passages = self._allowed_by(filters)
+        return self._parts.vectors.search(vector, k, passages, exact) if documents else NO_RANKING
+
+    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
         allowed = self._allowed_by(filters)[0] if filters else None
         if allowed is not None and not allowed:
-            return _EMPTY
-        if not documents:
-            return self._backend.passage_terms.search(terms, k, allowed)
-        keys, scores = self._backend.document_terms.search(terms, k, allowed)
-        return document_ranking_as_passages((keys, scores), self._backend.store.passage_ids_by_document(keys.tolist()))
+            return NO_RANKING
+        return self._parts.passage_terms.search(self._query_terms(query), k, allowed)
 
-    def keyword_specificity(self, query: str) -> float | None:
-        index = self._backend.passage_terms
-        return term_specificity(self._query_terms(query), index.document_frequency, index.size())
+    def keyword_documents(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        allowed = self._allowed_by(filters)[0] if filters else None
+        if allowed is not None and not allowed:
+            return NO_RANKING
+        keys, scores = self._parts.document_terms.search(self._query_terms(query), k, allowed)
+        return document_ranking_as_passages((keys, scores), self._parts.store.passage_ids_by_document(keys.tolist()))
+
+    def term_statistics(self, query: str) -> TermStatistics:
+        index = self._parts.passage_terms
+        return TermStatistics({term: index.document_frequency(term) for term in self._query_terms(query)}, index.size())
 
     def _query_terms(self, query: str) -> dict[str, float]:
-        """The query's BM25 terms, analyzed once per view: the ranking and the specificity both need them."""
+        """The query's BM25 terms, analyzed once per view: the ranking and the statistics both need them."""
         if query not in self._terms:
-            index = self._backend.passage_terms
-            self._terms[query] = query_term_weights(self._backend.settings.analyzer.terms(query), index.document_frequency, index.size())
+            index = self._parts.passage_terms
+            self._terms[query] = query_term_weights(self._parts.settings.analyzer.terms(query), index.document_frequency, index.size())
         return self._terms[query]
 
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
-        return {pid: PassageSpan(where.document, where.start, where.end) for pid, where in self._backend.locations(list(ids)).items()}
+        return {pid: PassageSpan(where.document, where.start, where.end) for pid, where in self._parts.locations(list(ids)).items()}
 
     def vectors(self, ids: Iterable[int], sentences: bool = True) -> VectorBlocks:
-        locations = self._backend.locations(list(ids))
+        locations = self._parts.locations(list(ids))
         blocks = ((pid, where.vector_file, where.vector_row, 1 + where.sentences if sentences else 1) for pid, where in locations.items())
-        return VectorBlocks.joined(_gathered(self._backend.vector_files, blocks), self._backend.settings.dimension)
+        return VectorBlocks.joined(_gathered(self._parts.vector_files, blocks), self._parts.settings.dimension)
 
     def passages(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
-        return self._backend.store.passages(ids)
+        return self._parts.store.passages(ids)
 
     def document_passages(self, doc_id: str) -> list[StoredPassage]:
-        store = self._backend.store
+        store = self._parts.store
         found = store.passages(store.passage_ids_of_documents(store.document_keys([doc_id]).values()))
         return sorted(found.values(), key=lambda passage: passage.record.start)
 
     def _allowed_by(self, filters: Filters) -> tuple[list[int], np.ndarray]:
         """Document keys and passage ids that pass the filters, read once per view."""
         if filters not in self._allowed:
-            store = self._backend.store
+            store = self._parts.store
             keys: set[int] | None = None
             if filters.doc_ids:
                 keys = set(store.document_keys(filters.doc_ids).values())

@@ -28,38 +28,41 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-import grpc
 from pymilvus import MilvusClient, MilvusException
 from pymilvus import __version__ as pymilvus_version
 
 from search.backends.checkpoints import OLD_ROWS_DELETED, SEGMENT_WRITTEN, STORE_COMMITTED, StageReporter, quiet, reach
 from search.backends.contract import (
-    BackendStats,
     Change,
     CommitResult,
     DocumentSummary,
-    FileState,
+    IndexCounts,
     IndexLocation,
-    MaintenanceReport,
     RetrievalBackend,
     iter_chunks,
 )
 from search.backends.milvus.control import Control
 from search.backends.milvus.lease import DEFAULT_LEASE_S, Lease, held
-from search.backends.milvus.rows import document_record, document_rows, file_state, passage_rows, touched_row
+from search.backends.milvus.rows import document_record, document_rows, document_summary, passage_rows, sourced_row
 from search.backends.milvus.schema import CollectionSet, create_set, drop_set, index_base, parse_index_type
 from search.backends.milvus.view import Committed, MilvusView
 from search.errors import IndexFormatError, IndexNotFound, SemsearchError
 from search.index_settings import FIX_HINT, IndexSettings
 from search.records import DocumentRecord
 
+TOKEN_ENV = "SEMSEARCH_MILVUS_TOKEN"
+# Options a URL's query may set: ``milvus://HOST:PORT/NAME?index_type=HNSW&lease_seconds=30``.
+URL_OPTIONS = ("index_type", "lease_seconds")
 # A search that read the state just before a commit keeps seeing the old rows for this long.
 READER_GRACE_S = 1.0
 _ROWS_PER_INSERT = 500
@@ -74,13 +77,17 @@ class PreparedChange:
     generation: int
     state: dict[str, Any]
     retired: tuple[int, ...]
-    touched: tuple[tuple[str, int, int], ...]
+    sources: tuple[tuple[str, str], ...]
     added_passages: int
     removed_passages: int
 
 
-class MilvusBackend(RetrievalBackend):
+class MilvusBackend(RetrievalBackend[PreparedChange]):
+    """Milvus merges and compacts its own segments and serves loaded collections from memory: it offers none of
+    the optional capabilities (maintenance, segment statistics, prefetch)."""
+
     name = "milvus"
+    scheme = "milvus"
 
     def __init__(self, location: IndexLocation, client: MilvusClient, names: CollectionSet, state: dict[str, Any]) -> None:
         self.location = location
@@ -94,12 +101,32 @@ class MilvusBackend(RetrievalBackend):
     # --- lifecycle --------------------------------------------------------------------------
 
     @classmethod
+    def locate(cls, url: str) -> IndexLocation:
+        """``milvus://HOST:PORT/NAME`` (with ``URL_OPTIONS`` as query parameters); the token comes from
+        ``SEMSEARCH_MILVUS_TOKEN``, never from the URL."""
+        parts = urlsplit(url)
+        name = parts.path.strip("/")
+        if parts.username or parts.password:
+            raise IndexFormatError(f"put no credentials in a milvus URL; set {TOKEN_ENV} instead")
+        if not parts.hostname or not name or "/" in name:
+            raise IndexFormatError(f"a milvus index URL is milvus://HOST:PORT/NAME, not {url!r}")
+        options: dict[str, str | None] = dict(parse_qsl(parts.query))
+        unknown = sorted(set(options) - set(URL_OPTIONS))
+        if unknown:
+            raise IndexFormatError(f"unknown milvus URL option {unknown[0]!r}; choose from {', '.join(URL_OPTIONS)}")
+        try:
+            port = parts.port or 19530
+        except ValueError:
+            raise IndexFormatError(f"a milvus index URL is milvus://HOST:PORT/NAME, not {url!r}") from None
+        return IndexLocation(Path(name), cls.name, options | {"uri": f"http://{parts.hostname}:{port}"})
+
+    @classmethod
     def open(cls, location: IndexLocation) -> MilvusBackend:
         client = _connect(location)
         base = index_base(location.name)
         live = Control(client).get(f"live/{base}")
         if live is None:
-            raise IndexNotFound(f"no milvus index named {location.name!r} at {location.option('milvus_uri')}")
+            raise IndexNotFound(f"no milvus index named {location.name!r} at {location.option('uri')}")
         names = CollectionSet(base, live["suffix"])
         state = Control(client).get(_state_key(names))
         if state is None:
@@ -110,7 +137,7 @@ class MilvusBackend(RetrievalBackend):
     def create(cls, location: IndexLocation, settings: IndexSettings) -> MilvusBackend:
         client = _connect(location)
         names = CollectionSet(index_base(location.name), uuid.uuid4().hex[:12])
-        index_type = parse_index_type(location.option("milvus_index_type"))
+        index_type = parse_index_type(location.option("index_type"))
         create_set(client, names, settings.dimension, settings.analyzer, index_type)
         state = {
             "settings": dataclasses.replace(settings, backend=cls.name).as_meta(),
@@ -127,7 +154,7 @@ class MilvusBackend(RetrievalBackend):
 
     @classmethod
     def writer(cls, location: IndexLocation) -> AbstractContextManager[None]:
-        seconds = float(location.option("milvus_lease_seconds") or DEFAULT_LEASE_S)
+        seconds = float(location.option("lease_seconds") or DEFAULT_LEASE_S)
         return held(Lease(Control(_connect(location)), index_base(location.name), seconds))
 
     @classmethod
@@ -173,14 +200,6 @@ class MilvusBackend(RetrievalBackend):
         state = self._read_state()
         return (state["generation"], state["pending"]) == (self._state["generation"], self._state["pending"])
 
-    def close(self) -> None:
-        """Nothing to release: pymilvus shares one connection per server address in a process, and closing it
-        would cut every other backend open on the same server (another index, a replaced searcher)."""
-
-    def prefetch(self) -> None:
-        """Nothing to read ahead: Milvus serves a collection from memory once it is loaded, which creating
-        it with its indexes does."""
-
     # --- reads ------------------------------------------------------------------------------
 
     @contextmanager
@@ -188,29 +207,19 @@ class MilvusBackend(RetrievalBackend):
         self._state = self._read_state()
         yield MilvusView(self.client, self.names, self._committed(), self.index_type, self.settings)
 
-    def file_states(self, doc_ids: Iterable[str] | None = None) -> dict[str, FileState]:
-        rows = self._catalog_heads(doc_ids, ["doc_id", "meta"])
-        return {row["doc_id"]: file_state(row) for row in rows}
-
     def document(self, doc_id: str) -> DocumentRecord | None:
         expression = f"{self._committed().expression()} and doc_id == {json.dumps(doc_id)}"
         rows = self.client.query(self.names.documents, filter=expression, output_fields=_CATALOG_FIELDS)
         return document_record(rows) if rows else None
 
     def documents(self, doc_ids: Iterable[str] | None = None) -> list[DocumentSummary]:
-        summaries = []
-        for row in self._catalog_heads(doc_ids, ["doc_id", "date", "meta"]):
-            meta = json.loads(row["meta"])
-            summaries.append(DocumentSummary(row["doc_id"], meta["title"], row["date"] or None, meta["length"], meta["passages"]))
+        summaries = [document_summary(row) for row in self._catalog_heads(doc_ids, ["doc_id", "date", "meta"])]
         return sorted(summaries, key=lambda summary: summary.doc_id)
 
-    def stats(self) -> BackendStats:
-        """Counts from the state row; ``segments`` is 0 because Milvus owns and merges its segments, and the
-        deleted fraction counts rows written but not (or no longer) visible."""
+    def counts(self) -> IndexCounts:
+        """Counts from the state row."""
         state = self._read_state()
-        stored = self.client.query(self.names.passages, filter="", output_fields=["count(*)"])[0]["count(*)"]
-        deleted = (stored - state["passages"]) / stored if stored else 0.0
-        return BackendStats(state["documents"], state["passages"], 0, max(0.0, deleted), f"milvus (pymilvus {pymilvus_version})")
+        return IndexCounts(state["documents"], state["passages"], f"milvus (pymilvus {pymilvus_version})")
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -243,24 +252,22 @@ class MilvusBackend(RetrievalBackend):
             "passages": state["passages"] + len(passages) - removed_passages,
         }
         reach(SEGMENT_WRITTEN, report)
-        return PreparedChange(generation, new_state, tuple(new_state["pending"]), change.touched, len(passages), removed_passages)
+        return PreparedChange(generation, new_state, tuple(new_state["pending"]), change.sources, len(passages), removed_passages)
 
-    def commit(self, prepared: object, report: StageReporter = quiet) -> CommitResult:
-        assert isinstance(prepared, PreparedChange)
+    def commit(self, prepared: PreparedChange, report: StageReporter = quiet) -> CommitResult:
         self.control.put(_state_key(self.names), prepared.state)
         self._state = prepared.state
         reach(STORE_COMMITTED, report)
-        self._touch(prepared.touched)
+        self._set_sources(prepared.sources)
         if prepared.retired:
             time.sleep(READER_GRACE_S)
         self._finish_pending()
         reach(OLD_ROWS_DELETED, report)
         return CommitResult(prepared.generation, prepared.added_passages, prepared.removed_passages)
 
-    def abandon(self, prepared: object) -> None:
+    def abandon(self, prepared: PreparedChange) -> None:
         """Delete a prepared generation that did not commit; one whose state flip landed (the failure came after
         it) is committed and stays."""
-        assert isinstance(prepared, PreparedChange)
         if self._read_state()["generation"] < prepared.generation:
             self._delete_where(f"generation == {prepared.generation}")
 
@@ -268,19 +275,6 @@ class MilvusBackend(RetrievalBackend):
         self._state = self._read_state()
         self._delete_where(f"generation > {self._state['generation']}")
         self._finish_pending()
-
-    def maintain(self, force: bool = False, report: StageReporter = quiet) -> MaintenanceReport:
-        """Milvus compacts segments by itself (auto-compaction drops deleted rows), so by default nothing is
-        done; ``force`` asks it to compact every collection now. milvus-lite does not implement compaction."""
-        if force:
-            for collection in self.names.collections():
-                try:
-                    self.client.compact(collection)
-                except grpc.RpcError as exc:
-                    if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                        raise
-                    break
-        return MaintenanceReport()
 
     # --- internals --------------------------------------------------------------------------
 
@@ -311,11 +305,11 @@ class MilvusBackend(RetrievalBackend):
         iterator.close()
         return rows
 
-    def _touch(self, touched: Iterable[tuple[str, int, int]]) -> None:
-        stats = {doc_id: (size, mtime) for doc_id, size, mtime in touched}
-        heads = self._catalog_heads(list(stats), _CATALOG_FIELDS)
+    def _set_sources(self, sources: Iterable[tuple[str, str]]) -> None:
+        new = dict(sources)
+        heads = self._catalog_heads(list(new), _CATALOG_FIELDS)
         if heads:
-            self.client.upsert(self.names.documents, [touched_row(row, *stats[row["doc_id"]]) for row in heads])
+            self.client.upsert(self.names.documents, [sourced_row(row, new[row["doc_id"]]) for row in heads])
 
     def _finish_pending(self) -> None:
         """Delete the rows of document versions the last commit retired, then say so in the state row."""
@@ -333,11 +327,11 @@ class MilvusBackend(RetrievalBackend):
 
 
 def _connect(location: IndexLocation) -> MilvusClient:
-    uri = location.option("milvus_uri")
+    uri = location.option("uri")
     if not uri:
-        raise SemsearchError("the milvus backend needs a server: pass --milvus-uri or set SEMSEARCH_MILVUS_URI")
+        raise SemsearchError("the milvus backend needs a server: name the index as milvus://HOST:PORT/NAME")
     try:
-        return MilvusClient(uri=uri, token=location.option("milvus_token") or "")
+        return MilvusClient(uri=uri, token=location.option("token") or os.environ.get(TOKEN_ENV, ""))
     except MilvusException as exc:
         raise SemsearchError(f"cannot reach Milvus at {uri} ({exc.message})") from None
 

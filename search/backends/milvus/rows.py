@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from search.backends.contract import DocumentUpsert, FileState, StoredPassage
+from search.backends.contract import DocumentSummary, DocumentUpsert, StoredPassage
 from search.backends.milvus.schema import VARCHAR_BYTES
 from search.records import DocumentRecord, PassageRecord
 
@@ -104,8 +104,7 @@ def document_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> list
         {
             "title": record.title,
             "sha256": record.sha256,
-            "size": upsert.size,
-            "mtime_ns": upsert.mtime_ns,
+            "source": record.source,
             "length": record.length,
             "passages": len(upsert.passages),
         }
@@ -133,15 +132,18 @@ def document_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> list
     return rows
 
 
-def touched_row(row: dict[str, Any], size: int, mtime_ns: int) -> dict[str, Any]:
-    """A catalog piece-0 row with new file stats (the content, and so the hash, unchanged)."""
-    meta = json.loads(row["meta"]) | {"size": size, "mtime_ns": mtime_ns}
+def sourced_row(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A catalog piece-0 row with a new ``source`` (the content, and so the hash, unchanged)."""
+    meta = json.loads(row["meta"]) | {"source": source}
     return {key: value for key, value in row.items() if key != "sparse"} | {"meta": json.dumps(meta)}
 
 
-def file_state(row: dict[str, Any]) -> FileState:
+def document_summary(row: dict[str, Any]) -> DocumentSummary:
+    """A document as the catalog's piece-0 row describes it."""
     meta = json.loads(row["meta"])
-    return FileState(int(meta["size"]), int(meta["mtime_ns"]), meta["sha256"])
+    return DocumentSummary(
+        row["doc_id"], meta["title"], row["date"] or None, meta["length"], meta["passages"], meta["sha256"], meta["source"]
+    )
 
 
 def document_record(pieces: list[dict[str, Any]]) -> DocumentRecord:
@@ -149,9 +151,8 @@ def document_record(pieces: list[dict[str, Any]]) -> DocumentRecord:
     pieces = sorted(pieces, key=lambda row: row["piece"])
     meta = json.loads(pieces[0]["meta"])
     pages = tuple(p for row in pieces for p in json.loads(row["pages"]))
-    return DocumentRecord(
-        pieces[0]["doc_id"], meta["title"], pieces[0]["date"] or None, "".join(row["text"] for row in pieces), meta["sha256"], pages
-    )
+    text = "".join(row["text"] for row in pieces)
+    return DocumentRecord(pieces[0]["doc_id"], meta["title"], pieces[0]["date"] or None, text, meta["sha256"], pages, meta["source"])
 
 
 def stored_passage(row: dict[str, Any], page_starts: tuple[int, ...]) -> StoredPassage:

@@ -15,12 +15,23 @@ from dataclasses import dataclass
 import numpy as np
 from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
 
-from search.backends.contract import NO_FILTERS, Filters, PassageSpan, Ranking, ReadView, StoredPassage, VectorBlocks, iter_chunks
+from search.backends.contract import (
+    NO_FILTERS,
+    NO_RANKING,
+    Filters,
+    PassageSpan,
+    Ranking,
+    ReadView,
+    StoredPassage,
+    TermStatistics,
+    VectorBlocks,
+    iter_chunks,
+)
 from search.backends.milvus.rows import stored_passage
 from search.backends.milvus.schema import PASSAGE_FIELDS, CollectionSet, dense_search_params
 from search.index_settings import IndexSettings
 from search.text.analyzer import Analyzer
-from search.text.query_terms import MAX_QUERY_TERMS, term_specificity
+from search.text.query_terms import MAX_QUERY_TERMS
 
 # Milvus returns at most 16,384 hits per search.
 MAX_TOP_K = 16_384
@@ -29,7 +40,6 @@ _PIECES_PER_DOCUMENT_ASKED = 4
 # Ids per ``in [...]`` query: keeps each query's rows (sentences: ~10 a passage) under the 16,384 cap.
 _IDS_PER_QUERY = 1_000
 _SENTENCE_PASSAGES_PER_QUERY = 500
-_EMPTY: Ranking = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class Committed:
 
 
 class MilvusView(ReadView):
+    """Also a ``DocumentKeywordSearch`` (BM25 over the catalog's document pieces) and a ``NativeHybridSearch``."""
+
     def __init__(self, client: MilvusClient, names: CollectionSet, committed: Committed, index_type: str, settings: IndexSettings) -> None:
         self.client = client
         self.names = names
@@ -65,11 +77,9 @@ class MilvusView(ReadView):
         self.dimension = settings.dimension
         self.analyzer = settings.analyzer
 
-    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS, exact: bool = False) -> Ranking:
-        """``exact`` is the index type's own answer: exhaustive for FLAT (and on the lite server's growing
-        segments), approximate for an ANN index type, whose recall Milvus reports itself."""
+    def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
         if k < 1:
-            return _EMPTY
+            return NO_RANKING
         hits = self.client.search(
             self.names.passages,
             data=[np.asarray(vector, dtype=np.float32)],
@@ -80,11 +90,15 @@ class MilvusView(ReadView):
         )[0]
         return _ranking(hits)
 
-    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS, documents: bool = False) -> Ranking:
+    def keyword(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
         if k < 1 or not query.strip():
-            return _EMPTY
-        if not documents:
-            return _ranking(self._bm25(self.names.passages, query, k, filters))
+            return NO_RANKING
+        return _ranking(self._bm25(self.names.passages, query, k, filters))
+
+    def keyword_documents(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
+        """BM25 over the catalog's document pieces, a document scoring the sum of its pieces' scores."""
+        if k < 1 or not query.strip():
+            return NO_RANKING
         pieces = self._bm25(self.names.documents, query, k * _PIECES_PER_DOCUMENT_ASKED, filters, ["doc_key"])
         scores: dict[int, float] = {}
         for hit in pieces:
@@ -98,24 +112,14 @@ class MilvusView(ReadView):
         repeated = [score for key, score in best for _ in by_document.get(key, [])]
         return np.asarray(ids, dtype=np.int64), np.asarray(repeated, dtype=np.float64)
 
-    def keyword_specificity(self, query: str) -> float | None:
+    def term_statistics(self, query: str) -> TermStatistics:
         """Milvus keeps its term statistics to itself, so a term's document frequency is counted as the committed
-        passages its own BM25 search returns. Only the rarest term matters: after the first count each search
-        asks for no more hits than the rarest count so far, so a question costs one full count and a few short
-        ones. Exact up to ``MAX_TOP_K`` hits; a term held by more passages counts as ``MAX_TOP_K``, which
-        changes the answer only when every term of the query is that common. At most ``MAX_QUERY_TERMS``
-        distinct terms, in query order."""
+        passages its own BM25 search for the term returns: one search per distinct term (at most
+        ``MAX_QUERY_TERMS``, in query order), exact up to ``MAX_TOP_K`` hits."""
         words = _word_per_term(query, self.analyzer)
-        rarest = min(self.committed.passages, MAX_TOP_K)
-
-        def frequency(term: str) -> int:
-            nonlocal rarest
-            found = len(self._bm25(self.names.passages, words[term], rarest, NO_FILTERS))
-            if found:
-                rarest = min(rarest, found)
-            return found
-
-        return term_specificity(list(words)[:MAX_QUERY_TERMS], frequency, self.committed.passages)
+        limit = min(self.committed.passages, MAX_TOP_K)
+        frequencies = {term: len(self._bm25(self.names.passages, words[term], limit, NO_FILTERS)) for term in list(words)[:MAX_QUERY_TERMS]}
+        return TermStatistics(frequencies, self.committed.passages)
 
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         rows = self._query(self.names.passages, "id", ids, ["doc_key", "start", "end"])
@@ -213,5 +217,5 @@ def _word_per_term(query: str, analyzer: Analyzer) -> dict[str, str]:
 
 def _ranking(hits: list[dict]) -> Ranking:
     if not hits:
-        return _EMPTY
+        return NO_RANKING
     return (np.array([hit["id"] for hit in hits], dtype=np.int64), np.array([hit["distance"] for hit in hits], dtype=np.float64))
