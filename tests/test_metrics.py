@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,7 @@ from search.settings import Settings
 from web.app import create_app
 
 
-def _client(index: Path, **settings: object) -> Iterator[TestClient]:
+def _client(index: Path, **settings: Any) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(index=index, **settings))) as client:
         yield client
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,7 @@ def _passage_keys(view: ReadView, doc_ids: list[str]) -> dict[int, tuple]:
     }
 
 
-def _ranked(ids: np.ndarray, scores: np.ndarray, names: dict[int, object]) -> list[tuple[object, float]]:
+def _ranked(ids: np.ndarray, scores: np.ndarray, names: Mapping[int, object]) -> list[tuple[object, float]]:
     return [(names[int(i)], float(s)) for i, s in zip(ids, scores)]
 
 
