@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-try:  # typer 0.25 and later carry their own copy of click
+if TYPE_CHECKING:  # mypy reads the typer installed, which carries its own click (one name, one module)
     from typer._click import exceptions as cli_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as cli_exceptions
+else:
+    try:  # typer 0.25 and later carry their own copy of click
+        from typer._click import exceptions as cli_exceptions
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as cli_exceptions
 
 from semsearch_cli import commands, watch_commands  # noqa: F401 - importing watch_commands registers ``semsearch watch``
 from semsearch_cli.bench_commands import bench_app

@@ -57,7 +57,7 @@ def test_symlink_loops_and_deep_folders_do_not_stop_the_run(tmp_path):
 
 def test_a_missing_file_between_listing_and_reading_is_a_warning(tmp_path):
     write(tmp_path, "vanished.txt", "Here when listed.")
-    warnings = []
+    warnings: list[str] = []
     [entry] = list_files(tmp_path, warnings)
     entry.path.unlink()
     assert load_document(entry, 1000, warnings) is None
@@ -94,7 +94,8 @@ def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tm
     indexed = {summary.doc_id for summary in index.documents()}
     seeds = {p.name for p in docs_copy.glob("*.txt")}
     assert seeds <= indexed
-    assert "bad/latin1.md" in indexed and index.document("bad/latin1.md").text.count("\ufffd") == 2
+    latin1 = index.document("bad/latin1.md")
+    assert "bad/latin1.md" in indexed and latin1 is not None and latin1.text.count("\ufffd") == 2
     assert any(doc_id.endswith("deep.md") for doc_id in indexed)
     warnings = "\n".join(report.warnings)
     for name in ("binary.txt", "latin1.md", "empty.txt", "one-line-50mb.txt", "dangling.txt", "fifo.txt", "loop"):
@@ -132,11 +133,11 @@ def test_a_folder_mixing_formats_and_bad_files_reads_every_good_one(tmp_path):
 
 def test_a_file_that_changes_after_it_was_listed_is_skipped_until_the_next_run(tmp_path):
     path = write(tmp_path, "moving.txt", "First version.")
-    warnings = []
+    warnings: list[str] = []
     [entry] = list_files(tmp_path, warnings)
     os.utime(path, ns=(entry.mtime_ns + 1_000_000_000, entry.mtime_ns + 1_000_000_000))
     assert load_document(entry, 1000, warnings) is None
     assert warnings == ["skipped moving.txt: changed while being read; it will be read on the next run"]
     [fresh] = list_files(tmp_path, [])
     document = load_document(fresh, 1000, warnings)
-    assert document.source == file_source(fresh.size, fresh.mtime_ns)
+    assert document is not None and document.source == file_source(fresh.size, fresh.mtime_ns)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -13,9 +13,9 @@ from web.dependencies import current_searcher, require_reader
 from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
 
 router = APIRouter(tags=["search"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
-_ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
 # A body that is not UTF-8 or that json cannot take (e.g. nested too deep) is answered 400 by FastAPI itself.
-_BODY_ERRORS = {**_ERRORS, 400: {"model": ErrorResponse}}
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 400: {"model": ErrorResponse}}
 
 
 @router.get("/search/rules")
@@ -63,7 +63,8 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
         explain=params.explain,
         **({"mode": params.mode} if params.mode else {}),
     )
-    http.state.log_fields = log_fields = {"mode": request.mode, "query": params.q}
+    log_fields: dict[str, object] = {"mode": request.mode, "query": params.q}
+    http.state.log_fields = log_fields
     with http.app.state.metrics.searching(request.mode):
         result = searcher.search(request)
     log_fields["results"] = len(result.hits)

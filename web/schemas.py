@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.errors import InvalidQuery
-from search.ranking.rules import GROUP_BY_VALUES, MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
+from search.ranking.rules import MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, GroupBy, Mode, parse_day
 from search.records import Hit
 
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
@@ -43,11 +43,11 @@ class SearchParams(BaseModel):
     )
     k: int = Field(10, ge=1, le=MAX_K, description="How many results.")
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="How many results to skip (paging).")
-    mode: Literal[MODES] | None = Field(None, description="Ranking mode; hybrid by default.")
+    mode: Mode | None = Field(None, description="Ranking mode; hybrid by default.")
     doc_id: list[str] = Field(default_factory=list, max_length=MAX_DOC_IDS, description="Only these documents.")
     date_from: Day | None = Field(None, description="Only documents dated on or after this day.")
     date_to: Day | None = Field(None, description="Only documents dated on or before this day.")
-    group_by: Literal[GROUP_BY_VALUES] | None = Field(None, description="At most one passage per document.")
+    group_by: GroupBy | None = Field(None, description="At most one passage per document.")
     min_score: float | None = Field(
         None,
         ge=-MAX_ABS_MIN_SCORE,
