@@ -123,6 +123,15 @@ class JobStatusModel(BaseModel):
     error: str | None
 
 
+class SnapshotWritten(BaseModel):
+    path: str = Field(description="The snapshot's folder; `semsearch restore PATH --index DIR` makes an index of it.")
+    generation: int = Field(description="The committed generation it holds.")
+    index_version: str = Field(description="The same as /health's index_version at that generation.")
+    documents: int
+    passages: int
+    files: int
+
+
 class ErrorResponse(BaseModel):
     detail: str | list
 
