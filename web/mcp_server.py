@@ -31,13 +31,13 @@ _API = SearchParams.model_fields
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _INSTRUCTIONS = (
     "Search a collection of documents. `search` answers a question with passages, each with its document, "
-    "page, section and the sentence that best answers; `get_document` reads the text around a passage."
+    "page, section and the sentence that best answers; `get_document` reads the text near a passage."
 )
 
 
 class Passage(BaseModel):
     doc_id: str
-    passage_id: str = Field(description="Pass it to get_document with doc_id to read around this passage.")
+    passage_id: str = Field(description="Pass it to get_document with doc_id to read the text near this passage.")
     title: str
     page: int | None
     section: str | None
@@ -98,7 +98,7 @@ def build_mcp_server(engine: Engine) -> MCPServer:
         doc_id: Annotated[str, Field(description="A doc_id from search results or the API's /documents.")],
         passage_id: Annotated[str | None, Field(description="A passage_id from search results: the text is centred on it.")] = None,
     ) -> Annotated[CallToolResult, DocumentText]:
-        """The text of one indexed document, at most 20,000 characters: around the passage when
+        """The text of one indexed document, at most 20,000 characters: centred on the passage when
         passage_id is given, else from the beginning."""
         with _as_tool_error():
             document = _document_text(engine.current(), doc_id, passage_id)
