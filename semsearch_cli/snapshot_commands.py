@@ -40,7 +40,7 @@ def restore(
 ) -> None:
     """Check SOURCE against its checksums and make it the index at --index, ready to search or serve."""
     settings = settings_from(index=index)
-    manifest = restore_snapshot(source, settings.index, replace=force)
+    manifest = restore_snapshot(source, settings.index, force=force)
     typer.echo(
         f"restored generation {manifest.generation} ({manifest.documents} documents, {manifest.passages} passages) "
         f"from {source} to {settings.index}"

@@ -62,7 +62,7 @@ from search.durability import fsync_file, write_durably
 from search.errors import SnapshotError
 
 SNAPSHOT_FORMAT = 1
-# Commits make a retry only when they land in step 2's window; this bounds a writer that never pauses.
+# Commits make a retry only when they land in step 2's window; this bounds a writer that never pauses (and damage).
 _PATIENCE_SECONDS = 30.0
 _RETRY_SECONDS = 0.02
 _FILE_FOLDERS = (SEGMENTS_DIR, VECTORS_DIR, *KEYWORD_DIRS)
@@ -99,18 +99,23 @@ def take_snapshot(location: IndexLocation, dest: Path) -> SnapshotManifest:
     staging = snapshot_staging(location.path)
     try:
         manifest = replace(_pin_generation(location.path, staging), files=_copy_out(staging, dest))
+        write_durably(dest / SNAPSHOT_MANIFEST, manifest.write)
+    except BaseException as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise SnapshotError(f"cannot write a snapshot of {location.path} to {dest} ({exc})") from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    write_durably(dest / SNAPSHOT_MANIFEST, manifest.write)
     return manifest
 
 
-def restore_snapshot(snapshot: Path, index_dir: Path, replace: bool = False) -> SnapshotManifest:
+def restore_snapshot(snapshot: Path, index_dir: Path, force: bool = False) -> SnapshotManifest:
     """Check ``snapshot`` against its checksums and publish a copy of it as the index at ``index_dir``.
 
     An existing index is replaced only when asked; one being served follows the swap as it follows a rebuild."""
     manifest = verify_snapshot(snapshot)
-    if index_exists(index_dir) and not replace:
+    if index_exists(index_dir) and not force:
         raise SnapshotError(f"an index already exists at {index_dir}; restore into another folder, or pass --force to replace it")
     with hold_writer_lock(index_dir):
         folder = new_folder(index_dir)
@@ -120,8 +125,10 @@ def restore_snapshot(snapshot: Path, index_dir: Path, replace: bool = False) -> 
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(snapshot / name, target)
             publish(index_dir, folder)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise SnapshotError(f"cannot restore {snapshot} into {index_dir} ({exc})") from None
             raise
         remove_stale_folders(index_dir)
     LocalBackend.open(IndexLocation(index_dir)).close()
@@ -185,7 +192,8 @@ def _pin_generation(index_dir: Path, staging: Path) -> SnapshotManifest:
             store.close()
         if time.monotonic() > deadline:
             raise SnapshotError(
-                f"the index at {index_dir} kept changing for {_PATIENCE_SECONDS:.0f} s while a snapshot pinned it; try again"
+                f"no generation of the index at {index_dir} could be pinned in {_PATIENCE_SECONDS:.0f} s: commits kept landing "
+                "in the window, or a file the store names is missing; try again, and rebuild the index if it persists"
             )
         time.sleep(_RETRY_SECONDS)
     _unlink_unnamed(staging, set(named))
