@@ -13,15 +13,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from benchmarks.server_process import ServerProcess
 from search.backends.local.layout import SNAPSHOT_MANIFEST, index_exists
 from search.backends.local.snapshot import restore_snapshot
+from search.encoding.embedding import load_embedder
 from search.errors import SnapshotError
 from search.ranking.rules import SearchRequest
 from search.ranking.searcher import Searcher
+from search.settings import DEFAULT_MODEL, Settings
 from tests.conftest import SEEDS, SHARED_EVAL, open_index, start_server, stop_server
 from tests.test_cli import run_cli
+from web.app import create_app
 
 TOKEN = "test-admin-token-snapshots-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -75,8 +79,11 @@ def test_snapshots_taken_during_continuous_puts_restore_one_generation_that_answ
     statuses: list[int] = []
     stop = threading.Event()
     writer = threading.Thread(target=_write_continuously, args=(source.url, catalog, log, statuses, stop), daemon=True)
+    # The model this process searches the restored indexes with loads while the writes run: the test stays within a minute.
+    loading = threading.Thread(target=load_embedder, args=(DEFAULT_MODEL,), daemon=True)
     started = time.monotonic()
     writer.start()
+    loading.start()
     time.sleep(WRITING_S / 4)
     by_cli = run_cli("snapshot", "--index", str(source.index), str(tmp_path / "by-cli"))
     time.sleep(WRITING_S / 4)
@@ -84,6 +91,7 @@ def test_snapshots_taken_during_continuous_puts_restore_one_generation_that_answ
     time.sleep(max(0.0, started + WRITING_S - time.monotonic()))
     stop.set()
     writer.join(timeout=120)
+    loading.join(timeout=120)
 
     assert by_cli.returncode == 0, by_cli.stderr
     assert by_http.status_code == 201, by_http.text
@@ -96,8 +104,7 @@ def test_snapshots_taken_during_continuous_puts_restore_one_generation_that_answ
         committed = next(state for state in log if state.generation >= generation)
         assert manifest["index_version"] == f"{committed.folder}/{generation}"
         restored = tmp_path / f"restored-{snapshot.name}"
-        done = run_cli("restore", str(snapshot), "--index", str(restored))
-        assert done.returncode == 0, done.stderr
+        restore_snapshot(snapshot, restored)
         searcher = Searcher.open(restored)
         assert {doc_id: state.sha256 for doc_id, state in searcher.backend.file_states().items()} == committed.catalog
         for question, answered in zip(QUESTIONS, committed.answers):
@@ -108,10 +115,15 @@ def test_snapshots_taken_during_continuous_puts_restore_one_generation_that_answ
     assert http_snapshot["generation"] == manifest["generation"] and http_snapshot["index_version"] == manifest["index_version"]
 
 
-def test_admin_snapshot_needs_the_admin_token(source):
+def test_admin_snapshot_needs_the_admin_token_and_points_milvus_to_milvus_backup(tmp_path):
+    # Without the lifespan nothing is loaded: both answers come before the index is touched.
+    local = TestClient(create_app(Settings(index=tmp_path / "index", admin_token=TOKEN)))
     for headers in ({}, {"Authorization": "Bearer wrong"}):
-        refused = httpx.post(f"{source.url}/admin/snapshot", headers=headers, timeout=60)
+        refused = local.post("/admin/snapshot", headers=headers)
         assert refused.status_code == 401 and refused.json() == {"detail": "a valid admin token is required"}
+    milvus = TestClient(create_app(Settings(index=tmp_path / "index", backend="milvus", admin_token=TOKEN)))
+    pointed = milvus.post("/admin/snapshot", headers=AUTH)
+    assert pointed.status_code == 400 and "milvus-backup" in pointed.json()["detail"]
 
 
 def test_restore_makes_an_index_and_replaces_one_only_when_forced(seed_snapshot, seed_index, tmp_path):
