@@ -13,8 +13,9 @@
             keyword/documents    # tantivy BM25 over whole documents
         .snapshot-<id>/          # hard links pinning one generation while a snapshot copies it
 
-    snapshots/<name>/            # a snapshot: snapshot.json (generation, sha256 of every file) and the
-                                 # live folder's files under the same names
+    indexes/snapshots/snapshot-<time>-<id>/
+                                 # a snapshot (here by default, beside the index): snapshot.json (generation,
+                                 # sha256 of every file) and one generation of the live folder's files
 
 Updates change the live folder in place, each committed by one store transaction. A full rebuild
 writes a new folder and publishes it by atomically replacing ``CURRENT``; a crash at any moment
