@@ -29,6 +29,17 @@ class SemanticUnavailable(SemsearchError):
     """The embedding model failed on a query that can only be answered semantically."""
 
 
+class DocumentNotFound(SemsearchError):
+    """No document of that id is in the index; ids are looked up, never used as paths."""
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(f"no document {doc_id!r} in the index")
+
+
+class SnapshotError(SemsearchError):
+    """A snapshot cannot be taken, checked or restored as asked (damaged, in the way, or not a local index)."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type name), for one-line user messages and logs."""
     text = str(exc).strip()

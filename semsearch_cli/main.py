@@ -15,7 +15,8 @@ else:
     except ImportError:  # pragma: no cover - older typer uses click itself
         from click import exceptions as cli_exceptions
 
-from semsearch_cli import commands, watch_commands  # noqa: F401 - importing watch_commands registers ``semsearch watch``
+# Importing snapshot_commands and watch_commands registers ``snapshot``, ``restore`` and ``watch``.
+from semsearch_cli import commands, snapshot_commands, watch_commands  # noqa: F401 - imported for that registration
 from semsearch_cli.bench_commands import bench_app
 from semsearch_cli.options import UserError
 

@@ -113,7 +113,8 @@ def test_concurrent_searches_fill_the_encoder_batch_histogram(client):
 
 
 def test_each_app_counts_only_its_own_requests(seed_index):
-    with TestClient(create_app(Settings(index=str(seed_index)))) as first, TestClient(create_app(Settings(index=str(seed_index)))) as second:
+    settings = Settings(index=str(seed_index))
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
         first.get("/search", params={"q": "fleet"})
         assert value(scrape(second), "semsearch_searches_total", mode="hybrid", outcome="ok") == 0
         assert value(scrape(first), "semsearch_searches_total", mode="hybrid", outcome="ok") == 1

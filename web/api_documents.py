@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
+from search.errors import DocumentNotFound
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
 from web.schemas import TOKEN_ERRORS, DocumentFull, DocumentSummary, ErrorResponse
@@ -30,7 +31,7 @@ def get_document(doc_id: str, searcher: Annotated[Searcher, Depends(current_sear
     document = searcher.backend.document(doc_id)
     summaries = searcher.backend.documents([doc_id])
     if document is None or not summaries:
-        raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
+        raise DocumentNotFound(doc_id)
     return DocumentFull(
         doc_id=doc_id,
         title=document.title,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from search.ranking.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SearchRequest
+from search.ranking.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
 from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
@@ -51,18 +51,7 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
     The response is validated once, here, and serialized by pydantic; handing the model back to FastAPI
     would validate it a second time against ``response_model`` (which stays, for the OpenAPI schema)."""
     started = time.perf_counter()
-    request = SearchRequest(
-        query=params.q,
-        k=params.k,
-        offset=params.offset,
-        doc_ids=tuple(params.doc_id),
-        date_from=params.date_from.isoformat() if params.date_from else None,
-        date_to=params.date_to.isoformat() if params.date_to else None,
-        group_by=params.group_by,
-        min_score=params.min_score,
-        explain=params.explain,
-        **({"mode": params.mode} if params.mode else {}),
-    )
+    request = params.as_request()
     log_fields: dict[str, object] = {"mode": request.mode, "query": params.q}
     http.state.log_fields = log_fields
     with http.app.state.metrics.searching(request.mode):

@@ -8,7 +8,17 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.errors import InvalidQuery
-from search.ranking.rules import MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, GroupBy, Mode, parse_day
+from search.ranking.rules import (
+    MAX_ABS_MIN_SCORE,
+    MAX_DOC_IDS,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    GroupBy,
+    Mode,
+    SearchRequest,
+    parse_day,
+)
 from search.records import Hit
 
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
@@ -56,6 +66,21 @@ class SearchParams(BaseModel):
         description="Drop results whose score (0..1 in every mode: 1 is first in every ranking used) is lower.",
     )
     explain: bool = Field(False, description="Add per hit the matched terms, the best sentence's cosine and the fusion inputs.")
+
+    def as_request(self) -> SearchRequest:
+        """The core's request; the searcher checks it again by the rules these fields come from."""
+        return SearchRequest(
+            query=self.q,
+            k=self.k,
+            offset=self.offset,
+            doc_ids=tuple(self.doc_id),
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+            group_by=self.group_by,
+            min_score=self.min_score,
+            explain=self.explain,
+            **({"mode": self.mode} if self.mode else {}),
+        )
 
 
 class SearchBody(SearchParams):
@@ -121,6 +146,15 @@ class JobStatusModel(BaseModel):
     finished_at: str | None
     report: dict | None
     error: str | None
+
+
+class SnapshotWritten(BaseModel):
+    path: str = Field(description="The snapshot's folder; `semsearch restore PATH --index DIR` makes an index of it.")
+    generation: int = Field(description="The committed generation it holds.")
+    index_version: str = Field(description="The same as /health's index_version at that generation.")
+    documents: int
+    passages: int
+    files: int
 
 
 class ErrorResponse(BaseModel):
