@@ -176,7 +176,7 @@ def test_snapshot_refuses_a_folder_in_the_way_and_the_milvus_backend(seed_index,
     (tmp_path / "taken").mkdir()
     in_the_way = run_cli("snapshot", "--index", str(seed_index), str(tmp_path / "taken"))
     assert in_the_way.returncode == 1 and "already exists" in in_the_way.stderr
-    on_milvus = run_cli("snapshot", "--index", str(seed_index), str(tmp_path / "snapshot"), "--backend", "milvus")
+    on_milvus = run_cli("snapshot", "--index", "milvus://127.0.0.1:9/corpus", str(tmp_path / "snapshot"))
     assert on_milvus.returncode == 1 and len(on_milvus.stderr.strip().splitlines()) == 1
     assert "milvus-backup" in on_milvus.stderr and not (tmp_path / "snapshot").exists()
 
