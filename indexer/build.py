@@ -148,7 +148,7 @@ def index_documents(
         embedder = embedder or load_embedder(model, quantize)
 
         def changes(fitted: ChunkingParams) -> list[Change]:
-            return [Change(tuple(document_upserts(documents, embedder, fitted, show_progress)))]
+            return [Change(tuple(embedded.upsert for embedded in document_upserts(documents, embedder, fitted)))]
 
         _write(location, None, embedder, params, changes, report, quiet)
     report.seconds = time.perf_counter() - started
@@ -245,7 +245,7 @@ def _folder_changes(
     """
     if ray is None:
         batches: Iterable[list[IngestedFile]] = (
-            ingested_files([read_changed(entry, indexed, max_file_bytes) for entry, indexed in group], embedder, params, show_progress)
+            ingested_files([read_changed(entry, indexed, max_file_bytes) for entry, indexed in group], embedder, params)
             for group in _bounded_groups(pending)
         )
     else:
@@ -258,9 +258,9 @@ def _folder_changes(
         for file in files:
             entry, state = file.read.entry, known.get(file.read.entry.doc_id)
             report.warnings.extend(file.read.warnings)
-            if file.upsert is not None:
+            if file.embedded is not None:
                 (report.updated if state is not None else report.added).append(entry.doc_id)
-                upserts.append(file.upsert)
+                upserts.append(file.embedded.upsert)
             elif file.read.unchanged:
                 sources.append((entry.doc_id, file_source(entry.size, entry.mtime_ns)))
                 report.kept += 1

@@ -38,8 +38,8 @@ from search.encoding.onnx_encoder import local_providers
 from search.errors import SemsearchError, first_line
 
 LOCAL = "local"
-# Documents per encoder call, one encode over their distinct texts: few enough that a small folder still
-# spreads over every encoder, since one document alone fills several forward passes of 32 texts.
+# Documents per encoder call, one embedding over their distinct texts: few enough that a small folder still
+# spreads over every encoder, since one document alone fills several forward passes.
 DOCUMENTS_PER_CALL = 4
 # Vector rows (passages and their sentences) per batch handed to the backend: about 30 MB at 384 dimensions.
 COMMIT_ROWS = 20_000
@@ -165,7 +165,7 @@ def _batches(rows: Iterable[dict[str, Any]], total: int, show_progress: bool) ->
     with tqdm(total=total, desc="reading and embedding on Ray", unit="doc", disable=not show_progress) as bar:
         for row in rows:
             file: IngestedFile = pickle.loads(row["file"])
-            rows_of_file = len(file.upsert.vectors) if file.upsert is not None else 0
+            rows_of_file = len(file.embedded.upsert.vectors) if file.embedded is not None else 0
             if batch and held + rows_of_file > COMMIT_ROWS:
                 yield batch
                 batch, held = [], 0

@@ -42,8 +42,9 @@ _CHECK_TEXTS = (
 
 Tokenize = Callable[[list[str]], dict[str, np.ndarray]]
 
+CUDA = "CUDAExecutionProvider"
 CPU = ("CPUExecutionProvider",)
-_CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
+_CUDA_FIRST = (CUDA, "CPUExecutionProvider")
 
 
 def local_providers() -> tuple[str, ...]:
@@ -51,7 +52,18 @@ def local_providers() -> tuple[str, ...]:
     (an onnxruntime-gpu install on a node with a GPU), the CPU otherwise."""
     import onnxruntime as ort
 
-    return _CUDA if "CUDAExecutionProvider" in ort.get_available_providers() else CPU
+    return _CUDA_FIRST if CUDA in ort.get_available_providers() else CPU
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, within any cgroup CPU quota): ONNX Runtime's own
+    default counts the host's physical cores, more than a container may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    return cores if quota == "max" else max(1, min(cores, -(-int(quota) // int(period))))
 
 
 class ExportFailed(Exception):
@@ -73,6 +85,7 @@ class OnnxExport:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        options.intra_op_num_threads = available_cores()
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.add_session_config_entry("session.force_spinning_stop", "1")
         return ort.InferenceSession(str(self.path), options, providers=list(providers))
