@@ -68,12 +68,14 @@ def build_index(
     only: Sequence[str] | None = None,
     quantize: str | None = None,
     ray: str | None = None,
+    device: str = "cpu",
 ) -> BuildReport:
     """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed.
 
     ``only`` names the documents known to have changed (an upload, a watcher event): then nothing else is
     even listed, so the cost is that of the change, not of the folder. ``ray`` (an address, or ``local``)
-    reads and embeds the changed files on a Ray cluster (``indexer.ray_ingest``) instead of in this process.
+    reads and embeds the changed files on a Ray cluster (``indexer.ray_ingest``) instead of in this process;
+    ``device`` (cpu or cuda) is where this process embeds.
     """
     require_folder(docs_dir)
     location = IndexLocation.of(index)
@@ -92,7 +94,7 @@ def build_index(
         if backend is not None and not (pending or report.removed):
             report.total_passages = backend.counts().passages
         else:
-            embedder = embedder or load_embedder(model, quantize)
+            embedder = embedder or load_embedder(model, quantize, device)
             pending_hashes = [(entry, known[entry.doc_id].sha256 if entry.doc_id in known else None) for entry in pending]
 
             def changes(fitted: ChunkingParams) -> Iterator[Change]:
@@ -123,6 +125,7 @@ def build_from_settings(
         report_stage=report_stage,
         only=only,
         quantize=settings.quantize,
+        device=settings.device,
         # One upload or watcher event costs less to embed here than joining a cluster would.
         ray=settings.ray if only is None else None,
     )

@@ -34,7 +34,6 @@ from indexer.chunking import ChunkingParams
 from indexer.documents import FileEntry, read_changed
 from indexer.upserts import IngestedFile, ingested_files
 from search.encoding.embedding import load_embedder
-from search.encoding.onnx_encoder import local_providers
 from search.errors import SemsearchError, first_line
 
 LOCAL = "local"
@@ -149,7 +148,7 @@ class _Encoder:
     """A Ray actor: the model loaded once, then documents chunked and embedded a batch at a time."""
 
     def __init__(self, model: str, quantize: str | None, params: ChunkingParams) -> None:
-        self._embedder = load_embedder(model, quantize, local_providers())
+        self._embedder = load_embedder(model, quantize, "auto")
         self._params = params
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:

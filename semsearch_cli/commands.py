@@ -20,6 +20,7 @@ from search.ranking.searcher import Searcher
 from search.settings import Settings
 from semsearch_cli.options import (
     BackendOption,
+    DeviceOption,
     DocsOption,
     IndexOption,
     LogFormatOption,
@@ -50,6 +51,7 @@ def index(
     index: IndexOption = None,
     model: ModelOption = None,
     quantize: QuantizeOption = None,
+    device: DeviceOption = None,
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -73,6 +75,7 @@ def index(
         index=index,
         model=model,
         quantize=quantize,
+        device=device,
         backend=backend,
         milvus_uri=milvus_uri,
         milvus_token=milvus_token,
@@ -197,6 +200,7 @@ def serve(
         bool | None, typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")
     ] = None,
     quantize: QuantizeOption = None,
+    device: DeviceOption = None,
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -215,6 +219,7 @@ def serve(
         port=port,
         watch=watch,
         quantize=quantize,
+        device=device,
         backend=backend,
         milvus_uri=milvus_uri,
         milvus_token=milvus_token,

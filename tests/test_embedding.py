@@ -1,4 +1,4 @@
-"""The embedder: ONNX Runtime export and cache, int8, PyTorch fallback, batched queries, bulk batches by tokens."""
+"""The embedder: ONNX Runtime export and cache, int8, PyTorch fallback, batched queries, bulk batches by tokens, devices."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from sentence_transformers import SentenceTransformer
 
 from search.encoding.batching import prefetched, token_batches
 from search.encoding.embedding import ModelEmbedder as Embedder
-from search.encoding.embedding import resolve_model_location
-from search.encoding.onnx_encoder import available_cores
+from search.encoding.embedding import load_embedder, resolve_model_location
+from search.encoding.onnx_encoder import CUDA, available_cores, providers_for
 from search.encoding.query_batcher import QueryBatcher
+from search.errors import DeviceUnavailable
 from search.settings import DEFAULT_MODEL, Settings
 
 TEXTS = [
@@ -228,3 +229,26 @@ def test_sessions_use_every_available_core(cache_dir: Path) -> None:
 
     session = OnnxExport(export_path, 1.0).session()
     assert session.get_session_options().intra_op_num_threads == available_cores() >= 1
+
+
+def _cuda_offered() -> bool:
+    import onnxruntime as ort
+
+    return CUDA in ort.get_available_providers()
+
+
+@pytest.mark.skipif(_cuda_offered(), reason="this ONNX Runtime has CUDA")
+def test_cuda_without_onnxruntime_gpu_fails_with_one_line() -> None:
+    with pytest.raises(DeviceUnavailable, match=r"--device cuda needs ONNX Runtime with CUDA \(pip install 'semsearch\[gpu\]'\)"):
+        providers_for("cuda")
+    assert providers_for("auto") == providers_for("cpu")
+
+
+@pytest.mark.skipif(not _cuda_offered(), reason="needs onnxruntime-gpu (the gpu extra) and an NVIDIA GPU")
+def test_cuda_embeds_as_the_cpu_does(onnx_embedder: Embedder, reference: np.ndarray) -> None:
+    try:
+        gpu = load_embedder(DEFAULT_MODEL, device="cuda")
+    except DeviceUnavailable as exc:
+        pytest.skip(str(exc))
+    assert gpu.device == "cuda" and onnx_embedder.device == "cpu"
+    assert cosines(gpu.encode(TEXTS), reference).min() >= 0.999

@@ -18,10 +18,10 @@ import numpy as np
 
 from search.encoding.batching import GPU_TOKEN_BUDGET, TOKEN_BUDGET, prefetched, token_batches
 from search.encoding.embedder import Embedded, EncodeProgress
-from search.encoding.onnx_encoder import CPU, CUDA, load_export, run_session
+from search.encoding.onnx_encoder import CPU, CUDA, load_export, providers_for, run_session
 from search.encoding.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
 from search.encoding.query_batcher import QueryBatcher
-from search.errors import ModelLoadError, first_line
+from search.errors import DeviceUnavailable, ModelLoadError, first_line
 from search.index_settings import parse_quantize
 from search.settings import DEFAULT_MODEL, get_settings
 
@@ -92,8 +92,8 @@ class ModelEmbedder:
     """A loaded sentence-transformers model with its tokenizer and limits.
 
     ``encoder`` says what runs the model: "onnx", "onnx-int8" or "torch"; ``providers`` the ONNX Runtime
-    execution providers its sessions ask for (a Ray encoder on a GPU node asks for CUDA); ``device`` where its
-    bulk passes run: "cuda" or "cpu".
+    execution providers its sessions ask for (``--device cuda``, or a Ray encoder on a GPU node, asks for
+    CUDA); ``device`` where its bulk passes run: "cuda" or "cpu".
     """
 
     def __init__(self, name: str, quantize: str | None = None, cache_dir: Path | None = None, providers: tuple[str, ...] = CPU) -> None:
@@ -204,9 +204,14 @@ def _load_sentence_transformer(name: str, location: str):
         raise ModelLoadError(f"cannot load embedding model {name!r}: {first_line(exc)}") from None
 
 
-def load_embedder(name: str, quantize: str | None = None, providers: tuple[str, ...] = CPU) -> ModelEmbedder:
-    """The model ``name`` at exactly the asked quantization (None: full precision), run by ``providers``."""
-    return _cached_embedder(name, quantize, providers)
+def load_embedder(name: str, quantize: str | None = None, device: str = "cpu") -> ModelEmbedder:
+    """The model ``name`` at exactly the asked quantization (None: full precision), on ``device``: "cpu";
+    "cuda", which raises ``DeviceUnavailable`` where no GPU runs it; or "auto", CUDA where ONNX Runtime
+    offers it and the CPU otherwise (a Ray encoder, on whatever node it lands)."""
+    embedder = _cached_embedder(name, quantize, providers_for(device))
+    if device == "cuda" and embedder.device != "cuda":
+        raise DeviceUnavailable("--device cuda: ONNX Runtime has CUDA but found no GPU to run on; use --device cpu")
+    return embedder
 
 
 @lru_cache(maxsize=4)

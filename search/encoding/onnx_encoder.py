@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from search.encoding.pooling import pool, pooling_mode_of
-from search.errors import first_line
+from search.errors import DeviceUnavailable, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +47,26 @@ CPU = ("CPUExecutionProvider",)
 _CUDA_FIRST = (CUDA, "CPUExecutionProvider")
 
 
-def local_providers() -> tuple[str, ...]:
-    """The execution providers for bulk embedding on this machine: CUDA first where ONNX Runtime has it
-    (an onnxruntime-gpu install on a node with a GPU), the CPU otherwise."""
+def providers_for(device: str) -> tuple[str, ...]:
+    """The execution providers for ``device`` ("cpu", "cuda" or "auto"), CUDA first where it is asked for.
+
+    "cuda" without ONNX Runtime's CUDA build raises ``DeviceUnavailable``; "auto" takes CUDA where that build
+    is installed (onnxruntime-gpu, the ``gpu`` extra) and the CPU otherwise.
+    """
+    if device == "cpu":
+        return CPU
     import onnxruntime as ort
 
-    return _CUDA_FIRST if CUDA in ort.get_available_providers() else CPU
+    offered = CUDA in ort.get_available_providers()
+    if device == "auto":
+        return _CUDA_FIRST if offered else CPU
+    if device != "cuda":
+        raise ValueError(f"device must be cpu, cuda or auto, not {device!r}")
+    if not offered:
+        raise DeviceUnavailable(
+            "--device cuda needs ONNX Runtime with CUDA (pip install 'semsearch[gpu]') and an NVIDIA GPU; use --device cpu"
+        )
+    return _CUDA_FIRST
 
 
 def available_cores() -> int:
