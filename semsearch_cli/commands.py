@@ -13,6 +13,7 @@ import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
+from indexer.progress import ProgressDisplay
 from search.backends.contract import Maintainable
 from search.backends.registry import backend_class
 from search.ranking.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
@@ -111,8 +112,18 @@ def compact(
 
 
 def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
-    report = build_from_settings(settings, full=full, show_progress=sys.stderr.isatty())
+    report = build_from_settings(settings, full=full, progress=progress_display(settings))
     print_build_report(report, settings.index, verbose)
+
+
+def progress_display(settings: Settings) -> ProgressDisplay:
+    """A bar on a terminal; elsewhere (a container log, CI, a pipe) a line about every 30 s, on stderr or as
+    a JSON log line."""
+    if sys.stderr.isatty():
+        return ProgressDisplay(bar=True)
+    if settings.log_format == "json":
+        return ProgressDisplay(emit=lambda line: cli_log.info(line, extra={"fields": {"event": "progress"}}))
+    return ProgressDisplay(emit=lambda line: typer.echo(line, err=True))
 
 
 def print_build_report(report: BuildReport, index_dir: str, verbose: bool = False) -> None:
@@ -128,8 +139,14 @@ def print_build_report(report: BuildReport, index_dir: str, verbose: bool = Fals
     typer.echo(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
         f"{report.kept} kept; {report.embedded_passages} passages embedded, {report.total_passages} in total; "
+        f"{report.embedded_tokens:,} tokens embedded, {_rate(report):,.0f} tokens/s; "
         f"index {state} at {index_dir} in {report.seconds:.1f}s"
     )
+
+
+def _rate(report: BuildReport) -> float:
+    """Tokens embedded per second of reading and embedding."""
+    return report.embedded_tokens / report.embedding_seconds if report.embedding_seconds else 0.0
 
 
 @app.command()
@@ -230,7 +247,7 @@ def serve(
     if not backend_class(location.backend).exists(location):
         announce(settings, "building", f"no index at {settings.index}; building it from {settings.docs}")
         if settings.log_format == "json":
-            announce(settings, "built", "index built", **asdict(build_from_settings(settings)))
+            announce(settings, "built", "index built", **asdict(build_from_settings(settings, progress=progress_display(settings))))
         else:
             _build(settings)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

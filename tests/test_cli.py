@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ def test_index_then_search_json(docs_copy, tmp_path):
     built = run_cli("index", "--docs", str(docs_copy), "--index", str(index_dir))
     assert built.returncode == 0, built.stderr
     assert "5 added" in built.stdout and "index written" in built.stdout
+    assert re.search(r"; [\d,]+ tokens embedded, [\d,]+ tokens/s; ", built.stdout), built.stdout
     again = run_cli("index", env={"SEMSEARCH_DOCS": str(docs_copy), "SEMSEARCH_INDEX": str(index_dir)})
     assert again.returncode == 0 and "0 passages embedded" in again.stdout and "5 kept" in again.stdout
 
