@@ -26,7 +26,6 @@ import tempfile
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.backends.contract import ExactDenseSearch, IndexLocation, Maintainable, SegmentStatistics
 from search.backends.registry import backend_class, open_backend
-from search.encoding.embedder import Embedded, EncodeProgress, PassageVectors, Spans, counted, spans_embedded_alone
+from search.encoding.embedder import Embedded, EncodeProgress, counted
 from search.errors import SemsearchError
 from search.ranking.rules import SearchRequest
 from search.ranking.searcher import Searcher
@@ -100,9 +99,6 @@ class HashedBagOfWords:
 
     def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded:
         return counted(self, texts)
-
-    def encode_passages(self, texts: list[str], spans: Sequence[Spans], progress: EncodeProgress | None = None) -> PassageVectors:
-        return spans_embedded_alone(self, texts, spans)
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         return self.encode([text])[0]

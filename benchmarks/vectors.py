@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from search.encoding.embedder import Embedded, EncodeProgress, PassageVectors, Spans, counted, spans_embedded_alone
+from search.encoding.embedder import Embedded, EncodeProgress, counted
 from search.settings import DEFAULT_MODEL, get_settings
 from search.text.sentences import split_sentences
 
@@ -226,9 +225,6 @@ class MixtureEmbedder:
 
     def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded:
         return counted(self, texts)
-
-    def encode_passages(self, texts: list[str], spans: Sequence[Spans], progress: EncodeProgress | None = None) -> PassageVectors:
-        return spans_embedded_alone(self, texts, spans)
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         source = self._sources.get(text)

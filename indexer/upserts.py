@@ -31,40 +31,32 @@ def document_upserts(
 ) -> list[EmbeddedDocument]:
     """Each document's passages and vectors: per passage its own vector, then its sentences' vectors.
 
-    One forward pass per passage gives both (``Embedder.encode_passages``): the passage's vector is the
-    model's pooling of all its tokens, each sentence's the pooling of its own tokens in that pass. A passage
-    repeated word for word (with the same sentences) is embedded once, and all go in one call.
+    One embedding over the distinct texts of all documents: the sentences two passages share (their overlap),
+    and any text repeated word for word, are embedded once, charged to the first document that holds them;
+    one length-sorted pass also pads less than two.
     """
     chunked = [(document, _passages(document, embedder, params)) for document in documents]
     keyword_texts = [[with_context(p.section, d.text[p.start : p.end]) for p in passages] for d, passages in chunked]
-    keys = [
-        [(text, _sentence_spans(text, passage)) for text, passage in zip(texts, passages)]
-        for texts, (_, passages) in zip(keyword_texts, chunked)
-    ]
-    distinct = {key: row for row, key in enumerate(dict.fromkeys(key for document_keys in keys for key in document_keys))}
-    embedded = embedder.encode_passages([text for text, _ in distinct], [spans for _, spans in distinct], progress)
-    span_rows = np.cumsum([0, *(len(spans) for _, spans in distinct)])
-    charged: set[int] = set()
+    sentence_texts = [[d.text[a:b] for p in passages for a, b in p.sentences] for d, passages in chunked]
+    distinct = {text: i for i, text in enumerate(dict.fromkeys(text for texts in (*keyword_texts, *sentence_texts) for text in texts))}
+    embedded = embedder.embed(list(distinct), progress)
+    charged = np.zeros(len(distinct), dtype=bool)
     results = []
-    for (document, passages), passage_texts, document_keys in zip(chunked, keyword_texts, keys):
-        rows = np.zeros((len(passages) + sum(len(p.sentences) for p in passages), embedder.dimension), dtype=np.float32)
-        row = tokens = 0
-        for key in document_keys:
-            text_row = distinct[key]
-            rows[row] = embedded.texts[text_row]
-            rows[row + 1 : row + 1 + len(key[1])] = embedded.spans[span_rows[text_row] : span_rows[text_row + 1]]
-            row += 1 + len(key[1])
-            if text_row not in charged:
-                charged.add(text_row)
-                tokens += int(embedded.tokens[text_row])
-        results.append(EmbeddedDocument(DocumentUpsert(document, tuple(passages), rows, tuple(passage_texts)), tokens))
+    for (document, passages), passage_texts, sentences in zip(chunked, keyword_texts, sentence_texts):
+        rows = np.zeros((len(passage_texts) + len(sentences), embedder.dimension), dtype=np.float32)
+        texts = iter(sentences)
+        row = 0
+        for passage, passage_text in zip(passages, passage_texts):
+            rows[row] = embedded.vectors[distinct[passage_text]]
+            for offset in range(1, 1 + len(passage.sentences)):
+                rows[row + offset] = embedded.vectors[distinct[next(texts)]]
+            row += 1 + len(passage.sentences)
+        own = np.unique(np.asarray([distinct[text] for text in (*passage_texts, *sentences)], dtype=np.int64))
+        own = own[~charged[own]]
+        charged[own] = True
+        upsert = DocumentUpsert(document, tuple(passages), rows, tuple(passage_texts))
+        results.append(EmbeddedDocument(upsert, int(embedded.tokens[own].sum())))
     return results
-
-
-def _sentence_spans(text: str, passage: NewPassage) -> tuple[tuple[int, int], ...]:
-    """The passage's sentences as offsets into the text it is embedded as (its heading path, then its text)."""
-    shift = len(text) - (passage.end - passage.start) - passage.start
-    return tuple((start + shift, end + shift) for start, end in passage.sentences)
 
 
 def _passages(document: Document, embedder: Embedder, params: ChunkingParams) -> list[NewPassage]:

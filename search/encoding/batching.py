@@ -31,13 +31,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Batch:
-    """One forward pass: which of the caller's texts it holds, their padded model inputs, its real tokens
-    (padding excluded) and, where the tokenizer gave them, each row's character offsets per token."""
+    """One forward pass: which of the caller's texts it holds, their padded model inputs, and its real tokens
+    (padding excluded)."""
 
     rows: list[int]
     features: dict[str, np.ndarray]
     tokens: int
-    offsets: list[np.ndarray]
 
 
 def token_batches(tokenize: Tokenize, texts: list[str], pad_id: int, budget: int = TOKEN_BUDGET) -> Iterator[Batch]:
@@ -69,14 +68,11 @@ def _padded(held: list[tuple[int, dict[str, Any]]], pad_id: int) -> Batch:
     width = max(len(one["input_ids"]) for _, one in held)
     features = {}
     for name in held[0][1]:
-        if name == "offset_mapping":
-            continue
         values = np.full((len(held), width), pad_id if name == "input_ids" else 0, dtype=np.int64)
         for position, (_, one) in enumerate(held):
             values[position, : len(one[name])] = one[name]
         features[name] = values
-    offsets = [np.asarray(one.get("offset_mapping", ()), dtype=np.int64).reshape(-1, 2) for _, one in held]
-    return Batch([row for row, _ in held], features, sum(len(one["input_ids"]) for _, one in held), offsets)
+    return Batch([row for row, _ in held], features, sum(len(one["input_ids"]) for _, one in held))
 
 
 def prefetched(items: Iterator[T], ahead: int = 2) -> Iterator[T]:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from search.encoding.batching import GPU_TOKEN_BUDGET, TOKEN_BUDGET, prefetched, token_batches
-from search.encoding.embedder import Embedded, EncodeProgress, PassageVectors, Spans
+from search.encoding.embedder import Embedded, EncodeProgress
 from search.encoding.onnx_encoder import CPU, CUDA, load_export, providers_for, run_session
-from search.encoding.pooling import UnsupportedModel, normalize, pool, pooling_mode_of, span_mask
+from search.encoding.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
 from search.encoding.query_batcher import QueryBatcher
 from search.errors import DeviceUnavailable, ModelLoadError, first_line
 from search.index_settings import parse_quantize
@@ -156,53 +155,6 @@ class ModelEmbedder:
                 progress(len(batch.rows), batch.tokens)
         return Embedded(vectors, tokens)
 
-    def encode_passages(self, texts: list[str], spans: Sequence[Spans], progress: EncodeProgress | None = None) -> PassageVectors:
-        """Vectors of the texts and of character spans inside them, from one forward pass per text.
-
-        A text's vector is the model's own pooling of its tokens. A span's vector pools, the same way, the
-        token states of that same pass that start inside the span ("late chunking", Günther et al. 2024):
-        it reads its words in the light of the whole text. A span the model's window cut off, or that no
-        token starts in, is embedded alone.
-        """
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        pooled: list[np.ndarray | None] = [None] * len(texts)
-        tokens = np.zeros(len(texts), dtype=np.int64)
-        alone: list[tuple[int, int]] = []
-        tokenize = partial(self._tokenize_unpadded, offsets=True)
-        for batch in prefetched(token_batches(tokenize, texts, self._tokenizer.pad_token_id or 0, self._budget)):
-            states, vectors[batch.rows] = self._bulk(batch.features)
-            for position, row in enumerate(batch.rows):
-                tokens[row] = int(batch.features["attention_mask"][position].sum())
-                if spans[row]:
-                    pooled[row], cut = self._pool_spans(texts[row], spans[row], states[position], batch.offsets[position])
-                    alone.extend((row, index) for index in cut)
-            if progress is not None:
-                progress(len(batch.rows), batch.tokens)
-        span_vectors = np.zeros((sum(len(bounds) for bounds in spans), self.dimension), dtype=np.float32)
-        firsts = np.cumsum([0, *(len(bounds) for bounds in spans)])
-        for row, rows in enumerate(pooled):
-            if rows is not None:
-                span_vectors[firsts[row] : firsts[row] + len(rows)] = rows
-        if alone:
-            pieces = [texts[row][slice(*spans[row][index])] for row, index in alone]
-            own = self.embed(pieces, None if progress is None else lambda _texts, count: progress(0, count))
-            for (row, index), vector, count in zip(alone, own.vectors, own.tokens):
-                span_vectors[firsts[row] + index] = vector
-                tokens[row] += count
-        return PassageVectors(vectors, span_vectors, tokens)
-
-    def _pool_spans(self, text: str, spans: Spans, states: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """The pooled vectors of ``spans`` from one text's token states, and which spans must be embedded alone:
-        those with a word past the window's last token, those no token starts in, and all of them where the
-        offsets cannot be trusted (no pooling to copy; lowercasing that changed the text's length)."""
-        bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-        if self._pooling is None or (self._lowercase and len(text.lower()) != len(text)):
-            return np.zeros((len(bounds), self.dimension), dtype=np.float32), list(range(len(bounds)))
-        mask = span_mask(offsets, bounds, len(states))
-        reach = int(offsets[:, 1].max(initial=0))
-        cut = [index for index, (start, end) in enumerate(bounds) if not mask[index].any() or text[max(start, reach) : end].strip()]
-        return pool(np.broadcast_to(states, (len(bounds), *states.shape)), mask, self._pooling), cut
-
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         """The unit vector of one query.
 
@@ -231,12 +183,11 @@ class ModelEmbedder:
         )
         return dict(encoded)
 
-    def _tokenize_unpadded(self, texts: list[str], offsets: bool = False) -> dict[str, Any]:
-        """``_tokenize`` without padding (``batching.token_batches`` pads each batch to its own longest text),
-        with each token's character offsets if asked."""
+    def _tokenize_unpadded(self, texts: list[str]) -> dict[str, Any]:
+        """``_tokenize`` without padding (``batching.token_batches`` pads each batch to its own longest text)."""
         if self._lowercase:
             texts = [text.lower() for text in texts]
-        return dict(self._tokenizer(texts, truncation=True, max_length=self._max_length, return_offsets_mapping=offsets))
+        return dict(self._tokenizer(texts, truncation=True, max_length=self._max_length))
 
 
 def _load_sentence_transformer(name: str, location: str):

@@ -49,17 +49,6 @@ def pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     return normalize(vectors)
 
 
-def span_mask(offsets: np.ndarray, spans: np.ndarray, length: int) -> np.ndarray:
-    """A 0/1 mask (spans, length) over one text's tokens: per (start, end) character span, the tokens that
-    start inside it. Each token belongs to at most one of disjoint spans; special tokens (empty offsets) and
-    padding to none."""
-    starts, ends = offsets[:, 0], offsets[:, 1]
-    inside = (ends > starts) & (starts >= spans[:, :1]) & (starts < spans[:, 1:])
-    mask = np.zeros((len(spans), length), dtype=np.int64)
-    mask[:, : len(offsets)] = inside
-    return mask
-
-
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """Float32 rows of unit length, so that inner product is cosine similarity; zero rows stay zero."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
