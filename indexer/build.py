@@ -160,6 +160,9 @@ def index_documents(
         def changes(fitted: ChunkingParams) -> list[Change]:
             started = time.perf_counter()
             embedded = document_upserts(documents, embedder, fitted, meter.embedded)
+            meter.files_done(
+                len(documents), sum(len(document.text) for document in documents), sum(len(d.upsert.passages) for d in embedded)
+            )
             report.embedded_tokens = sum(document.tokens for document in embedded)
             report.embedding_seconds = time.perf_counter() - started
             return [Change(tuple(document.upsert for document in embedded))]

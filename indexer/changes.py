@@ -97,13 +97,17 @@ def _change(files: list[IngestedFile], known: dict[str, FileState], removed: tup
     return Change(tuple(upserts), removed, tuple(sources))
 
 
-def _ingested_here(pending: Pending, embedder: Embedder, params: ChunkingParams, max_file_bytes: int, progress: BuildProgress):
+def _ingested_here(
+    pending: Pending, embedder: Embedder, params: ChunkingParams, max_file_bytes: int, progress: BuildProgress
+) -> Iterator[IngestedFile]:
     """The pending files read and embedded in this process, a group of ``EMBED_GROUP_BYTES`` at a time."""
     for group in _groups(pending):
-        yield from ingested_files(
+        files = ingested_files(
             [read_changed(entry, indexed, max_file_bytes) for entry, indexed in group], embedder, params, progress.embedded
         )
-        progress.files_done(len(group), sum(entry.size for entry, _ in group))
+        passages = sum(len(file.embedded.upsert.passages) for file in files if file.embedded is not None)
+        progress.files_done(len(group), sum(entry.size for entry, _ in group), passages)
+        yield from files
 
 
 def _groups(pending: Pending) -> Iterator[Pending]:

@@ -39,16 +39,17 @@ class BuildProgress:
         self._started = self._last_line = clock()
         self._bar = tqdm(total=files, desc="embedding", unit="file", disable=not display.bar)
 
-    def embedded(self, passages: int, tokens: int) -> None:
-        """After each forward pass (an ``EncodeProgress``)."""
-        self.passages += passages
+    def embedded(self, texts: int, tokens: int) -> None:
+        """After each forward pass (an ``EncodeProgress``): its texts are passages and sentences alike, so only
+        its tokens count here."""
         self.tokens += tokens
         self._show()
 
-    def files_done(self, count: int, size: int) -> None:
-        """After files are read and embedded; ``size`` their bytes."""
+    def files_done(self, count: int, size: int, passages: int) -> None:
+        """After files are read and embedded: ``size`` their bytes, ``passages`` theirs."""
         self.files += count
         self.bytes += size
+        self.passages += passages
         self._bar.update(count)
         self._show()
 

@@ -78,9 +78,9 @@ def ray_ingest(
         )
         for row in dataset.iter_rows():
             file: IngestedFile = pickle.loads(row["file"])
-            if file.embedded is not None:
-                progress.embedded(len(file.embedded.upsert.passages), file.embedded.tokens)
-            progress.files_done(1, file.read.entry.size)
+            embedded = file.embedded
+            progress.embedded(0, embedded.tokens if embedded else 0)
+            progress.files_done(1, file.read.entry.size, len(embedded.upsert.passages) if embedded else 0)
             yield file
 
 

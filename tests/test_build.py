@@ -198,18 +198,18 @@ def test_progress_lines_say_files_passages_rate_and_time_left():
     lines: list[str] = []
     progress = BuildProgress(4, 4_000, ProgressDisplay(emit=lines.append, interval=30.0), clock=lambda: now[0])
     now[0] = 10.0
-    progress.embedded(8, 2_000)
+    progress.embedded(40, 2_000)
     assert not lines, "nothing before the interval"
     now[0] = 31.0
-    progress.files_done(1, 1_000)
+    progress.files_done(1, 1_000, 8)
     now[0] = 40.0
-    progress.embedded(8, 2_000)
+    progress.embedded(40, 2_000)
     now[0] = 62.0
-    progress.embedded(4, 1_000)
+    progress.files_done(1, 1_000, 12)
     progress.close()
     assert lines == [
         "embedding: 1 of 4 files, 8 passages, 65 tokens/s, about 2 min left",
-        "embedding: 1 of 4 files, 20 passages, 81 tokens/s, about 3 min left",
+        "embedding: 2 of 4 files, 20 passages, 65 tokens/s, about 62 s left",
     ]
 
 

@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-# Padded tokens per forward pass. On two cores, Cranfield's passages (about 230 tokens with the special
-# tokens) embedded at <measured> tokens/s with 2,048, against <measured> with 1,024 and 4,096 (docs/benchmarks.md).
-TOKEN_BUDGET = 2048
-# On a GPU, a pass is cheap and launching one is not: far larger batches.
+# Padded tokens per forward pass on a CPU: a passage (about 190 tokens) a pass, or about 8 sentences. The same
+# 1,135 Cranfield texts (passages and their sentences, 54,820 tokens) in one process on two shared cores,
+# budgets interleaved, best of 4: 256: 16.8 s; 512: 25.0 s; 768: 25.2 s; 2,048: 25.6 s; the earlier 8 texts a
+# pass: 24.0 s. Small passes keep their activations in cache.
+TOKEN_BUDGET = 256
+# On a GPU a pass costs little and launching one does not: far larger batches (not measured here).
 GPU_TOKEN_BUDGET = 65536
 # Texts per tokenizer call: enough for the tokenizer's own batching, few enough to start the first pass soon.
 _TOKENIZE_TEXTS = 256
