@@ -81,7 +81,8 @@ def build_index(
     report = BuildReport()
     kind = backend_class(location.backend)
     with kind.writer(location):
-        kind.discard_stale(location)
+        if only is None:  # a named change (an upload, a watcher event) leaves housekeeping to folder builds
+            kind.discard_stale(location)
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
         if only is None or backend is None:
