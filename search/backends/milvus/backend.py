@@ -64,7 +64,7 @@ from search.backends.milvus.schema import (
 )
 from search.backends.milvus.sets import build_key, build_scope, live_key
 from search.backends.milvus.view import Committed, MilvusView
-from search.backends.milvus.writes import Written, await_count, delete_versions, delete_where, version_terms, write_rows
+from search.backends.milvus.writes import MilvusStage, Written, await_count, delete_versions, delete_where, version_terms, write_rows
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
 from search.index_settings import FIX_HINT, IndexSettings
 from search.records import DocumentRecord
@@ -91,8 +91,8 @@ class PreparedChange:
 
 
 class MilvusBackend(RetrievalBackend[PreparedChange]):
-    """Milvus merges and compacts its own segments and serves loaded collections from memory: it offers none of
-    the optional capabilities (maintenance, segment statistics, prefetch)."""
+    """Also ``StagedWrites``: Ray workers write rows themselves (``stage``). Milvus merges and compacts its own
+    segments and serves loaded collections from memory: no maintenance, segment statistics or prefetch."""
 
     name = "milvus"
     scheme = "milvus"
@@ -109,6 +109,7 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
         self._state = state
         self._state_key = state_key
         self._heads: dict[str, dict[str, Any]] = {}
+        self._stage: tuple[dict[str, Any], MilvusStage] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -230,18 +231,39 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
 
     # --- writes -----------------------------------------------------------------------------
 
-    def prepare(self, change: Change, report: StageReporter = quiet) -> PreparedChange:
+    def stage(self, documents: int) -> MilvusStage:
+        """Reserve a generation and ``documents`` document keys for rows Ray workers write (``StagedWrites``); the
+        change naming what they wrote (``Change.staged``) commits them."""
         state, generation = self._next_generation()
-        lease = self._lease()
-        if lease is None:  # used without the writer's lease (tests, tools): what an earlier prepare left goes first
+        if self._lease() is None:
             delete_where(self.client, self.names, f"generation >= {generation}")
-        heads = self._heads_of([u.record.doc_id for u in change.upserts] + list(change.removed))
+        stage = MilvusStage(
+            self.location.option("uri") or "", self.names, generation, state["next_document"], documents, self.settings.analyzer
+        )
+        self._stage = (state, stage)
+        return stage
+
+    def prepare(self, change: Change, report: StageReporter = quiet) -> PreparedChange:
+        if change.staged:
+            if self._stage is None:
+                raise ValueError("a change of staged rows needs this backend's stage() first")
+            (state, stage), self._stage = self._stage, None
+            generation, reserved, written = stage.generation, stage.documents, Written.of(change.staged)
+            upserted = [doc_id for part in change.staged for doc_id in part.doc_ids]
+        else:
+            state, generation = self._next_generation()
+            if self._lease() is None:  # used without the writer's lease (tests, tools): what an earlier prepare left goes first
+                delete_where(self.client, self.names, f"generation >= {generation}")
+            reserved, written = len(change.upserts), None
+            upserted = [u.record.doc_id for u in change.upserts]
+        heads = self._heads_of(upserted + list(change.removed))
         retired = sorted(row["doc_key"] for row in heads.values())
         first = state["next_document"]
         try:
-            written = write_rows(
-                self.client, self.names, change.upserts, range(first, first + len(change.upserts)), generation, self.settings.analyzer
-            )
+            if written is None:
+                written = write_rows(
+                    self.client, self.names, change.upserts, range(first, first + reserved), generation, self.settings.analyzer
+                )
             await_count(self.client, written.expected(self.names), f"generation == {generation}", "the new rows")
         except BaseException:
             self._delete_generation(generation)
@@ -252,8 +274,8 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
         removed_passages = sum(json.loads(row["meta"])["passages"] for row in heads.values())
         new_state = state | {
             "generation": generation,
-            "next_document": first + len(change.upserts),
-            "documents": state["documents"] + len(change.upserts) - len(heads),
+            "next_document": first + reserved,
+            "documents": state["documents"] + len(upserted) - len(heads),
             "passages": state["passages"] + written.passages - removed_passages,
         }
         reach(SEGMENT_WRITTEN, report)
@@ -300,6 +322,7 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
         if state.get("generation", 0) < prepared.generation or prepared.generation in state.get("void", []):
             self._delete_generation(prepared.generation)
         self._heads.clear()
+        self._stage = None
 
     def recover(self) -> None:
         """Delete what a crashed writer left: rows above the committed generation (or void), and replaced

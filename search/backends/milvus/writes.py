@@ -1,8 +1,10 @@
 """The writer's work on the rows of a set: writing a change's rows, waiting until readers see them, deleting.
 
 ``write_rows`` needs only a client, the set's names, a generation and each document's key, so a Ray
-worker runs it as well as the backend does (``indexer.ray_ingest``): rows go to Milvus from where they
-were embedded, and what comes back is counts.
+worker runs it as well as the backend does: a ``MilvusStage`` (the backend's ``StagedWrites.stage``) is
+what the worker is handed (``indexer.ray_ingest``). Rows go to Milvus from where they were embedded, and
+what comes back is counts. A worker upserts rather than inserts: its ids are fixed by its slots, so a
+task Ray runs again writes the same rows again, not twice.
 
 Readers read at Bounded consistency, so a row inserted a moment ago may not show yet. The writer never
 flips the state row before its rows show at that level (``await_count``), and never drops a document
@@ -11,13 +13,16 @@ version from the pending list before its deletes show: a reader sees a commit wh
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.backends.contract import DocumentUpsert, iter_chunks
+from search.backends.contract import DocumentUpsert, StagedRows, iter_chunks
+from search.backends.milvus.client import connect
 from search.backends.milvus.rows import document_rows, passage_rows
 from search.backends.milvus.schema import READ_LEVEL, CollectionSet
 from search.backends.milvus.terms import passage_terms
@@ -50,22 +55,58 @@ class Written:
     def expected(self, names: CollectionSet) -> dict[str, int]:
         return {names.passages: self.passages, names.sentences: self.sentences, names.documents: self.pieces}
 
+    @classmethod
+    def of(cls, parts: Iterable[StagedRows]) -> Written:
+        total = cls()
+        for part in parts:
+            total.add(cls(part.rows["passages"], part.rows["sentences"], part.rows["pieces"], Counter(part.terms)))
+        return total
+
+
+@dataclass(frozen=True)
+class MilvusStage:
+    """Where a change's rows go: its set, its generation, and a document key per slot from ``first_key``. The
+    token comes from ``SEMSEARCH_MILVUS_TOKEN`` where the worker runs."""
+
+    uri: str
+    names: CollectionSet
+    generation: int
+    first_key: int
+    documents: int
+    analyzer: Analyzer
+
+    def write(self, upserts: Sequence[DocumentUpsert], slots: Sequence[int]) -> StagedRows:
+        if any(not 0 <= slot < self.documents for slot in slots):
+            raise ValueError(f"slots must lie in 0..{self.documents - 1}")
+        keys = [self.first_key + slot for slot in slots]
+        written = write_rows(connect(self.uri), self.names, upserts, keys, self.generation, self.analyzer, upsert=True)
+        rows = {"passages": written.passages, "sentences": written.sentences, "pieces": written.pieces}
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        return StagedRows(worker, tuple(u.record.doc_id for u in upserts), written.passages, rows, dict(written.terms))
+
 
 def write_rows(
-    client: Any, names: CollectionSet, upserts: Sequence[DocumentUpsert], doc_keys: Sequence[int], generation: int, analyzer: Analyzer
+    client: Any,
+    names: CollectionSet,
+    upserts: Sequence[DocumentUpsert],
+    doc_keys: Sequence[int],
+    generation: int,
+    analyzer: Analyzer,
+    upsert: bool = False,
 ) -> Written:
-    """Insert the rows of ``upserts`` (document ``i`` under ``doc_keys[i]``) with ``generation``."""
+    """Insert (or ``upsert``) the rows of ``upserts`` (document ``i`` under ``doc_keys[i]``) with ``generation``."""
     passages: list[dict] = []
     sentences: list[dict] = []
     documents: list[dict] = []
-    for upsert, doc_key in zip(upserts, doc_keys, strict=True):
-        rows, sentence_rows = passage_rows(upsert, doc_key, generation)
+    for document, doc_key in zip(upserts, doc_keys, strict=True):
+        rows, sentence_rows = passage_rows(document, doc_key, generation)
         passages += rows
         sentences += sentence_rows
-        documents += document_rows(upsert, doc_key, generation)
+        documents += document_rows(document, doc_key, generation)
+    write = client.upsert if upsert else client.insert
     for collection, rows in ((names.passages, passages), (names.sentences, sentences), (names.documents, documents)):
         for chunk in iter_chunks(rows, _ROWS_PER_INSERT):
-            client.insert(collection, chunk)
+            write(collection, chunk)
     terms = passage_terms((row["text"] for row in passages), analyzer)
     return Written(len(passages), len(sentences), len(documents), terms)
 
