@@ -20,9 +20,9 @@ from indexer.documents import (
     require_folder,
 )
 from indexer.update import apply_changes
-from indexer.upserts import IngestedFile, document_upserts, ingested_files
+from indexer.upserts import IngestedBatch, document_upserts, ingested_files
 from search.backends.checkpoints import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
-from search.backends.contract import Change, IndexLocation, Maintainable
+from search.backends.contract import Change, IndexLocation, Maintainable, StagedWrites
 from search.backends.registry import AnyBackend, backend_class
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
@@ -35,6 +35,9 @@ from search.text.analyzer import Analyzer
 # folder: one commit of 1,000,000 benchmark passages (100,000 files, 800 MB) peaked at 21.9 GB and 2,000,000
 # were killed for memory (docs/benchmarks.md). 64 MB is about 80,000 such passages, a few GB.
 LOCAL_COMMIT_BYTES = 64 << 20
+# Files already indexed per stage of a Ray build whose workers write (each stage commits once, and Milvus lists
+# the versions a commit replaces in its state row, which holds about 7,000).
+STAGED_REPLACEMENTS = 5_000
 
 
 @dataclass
@@ -52,6 +55,10 @@ class BuildReport:
     written: bool = False
     compacted_segments: int = 0
     seconds: float = 0.0
+    rows_by_worker: dict[str, int] = field(default_factory=dict)
+    """With ``--ray`` on a backend whose workers write (``StagedWrites``): the rows each worker process wrote."""
+    rows_through_driver: int = 0
+    """With ``--ray``: the vector rows that came back to the build's process to be written there."""
 
 
 def build_index(
@@ -96,8 +103,10 @@ def build_index(
             embedder = embedder or load_embedder(model, quantize)
             pending_hashes = [(entry, known[entry.doc_id].sha256 if entry.doc_id in known else None) for entry in pending]
 
-            def changes(fitted: ChunkingParams) -> Iterator[Change]:
-                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, show_progress)
+            def changes(fitted: ChunkingParams, target: AnyBackend) -> Iterator[Change]:
+                if ray is not None:
+                    return _ray_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, show_progress, target)
+                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, report, show_progress)
 
             _write(location, backend, embedder, params, changes, report, report_stage)
     report.seconds = time.perf_counter() - started
@@ -148,7 +157,7 @@ def index_documents(
         kind.discard_stale(location)
         embedder = embedder or load_embedder(model, quantize)
 
-        def changes(fitted: ChunkingParams) -> list[Change]:
+        def changes(fitted: ChunkingParams, target: AnyBackend) -> list[Change]:
             return [Change(tuple(document_upserts(documents, embedder, fitted, show_progress)))]
 
         _write(location, None, embedder, params, changes, report, quiet)
@@ -161,7 +170,7 @@ def _write(
     backend: AnyBackend | None,
     embedder: Embedder,
     params: ChunkingParams,
-    changes: Callable[[ChunkingParams], Iterable[Change]],
+    changes: Callable[[ChunkingParams, AnyBackend], Iterable[Change]],
     report: BuildReport,
     report_stage: StageReporter,
 ) -> None:
@@ -173,7 +182,7 @@ def _write(
         settings = IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer(), embedder.quantize, location.backend)
         backend = backend_class(location.backend).create(location, settings)
     try:
-        result = apply_changes(backend, changes(fitted), report_stage)
+        result = apply_changes(backend, changes(fitted, backend), report_stage)
         report.embedded_passages = result.embedded_passages
         if isinstance(backend, Maintainable):
             report.compacted_segments = (backend.seal if fresh else backend.maintain)(report=report_stage).merged_segments
@@ -233,44 +242,94 @@ def _folder_changes(
     embedder: Embedder,
     params: ChunkingParams,
     max_file_bytes: int,
-    ray: str | None,
     report: BuildReport,
     show_progress: bool,
 ) -> Iterator[Change]:
-    """The changes the pending files make, read and embedded in this process (one change per
-    ``LOCAL_COMMIT_BYTES`` of files) or on a Ray cluster (bounded batches as they come back); the removed
-    documents go with the first.
+    """The changes the pending files make, read and embedded in this process, one change per
+    ``LOCAL_COMMIT_BYTES`` of files; the removed documents go with the first."""
+    batches = (
+        ingested_files([read_changed(entry, indexed, max_file_bytes) for entry, indexed in group], embedder, params, show_progress)
+        for group in _bounded_groups(pending)
+    )
+    yield from _changes((IngestedBatch(files) for files in batches), known, report, tuple(report.removed))
+
+
+def _ray_changes(
+    pending: list[tuple[FileEntry, str | None]],
+    known: dict[str, FileState],
+    embedder: Embedder,
+    params: ChunkingParams,
+    max_file_bytes: int,
+    ray: str,
+    report: BuildReport,
+    show_progress: bool,
+    backend: AnyBackend,
+) -> Iterator[Change]:
+    """The same changes read, chunked and embedded on a Ray cluster (``indexer.ray_ingest``). Where the backend's
+    workers write rows themselves (``StagedWrites``), each group of ``_stage_groups`` is one stage and one commit,
+    and the driver receives counts only; otherwise bounded batches of embedded documents come back to commit."""
+    from indexer.ray_ingest import ray_ingest
+
+    removed = tuple(report.removed)
+    if not isinstance(backend, StagedWrites):
+        batches = ray_ingest(ray, pending, embedder.name, embedder.quantize, params, max_file_bytes, show_progress)
+        yield from _changes(batches, known, report, removed)
+        return
+    for group in _stage_groups(pending, known):
+        stage = backend.stage(len(group))
+        yield from _changes(
+            ray_ingest(ray, group, embedder.name, embedder.quantize, params, max_file_bytes, show_progress, stage), known, report, removed
+        )
+        removed = ()
+    if removed:
+        yield Change(removed=removed)
+
+
+def _changes(
+    batches: Iterable[IngestedBatch], known: dict[str, FileState], report: BuildReport, removed: tuple[str, ...]
+) -> Iterator[Change]:
+    """One change per batch of ingested files; ``removed`` goes with the first.
 
     A known file that cannot be read now keeps its indexed version (with a warning): nothing is dropped for
     a passing read error.
     """
-    if ray is None:
-        batches: Iterable[list[IngestedFile]] = (
-            ingested_files([read_changed(entry, indexed, max_file_bytes) for entry, indexed in group], embedder, params, show_progress)
-            for group in _bounded_groups(pending)
-        )
-    else:
-        from indexer.ray_ingest import ray_ingest
-
-        batches = ray_ingest(ray, pending, embedder.name, embedder.quantize, params, max_file_bytes, show_progress)
-    removed = tuple(report.removed)
-    for files in batches:
+    for batch in batches:
         upserts, sources = [], []
-        for file in files:
+        for file in batch.files:
             entry, state = file.read.entry, known.get(file.read.entry.doc_id)
             report.warnings.extend(file.read.warnings)
-            if file.upsert is not None:
+            if file.new_content:
                 (report.updated if state is not None else report.added).append(entry.doc_id)
-                upserts.append(file.upsert)
+                if file.upsert is not None:
+                    upserts.append(file.upsert)
+                    report.rows_through_driver += len(file.upsert.vectors)
             elif file.read.unchanged:
                 sources.append((entry.doc_id, file_source(entry.size, entry.mtime_ns)))
                 report.kept += 1
             else:
                 report.kept += state is not None
-        yield Change(tuple(upserts), removed, tuple(sources))
+        for part in batch.staged.values():
+            report.rows_by_worker[part.worker] = report.rows_by_worker.get(part.worker, 0) + sum(part.rows.values())
+        yield Change(tuple(upserts), removed, tuple(sources), tuple(batch.staged.values()))
         removed = ()
     if removed:
         yield Change(removed=removed)
+
+
+def _stage_groups(pending: list[tuple[FileEntry, str | None]], known: dict[str, FileState]) -> Iterator[list[tuple[FileEntry, str | None]]]:
+    """The pending files in groups holding at most ``STAGED_REPLACEMENTS`` files the index already holds: each group
+    commits once, and the versions it replaces must fit its backend's list of rows pending deletion."""
+    group: list[tuple[FileEntry, str | None]] = []
+    replacing = 0
+    for item in pending:
+        if item[0].doc_id in known:
+            if replacing == STAGED_REPLACEMENTS:
+                yield group
+                group, replacing = [], 0
+            replacing += 1
+        group.append(item)
+    if group:
+        yield group
 
 
 def _bounded_groups(pending: list[tuple[FileEntry, str | None]]) -> Iterator[list[tuple[FileEntry, str | None]]]:
