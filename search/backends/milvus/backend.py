@@ -304,8 +304,6 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
         changed = terms.updated_rows(self.names.name, rows, prepared.term_changes, prepared.generation, now, self.grace_s)
         self.control.put_rows([*changed, (self._state_key, self._state_scope(), state)])
         self._set_state(state)
-        if lease is not None:
-            lease.took_over = ()
         reach(STORE_COMMITTED, report)
         set_sources(self.client, self.names, self._committed(), prepared.sources)
         finished = self._finish_due(state)
@@ -326,12 +324,20 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
 
     def recover(self) -> None:
         """Delete what a crashed writer left: rows above the committed generation (or void), and replaced
-        versions whose grace has passed. A writer whose predecessor released the lease has nothing to delete."""
+        versions whose grace has passed. A writer whose predecessor released the lease has nothing to delete; one
+        that took the index over from a writer that may still be running first declares that writer's next
+        generation void and moves past its document keys, so nothing it writes later can show or collide."""
         lease = self._lease()
         state = self._state if lease is not None else self._read_state(WRITER_LEVEL)
         if lease is None or lease.took_over:
             void = state["void"]
             delete_where(self.client, self.names, f"generation > {state['generation']}" + (f" or generation in {void}" if void else ""))
+        if lease is not None and lease.took_over:
+            keys = (state["next_document"] // DOCUMENT_KEY_RANGE + 1) * DOCUMENT_KEY_RANGE
+            skipped = max([state["generation"], *state["void"]]) + 1
+            state = state | {"void": [*state["void"], skipped], "next_document": keys, "epoch": lease.epoch, "writer": lease.holder}
+            self.control.put(self._state_key, state, self._state_scope())
+            lease.took_over = ()
         finished = self._finish_due(state)
         if finished != state:
             self.control.put(self._state_key, finished, self._state_scope())
@@ -373,16 +379,9 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
         return "live" if self._state_key.startswith("live/") else build_scope(self.names.base)
 
     def _next_generation(self) -> tuple[dict[str, Any], int]:
-        """The state a change starts from and the generation it writes. A writer that took the index over from
-        one that may still be writing skips that one's next generation (void from then on) and its range of
-        document keys, so nothing the other writes can show or collide."""
-        lease = self._lease()
-        state = self._state if lease is not None else self._read_state(WRITER_LEVEL)
-        if lease is None or not lease.took_over:
-            return state, state["generation"] + 1
-        skipped = state["generation"] + 1
-        keys = (state["next_document"] // DOCUMENT_KEY_RANGE + 1) * DOCUMENT_KEY_RANGE
-        return state | {"void": [*state["void"], skipped], "next_document": keys}, skipped + 1
+        """The state a change starts from and the generation it writes: past the committed one and any void."""
+        state = self._state if self._lease() is not None else self._read_state(WRITER_LEVEL)
+        return state, max([state["generation"], *state["void"]]) + 1
 
     def _committed(self) -> Committed:
         pending = tuple(key for _, keys in self._state["pending"] for key in keys)

@@ -20,8 +20,9 @@ Each holder gets an epoch, one more than the last committed one, which its commi
 row; a commit re-reads the claims and the state in the same read as its term statistics and refuses (the
 change is abandoned, nothing is written) when its claim is gone or another writer committed since it
 took the lease. A writer paused past its term (a stopped process, a long GC pause) is thus refused when it
-resumes. Its rows staged before the pause never show: the writer that took over skips the generation they
-carry and marks it void (``backend``), and ids are drawn from a fresh range, so none collide.
+resumes. Its rows staged before the pause never show: the writer that took over marks the generation they
+carry void and moves to a fresh range of document keys when it recovers the index (``backend``), so none
+collide.
 
 Held leases are recorded per process (``held_lease``), so the backend of the same index finds the epoch
 and the state read with the claims without reading them again.
