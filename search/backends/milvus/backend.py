@@ -270,7 +270,8 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
             raise
         term_changes = written.terms.copy()
         if retired:
-            term_changes.subtract(version_terms(self.client, self.names, retired, self.settings.analyzer))
+            versions = [(row["doc_key"], json.loads(row["meta"])["passages"]) for row in heads.values()]
+            term_changes.subtract(version_terms(self.client, self.names, versions, self.settings.analyzer))
         removed_passages = sum(json.loads(row["meta"])["passages"] for row in heads.values())
         new_state = state | {
             "generation": generation,

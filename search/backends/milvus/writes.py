@@ -23,7 +23,7 @@ from typing import Any
 
 from search.backends.contract import DocumentUpsert, StagedRows, iter_chunks
 from search.backends.milvus.client import connect
-from search.backends.milvus.rows import document_rows, passage_rows
+from search.backends.milvus.rows import document_rows, passage_id, passage_rows
 from search.backends.milvus.schema import READ_LEVEL, CollectionSet
 from search.backends.milvus.terms import passage_terms
 from search.errors import SemsearchError
@@ -33,6 +33,7 @@ from search.text.analyzer import Analyzer
 VISIBLE_TIMEOUT_S = 120.0
 _ROWS_PER_INSERT = 500
 _KEYS_PER_FILTER = 1_000
+_ROWS_PER_READ = 16_000
 _FIRST_POLL_S = 0.02
 _LONGEST_POLL_S = 0.5
 
@@ -142,11 +143,28 @@ def delete_versions(client: Any, names: CollectionSet, doc_keys: Sequence[int]) 
         await_count(client, dict.fromkeys(names.collections(), 0), f"doc_key in {chunk}", "the deletion of replaced rows")
 
 
-def version_terms(client: Any, names: CollectionSet, doc_keys: Sequence[int], analyzer: Analyzer) -> Counter[str]:
-    """The documents-per-term counts of the passages of these document versions (read back by ``doc_key``)."""
-    rows = [
-        row
-        for chunk in iter_chunks(sorted(doc_keys), _KEYS_PER_FILTER)
-        for row in client.query(names.passages, filter=f"doc_key in {chunk}", output_fields=["text"], consistency_level=READ_LEVEL)
-    ]
-    return passage_terms((row["text"] for row in rows), analyzer)
+def version_terms(client: Any, names: CollectionSet, versions: Sequence[tuple[int, int]], analyzer: Analyzer) -> Counter[str]:
+    """The documents-per-term counts of the passages of these document versions, given as (doc_key, passages),
+    read back at most ``_ROWS_PER_READ`` rows a request (Milvus returns no more): whole documents by ``doc_key``,
+    a longer one by ranges of its passage ids."""
+    filters: list[str] = []
+    batch: list[int] = []
+    rows = 0
+    for doc_key, passages in sorted(versions):
+        if passages > _ROWS_PER_READ:
+            for first in range(0, passages, _ROWS_PER_READ):
+                high = passage_id(doc_key, min(passages, first + _ROWS_PER_READ))
+                filters.append(f"id >= {passage_id(doc_key, first)} and id < {high}")
+            continue
+        if batch and (rows + passages > _ROWS_PER_READ or len(batch) == _KEYS_PER_FILTER):
+            filters.append(f"doc_key in {batch}")
+            batch, rows = [], 0
+        batch.append(doc_key)
+        rows += passages
+    if batch:
+        filters.append(f"doc_key in {batch}")
+    counts: Counter[str] = Counter()
+    for expression in filters:
+        found = client.query(names.passages, filter=expression, output_fields=["text"], consistency_level=READ_LEVEL)
+        counts.update(passage_terms((row["text"] for row in found), analyzer))
+    return counts
