@@ -12,6 +12,7 @@ from indexer.documents import (
     Document,
     FileEntry,
     FileState,
+    LeftOut,
     file_source,
     file_states,
     list_files,
@@ -46,12 +47,22 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     kept: int = 0
     warnings: list[str] = field(default_factory=list)
+    left_out: dict[str, list[str]] = field(default_factory=dict)
     embedded_passages: int = 0
     total_passages: int = 0
     full_rebuild_reason: str | None = None
     written: bool = False
     compacted_segments: int = 0
     seconds: float = 0.0
+
+    def leave_out(self, files: Iterable[LeftOut]) -> None:
+        """Count files the index does not hold under their reason (``left_out``: reason -> doc ids)."""
+        for file in files:
+            self.left_out.setdefault(file.reason, []).append(file.doc_id)
+
+    def problems(self) -> list[str]:
+        """The warnings, then one line per file left out: what a log that has no summary line shows."""
+        return [*self.warnings, *(str(LeftOut(doc_id, reason)) for reason, ids in self.left_out.items() for doc_id in ids)]
 
 
 def build_index(
@@ -84,10 +95,12 @@ def build_index(
         kind.discard_stale(location)
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
+        left_out: list[LeftOut] = []
         if only is None or backend is None:
-            entries, known = list_files(docs_dir, report.warnings), file_states(backend.documents()) if backend else {}
+            entries, known = list_files(docs_dir, left_out), file_states(backend.documents()) if backend else {}
         else:
-            entries, known = list_named_files(docs_dir, only, report.warnings), file_states(backend.documents(only))
+            entries, known = list_named_files(docs_dir, only, left_out), file_states(backend.documents(only))
+        report.leave_out(left_out)
         pending = _stat_changed(entries, known, report)
         if backend is not None and not (pending or report.removed):
             report.total_passages = backend.counts().passages
@@ -258,6 +271,7 @@ def _folder_changes(
         for file in files:
             entry, state = file.read.entry, known.get(file.read.entry.doc_id)
             report.warnings.extend(file.read.warnings)
+            report.leave_out([file.read.left_out] if file.read.left_out else [])
             if file.upsert is not None:
                 (report.updated if state is not None else report.added).append(entry.doc_id)
                 upserts.append(file.upsert)

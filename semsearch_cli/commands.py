@@ -54,7 +54,7 @@ def index(
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated, removed or unread file.")] = False,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -121,6 +121,10 @@ def print_build_report(report: BuildReport, index_dir: str, verbose: bool = Fals
     for label, ids in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for doc_id in ids if verbose else ():
             typer.echo(f"{label}: {doc_id}")
+    for reason, ids in sorted(report.left_out.items(), key=lambda item: (-len(item[1]), item[0])):
+        for doc_id in sorted(ids) if verbose else ():
+            typer.echo(f"not read: {doc_id} ({reason})")
+        typer.echo(f"{len(ids)} {'file' if len(ids) == 1 else 'files'} not read: {reason}")
     state = "written" if report.written else "unchanged"
     typer.echo(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "

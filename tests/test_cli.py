@@ -113,3 +113,22 @@ def test_an_index_named_by_a_milvus_url_is_built_and_searched(milvus_uri, tmp_pa
     assert json.loads(found.stdout)["results"][0]["doc_id"] == "comet.md"
     compacted = run_cli("compact", "--index", url, env=env)
     assert compacted.returncode != 0 and "does its own housekeeping" in compacted.stderr
+
+
+def test_every_file_is_indexed_or_counted_as_not_read(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "README").write_text("Read me first: the aqueduct guide explains the arches.\n", encoding="utf-8")
+    (docs / "NEWS").write_text("Version two adds a chapter on Roman roads.\n", encoding="utf-8")
+    (docs / "notes.markdown").write_text("# Notes\n\nThe bridge was rebuilt in stone.\n", encoding="utf-8")
+    (docs / "photo.raw").write_bytes(b"\x89RAW\x00\x01\x02" * 50)
+    index_dir = tmp_path / "index"
+    built = run_cli("index", "--docs", str(docs), "--index", str(index_dir))
+    assert built.returncode == 0, built.stderr
+    assert "3 added" in built.stdout and "1 file not read: unknown type" in built.stdout
+    assert "photo.raw" not in built.stdout + built.stderr
+    index = open_index(index_dir)
+    assert sorted(summary.doc_id for summary in index.documents()) == ["NEWS", "README", "notes.markdown"]
+    index.close()
+    verbose = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--verbose")
+    assert "not read: photo.raw (unknown type)" in verbose.stdout and "1 file not read: unknown type" in verbose.stdout

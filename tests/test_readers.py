@@ -285,8 +285,9 @@ def test_files_named_for_the_wrong_format():
 def test_the_table_picks_by_content_type_before_extension():
     assert reader_for("x.txt", "text/html; charset=utf-8") is reader_for("x.html")
     assert reader_for("x.pdf", "application/octet-stream") is reader_for("y.pdf")
-    with pytest.raises(UnreadableDocument, match="unsupported format"):
+    with pytest.raises(UnreadableDocument, match="unknown type"):
         reader_for("sheet.xlsx")
+    assert reader_for("guide.rst") is reader_for("notes.txt") and reader_for("notes.markdown") is reader_for("notes.md")
 
 
 def test_markdown_headings_outside_code_fences_become_sections():
