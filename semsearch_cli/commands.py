@@ -30,6 +30,7 @@ from semsearch_cli.options import (
     UserError,
     settings_from,
 )
+from semsearch_cli.search_output import print_result, wants_color
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
 
@@ -147,6 +148,9 @@ def search(
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show matched terms, best sentence and fusion inputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    color: Annotated[
+        str, typer.Option("--color", help="Mark answers in color: auto (on a terminal, unless NO_COLOR is set), always or never.")
+    ] = "auto",
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -165,6 +169,7 @@ def search(
         explain=explain,
     )
     validate_request(request)
+    colored = wants_color(color)
     settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
     searcher = Searcher.open(settings.location())
     result = searcher.search(request)
@@ -180,15 +185,7 @@ def search(
         }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    if not result.hits:
-        typer.echo("no results")
-    for hit in result.hits:
-        where = "".join(part for part in (f" p. {hit.page}" if hit.page else "", f" § {hit.section}" if hit.section else ""))
-        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title}  ({hit.doc_id} {hit.start}-{hit.end}{where})")
-        typer.echo(f"   {' '.join(hit.text.split())}")
-        if hit.explain:
-            typer.echo(f"   explain: {json.dumps(hit.explain, ensure_ascii=False)}")
-        typer.echo("")
+    print_result(result, colored)
 
 
 @app.command()

@@ -132,3 +132,53 @@ def test_every_file_is_indexed_or_counted_as_not_read(tmp_path):
     index.close()
     verbose = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--verbose")
     assert "not read: photo.raw (unknown type)" in verbose.stdout and "1 file not read: unknown type" in verbose.stdout
+
+
+def _on_a_terminal(*args, env=None) -> str:
+    """What the CLI writes to stdout when stdout is a terminal (a pseudo-terminal here)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    environment = {**{key: value for key, value in os.environ.items() if key != "NO_COLOR"}, **(env or {})}
+    process = subprocess.Popen([sys.executable, "-m", "semsearch_cli", *args], stdout=follower, cwd=ROOT, env=environment)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's far end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=300)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_the_answer_is_marked_on_a_terminal_and_plain_when_piped_or_asked(seed_index):
+    args = ("search", "Where was the Budapest summit?", "--index", str(seed_index), "-k", "2")
+    terminal = _on_a_terminal(*args)
+    assert "\x1b[" in terminal and terminal.startswith("1. [")
+    assert "\x1b[" not in _on_a_terminal(*args, env={"NO_COLOR": "1"})
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout and piped.stdout.startswith("1. [")
+    forced = run_cli(*args, "--color", "always", env={"NO_COLOR": "1"})
+    assert "\x1b[1m" in forced.stdout or "\x1b[35m\x1b[1m" in forced.stdout
+    plain = [line for line in piped.stdout.splitlines() if line.startswith("   ")]
+    assert [line for line in forced.stdout.splitlines() if line.startswith("   ")] != plain
+    assert json.loads(run_cli(*args, "--json", "--color", "always").stdout)["results"][0]["rank"] == 1
+    wrong = run_cli(*args, "--color", "sometimes")
+    assert wrong.returncode == 1 and "--color takes auto, always, never" in wrong.stderr
+
+
+def test_marked_text_collapses_white_space_as_the_plain_text_does():
+    from search.records import Hit, Span
+    from semsearch_cli.search_output import marked_text
+
+    text = "  First sentence.\n\n  The  answer\tis here.  Last one. "
+    start = text.index("The")
+    hit = Hit(1, 1.0, "a.txt", "A", None, "a.txt#0", text, 0, len(text), highlights=(Span(start, text.index("Last") - 2),))
+    assert marked_text(hit, color=False) == " ".join(text.split())
+    colored = marked_text(hit, color=True)
+    assert colored.startswith("First sentence. \x1b[") and "The answer is here." in colored and colored.endswith("\x1b[0m Last one.")
