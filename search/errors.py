@@ -25,6 +25,18 @@ class InvalidQuery(SemsearchError):
     """The query or its parameters cannot be searched."""
 
 
+class DocumentNotFound(SemsearchError):
+    """No such document, page or passage in the index or the documents folder."""
+
+
+class UnsupportedDocument(SemsearchError):
+    """The document is not of a kind the request takes (a page image of a document without pages)."""
+
+
+class DocumentChanged(SemsearchError):
+    """The file is no longer what the index holds; indexing it again brings them back in step."""
+
+
 class SemanticUnavailable(SemsearchError):
     """The embedding model failed on a query that can only be answered semantically."""
 

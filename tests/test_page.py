@@ -222,10 +222,56 @@ def structured_server(tmp_path_factory):
 
     docs = tmp_path_factory.mktemp("structured-docs")
     write(docs, "report.pdf", make_pdf(3))
+    write(docs, "manual.pdf", make_low_answer_pdf())
     write(docs, "guide.md", "# Guide\n\n## Installing\n\nRun the installer twice on Tuesdays.\n\n## Removing\n\nDelete the folder.\n")
     server = start_server(docs, tmp_path_factory.mktemp("structured-index") / "index")
     yield server
     stop_server(server)
+
+
+def make_low_answer_pdf() -> bytes:
+    """A page whose answer stands near its foot, so showing it means scrolling the page image."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.drawString(72, 740, "Workshop manual for the time machine.")
+    pdf.drawString(72, 90, "The flux capacitor must be calibrated at dawn before every journey.")
+    pdf.showPage()
+    pdf.drawString(72, 740, "Appendix: spare parts and suppliers.")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def test_a_pdf_answer_shows_its_printed_page_scrolled_to_the_mark(browser: Browser, structured_server):
+    context = browser.new_context(base_url=structured_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        search(page, "When must the flux capacitor be calibrated?")
+        first = page.locator(".result").first
+        expect(first.locator(".result-link")).to_have_text(re.compile("manual|Workshop"))
+        first.locator(".result-link").click()
+        expect(page.locator("#page-view")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"passage_id=manual\.pdf%23\d+&page=1"))
+        image = page.locator("#page-image")
+        expect(image).to_have_attribute("src", re.compile("^blob:"))
+        page.wait_for_function("document.getElementById('page-view').dataset.markTop !== undefined")
+        natural, top, scroll, height = page.evaluate(
+            "() => { const v = document.getElementById('page-view'), i = document.getElementById('page-image');"
+            " return [i.naturalWidth, Number(v.dataset.markTop), v.scrollTop, v.clientHeight]; }"
+        )
+        assert natural == 1200
+        assert scroll > 0 and scroll <= top <= scroll + height, (top, scroll, height)
+        expect(page.locator("#page-caption")).to_have_text("p. 1")
+        page.goto(f"/?doc={quote('guide.md')}&q=installer")
+        expect(page.locator("#document-text")).to_contain_text("installer")
+        expect(page.locator("#page-view")).to_be_hidden()
+    finally:
+        context.close()
 
 
 def test_results_show_the_page_and_the_section_and_the_document_marks_pages(browser: Browser, structured_server):

@@ -32,7 +32,7 @@ from search.backends.contract import (
 from search.backends.registry import AnyBackend, open_backend
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
-from search.errors import IndexFormatError, SemanticUnavailable
+from search.errors import DocumentNotFound, IndexFormatError, SemanticUnavailable
 from search.index_settings import FIX_HINT
 from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies, feedback_vector
 from search.ranking.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
@@ -40,7 +40,7 @@ from search.ranking.highlight import highlights, highlights_by_terms
 from search.ranking.rescore import best_sentence_cosines, rescore_semantic
 from search.ranking.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.ranking.shaping import shape, shaping_candidates
-from search.records import Hit
+from search.records import Hit, Span
 from search.text.query_terms import term_specificity
 
 # Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
@@ -221,14 +221,34 @@ class Searcher:
             "matched_terms": sorted(terms & set(self.backend.settings.analyzer.terms(text))),
         }
 
+    def passage(self, passage_id: str, query: str | None = None) -> tuple[StoredPassage, tuple[Span, ...]]:
+        """The passage ``passage_id`` (``doc_id#ordinal``) and, with ``query``, the sentences a search for
+        ``query`` highlights in it (none without); ``DocumentNotFound`` when the index has no such passage."""
+        doc_id = passage_id.rpartition("#")[0]
+        self.follow_writer()
+        with self.backend.snapshot() as view:
+            stored = next((p for p in view.document_passages(doc_id) if p.record.passage_id == passage_id), None)
+            if stored is None:
+                raise DocumentNotFound(f"no passage {passage_id!r} in the index")
+            if query is None or not query.strip():
+                return stored, ()
+            query = _normalize_query(query)
+            query_vector = self._embed_query(query, DEFAULT_MODE, [], alone=False)
+            vectors = view.vectors([stored.record.key])
+            return stored, self._highlights(stored, vectors.block(0)[1:] if len(vectors.ids) else None, query_vector, query)
+
+    def _highlights(
+        self, stored: StoredPassage, vectors: np.ndarray | None, query_vector: np.ndarray | None, query: str
+    ) -> tuple[Span, ...]:
+        """The answer sentence(s): closest to the query's meaning, or sharing the most of its terms without a vector."""
+        if query_vector is not None and vectors is not None:
+            return highlights(stored, vectors, query_vector)
+        return highlights_by_terms(stored, query, self.backend.settings.analyzer)
+
     def _hit(self, rank: int, candidate: FusedCandidate, page: _Page, query_vector: np.ndarray | None, query: str) -> Hit:
         stored = page.stored[candidate.row]
         passage = stored.record
-        vectors = page.sentence_vectors(candidate.row)
-        if query_vector is not None and vectors is not None:
-            spans = highlights(stored, vectors, query_vector)
-        else:
-            spans = highlights_by_terms(stored, query, self.backend.settings.analyzer)
+        spans = self._highlights(stored, page.sentence_vectors(candidate.row), query_vector, query)
         return Hit(
             rank=rank,
             score=candidate.score,

@@ -1,6 +1,7 @@
 // The search page. The URL is the only state: `/?q=...` shows results (`&group_by=document`:
-// one passage per document) and `/?doc=...&passage=start-end&q=...` shows a document, so every
-// view can be shared, reloaded and reached with Back/Forward. Everything that comes from the
+// one passage per document) and `/?doc=...&passage=start-end&q=...` shows a document (for a PDF
+// also `&passage_id=...&page=N`: the printed page with the answer marked), so every view can be
+// shared, reloaded and reached with Back/Forward. Everything that comes from the
 // server or the URL is put on the page as text nodes, never parsed as HTML.
 "use strict";
 
@@ -23,6 +24,9 @@ const els = {
   documentTitle: document.getElementById("document-title"),
   documentMeta: document.getElementById("document-meta"),
   documentText: document.getElementById("document-text"),
+  pageView: document.getElementById("page-view"),
+  pageImage: document.getElementById("page-image"),
+  pageCaption: document.getElementById("page-caption"),
 };
 
 let inFlight = null;
@@ -52,6 +56,11 @@ function searchHref(query, grouped) {
 
 function documentHref(hit, query, grouped) {
   const params = new URLSearchParams({ doc: hit.doc_id, passage: `${hit.start}-${hit.end}` });
+  const page = answerPage(hit);
+  if (Number.isInteger(page) && typeof hit.passage_id === "string") {
+    params.set("passage_id", hit.passage_id);
+    params.set("page", String(page));
+  }
   if (query) params.set("q", query);
   if (grouped) params.set("group_by", "document");
   return `/?${params}`;
@@ -78,7 +87,8 @@ async function render() {
   els.group.checked = grouped;
   try {
     if (params.has("doc")) {
-      await showDocument(params.get("doc"), parsePassage(params.get("passage")), query, grouped, signal);
+      const printed = { passageId: params.get("passage_id"), page: Number(params.get("page")) };
+      await showDocument(params.get("doc"), parsePassage(params.get("passage")), printed, query, grouped, signal);
     } else {
       await showResults(query.trim(), grouped, signal);
     }
@@ -105,8 +115,8 @@ async function fetchJSON(url, signal) {
   return readJSON(response);
 }
 
-async function send(url, signal) {
-  const headers = { Accept: "application/json" };
+async function send(url, signal, accept = "application/json") {
+  const headers = { Accept: accept };
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
@@ -280,11 +290,16 @@ function resultItem(hit, query, grouped, best) {
   return item;
 }
 
-function pagesShown(hit) {
-  // The answer's page (its first highlight's), then the passage's range where that says more:
-  // a passage that starts with the last sentence of page 2 answers on page 3.
+function answerPage(hit) {
+  // The answer's page: its first highlight's, else where the passage starts.
   const highlighted = (Array.isArray(hit.highlights) ? hit.highlights : []).find((span) => span && Number.isInteger(span.page));
-  const answer = highlighted ? highlighted.page : hit.page;
+  return highlighted ? highlighted.page : hit.page;
+}
+
+function pagesShown(hit) {
+  // The answer's page, then the passage's range where that says more:
+  // a passage that starts with the last sentence of page 2 answers on page 3.
+  const answer = answerPage(hit);
   if (!Number.isInteger(answer)) return "";
   const single = `p. ${answer}`;
   const range = pagesText(hit.page, hit.page_end);
@@ -348,7 +363,7 @@ function normalizeSpans(spans, min, max) {
 
 // ---------------------------------------------------------------- document view
 
-async function showDocument(docId, passage, query, grouped, signal) {
+async function showDocument(docId, passage, printed, query, grouped, signal) {
   els.resultsView.hidden = true;
   els.intro.hidden = true;
   els.documentView.hidden = false;
@@ -358,6 +373,7 @@ async function showDocument(docId, passage, query, grouped, signal) {
   els.documentTitle.textContent = "";
   els.documentMeta.replaceChildren();
   els.documentText.replaceChildren();
+  hidePageImage();
   document.title = "semsearch";
   setStatus("loading", "Loading document…");
   let doc;
@@ -380,10 +396,58 @@ async function showDocument(docId, passage, query, grouped, signal) {
   const text = String(doc.text || "");
   const pages = Array.isArray(doc.pages) ? doc.pages.filter((start) => Number.isInteger(start)) : [];
   const mark = appendPassage(els.documentText, text, passage, pages);
+  const shown = pages.length > 0 && Number.isInteger(printed.page) && printed.page >= 1;
   if (!restoreScroll()) {
-    if (mark) mark.scrollIntoView({ block: "center" });
+    if (mark && !shown) mark.scrollIntoView({ block: "center" });
     else window.scrollTo(0, 0);
   }
+  if (shown) await showPageImage(docId, printed, query, signal);
+}
+
+// ---------------------------------------------------------------- the printed page
+
+async function showPageImage(docId, printed, query, signal) {
+  // The PDF page as the server renders it, with the passage and its answer marked; the image is
+  // fetched (not an <img src>) so the search token goes with it and the mark's place can be read.
+  const params = new URLSearchParams();
+  if (printed.passageId) params.set("passage", printed.passageId);
+  if (printed.passageId && query.trim()) params.set("q", query.trim());
+  const url = `${documentApiPath(docId)}/pages/${printed.page}.png?${params}`;
+  let response;
+  try {
+    response = await send(url, signal, "image/png");
+  } catch (error) {
+    if (error instanceof RequestError) return; // the text view is already there
+    throw error;
+  }
+  if (!response.ok || !(response.headers.get("content-type") || "").startsWith("image/png")) return;
+  const box = parseBox(response.headers.get("x-mark-box"));
+  const blob = await response.blob();
+  hidePageImage();
+  els.pageImage.src = URL.createObjectURL(blob);
+  els.pageImage.alt = `Page ${printed.page}${box ? ", with the answer marked" : ""}`;
+  els.pageCaption.textContent = `p. ${printed.page}`;
+  els.pageView.hidden = false;
+  await els.pageImage.decode().catch(() => {});
+  if (box) {
+    // The panel scrolls inside itself: the mark a third of the way down, as a reader's eye expects.
+    const scale = els.pageImage.clientWidth / els.pageImage.naturalWidth;
+    els.pageView.scrollTop = Math.max(0, box.top * scale - els.pageView.clientHeight / 3);
+    els.pageView.dataset.markTop = String(Math.round(box.top * scale));
+  }
+}
+
+function hidePageImage() {
+  if (els.pageImage.src.startsWith("blob:")) URL.revokeObjectURL(els.pageImage.src);
+  els.pageImage.removeAttribute("src");
+  els.pageView.hidden = true;
+  delete els.pageView.dataset.markTop;
+}
+
+function parseBox(value) {
+  const parts = String(value || "").split(",").map(Number);
+  if (parts.length !== 4 || !parts.every(Number.isFinite)) return null;
+  return { left: parts[0], top: parts[1], right: parts[2], bottom: parts[3] };
 }
 
 function appendPassage(parent, text, passage, pages) {
