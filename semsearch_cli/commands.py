@@ -15,7 +15,7 @@ from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
 from search.backends.contract import Maintainable
 from search.backends.registry import backend_class
-from search.ranking.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
+from search.ranking.rules import DEFAULT_MODE, FACETS, MAX_K, MODES, SearchRequest, normalize_folder, parse_facets, validate_request
 from search.ranking.searcher import Searcher
 from search.settings import Settings
 from semsearch_cli.options import (
@@ -144,6 +144,11 @@ def search(
     doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only this document (repeatable).")] = None,
     date_from: Annotated[str | None, typer.Option("--date-from", help="Only documents dated on or after (YYYY-MM-DD).")] = None,
     date_to: Annotated[str | None, typer.Option("--date-to", help="Only documents dated on or before (YYYY-MM-DD).")] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--type", help="Only documents with this file extension, e.g. pdf (repeatable).")
+    ] = None,
+    folder: Annotated[str | None, typer.Option("--folder", help="Only documents under this folder, e.g. notes/2024.")] = None,
+    facets: Annotated[str | None, typer.Option("--facets", help=f"Count documents per value of these facets ({','.join(FACETS)}).")] = None,
     group_by: Annotated[str | None, typer.Option("--group-by", help="'document': at most one passage per document.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show matched terms, best sentence and fusion inputs.")] = False,
@@ -167,6 +172,9 @@ def search(
         min_score=min_score,
         mode=mode,
         explain=explain,
+        types=tuple(kind or ()),
+        folder=normalize_folder(folder),
+        facets=parse_facets(facets),
     )
     validate_request(request)
     colored = wants_color(color)
@@ -181,6 +189,7 @@ def search(
             "mode": result.mode,
             "total": result.total,
             "notices": list(result.notices),
+            **({"facets": result.facets} if request.facets else {}),
             "results": [asdict(hit) for hit in result.hits],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))

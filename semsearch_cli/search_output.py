@@ -32,7 +32,12 @@ def wants_color(choice: str) -> bool:
 
 
 def print_result(result: SearchResult, color: bool) -> None:
-    """Each hit's rank, score, title and place, its text on one line with the answer marked, and its explanation."""
+    """The facet counts asked for, then each hit's rank, score, title and place, its text on one line with the answer
+    marked, and its explanation."""
+    for name, counts in result.facets.items():
+        typer.echo(f"{name}: " + (", ".join(f"{value} ({count})" for value, count in counts.items()) or "none"))
+    if result.facets:
+        typer.echo("")
     if not result.hits:
         typer.echo("no results")
     for hit in result.hits:

@@ -137,15 +137,7 @@ class MemoryView(ReadView):
         return sum(1 for p in self._state.passages.values() if p.terms[term])
 
     def _allowed(self, filters: Filters) -> list[int]:
-        documents = self._state.documents.values()
-        return [
-            pid
-            for record, _key, pids in documents
-            if (not filters.doc_ids or record.doc_id in filters.doc_ids)
-            and (not filters.date_from or (record.date is not None and record.date >= filters.date_from))
-            and (not filters.date_to or (record.date is not None and record.date <= filters.date_to))
-            for pid in pids
-        ]
+        return [pid for record, _key, pids in self._state.documents.values() if filters.admits(record.doc_id, record.date) for pid in pids]
 
 
 class MemoryBackend(RetrievalBackend[_State]):

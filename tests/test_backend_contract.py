@@ -9,6 +9,7 @@ build" (``test_update_properties``) and the crash trials (``test_crash_safety``,
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,10 @@ import pytest
 from indexer import build
 from indexer.build import build_index
 from search.backends import registry
-from search.backends.contract import IndexLocation
+from search.backends.contract import Filters, IndexLocation
 from search.backends.registry import backend_class, open_backend
 from search.errors import IndexFormatError, SemsearchError
-from search.ranking.rules import MODES, SearchRequest
+from search.ranking.rules import FACETS, MODES, SearchRequest
 from search.ranking.searcher import Searcher, keyword_specificity
 from search.settings import DEFAULT_MODEL, Settings
 from search.text.query_terms import bm25_idf
@@ -201,3 +202,71 @@ def test_an_index_url_names_its_backend_and_the_older_spelling_still_works(tmp_p
     ):
         with pytest.raises(SemsearchError, match=message):
             registry.locate(bad)
+
+
+FACETED = {
+    "ships.md": "# Harbour\n\nThe ferry left the harbour before the storm.\n",
+    "notes/orchard.txt": "date 2023-05-01\n\nThe orchard gave apples for cider before the frost.\n",
+    "notes/deep/stars.md": "date 2024-02-01\n\nA telescope on the hill showed the comet before dawn.\n",
+    "logs/bakery.TXT": "date 2024-07-09\n\nThe bakery oven baked bread before sunrise.\n",
+    "notes2/glacier.md": "A glacier covered the valley before the thaw.\n",
+    "README": "Read this before anything else: a guide to the harbour and the orchard.\n",
+}
+
+
+def _brute_force_facets(documents: list[tuple[str, str | None]], folder: str | None) -> dict[str, Counter]:
+    """Facet counts by hand: each document's extension, its year, its folder one level below ``folder``."""
+    prefix = f"{folder}/" if folder else ""
+    counts: dict[str, Counter] = {"type": Counter(), "folder": Counter(), "year": Counter()}
+    for doc_id, date in documents:
+        name = doc_id.rsplit("/", 1)[-1]
+        if "." in name:
+            counts["type"][name.rsplit(".", 1)[1]] += 1
+        if date:
+            counts["year"][date[:4]] += 1
+        rest = doc_id[len(prefix) :]
+        if doc_id.startswith(prefix) and "/" in rest:
+            counts["folder"][prefix + rest.split("/")[0]] += 1
+    return counts
+
+
+def test_type_and_folder_filters_and_facet_counts_in_every_mode(backend_location, tmp_path, embedder):
+    """Every candidate of the query is a document that passes the filters (each mentions "before"), so the
+    facets must count exactly the catalogue's documents that ``Filters.admits``, counted here by hand."""
+    docs = tmp_path / "docs"
+    for name, text in FACETED.items():
+        write(docs, name, text)
+    location = _location(backend_location, tmp_path)
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    searcher = Searcher.open(location)
+    try:
+        catalogue = [(summary.doc_id, summary.date) for summary in searcher.backend.documents()]
+        assert len(catalogue) == len(FACETED)
+        everything = searcher.search(SearchRequest("before", k=100, facets=FACETS)).facets
+        assert everything == {
+            "type": {"md": 3, "TXT": 1, "txt": 1},
+            "folder": {"notes": 2, "logs": 1, "notes2": 1},
+            "year": {"2024": 2, "2023": 1},
+        }
+        cases: list[dict] = [
+            {},
+            {"types": ("md",)},
+            {"types": ("TXT",)},
+            {"types": ("txt", "md"), "folder": "notes"},
+            {"folder": "notes"},
+            {"folder": "notes/deep"},
+            {"folder": "note"},
+            {"date_from": "2024-01-01", "date_to": "2024-12-31"},
+        ]
+        for mode in MODES:
+            for case in cases:
+                result = searcher.search(SearchRequest("before", k=100, mode=mode, facets=FACETS, **case))
+                filters = Filters(**case)
+                admitted = [(doc_id, date) for doc_id, date in catalogue if filters.admits(doc_id, date)]
+                assert sorted({hit.doc_id for hit in result.hits}) == sorted(doc_id for doc_id, _ in admitted), (mode, case)
+                by_hand = _brute_force_facets(admitted, case.get("folder"))
+                assert result.facets == {name: dict(counts) for name, counts in by_hand.items()}, (mode, case)
+                assert list(result.facets["type"].values()) == sorted(result.facets["type"].values(), reverse=True)
+    finally:
+        searcher.backend.close()
+        backend_class(location.backend).drop(location)

@@ -182,3 +182,13 @@ def test_marked_text_collapses_white_space_as_the_plain_text_does():
     assert marked_text(hit, color=False) == " ".join(text.split())
     colored = marked_text(hit, color=True)
     assert colored.startswith("First sentence. \x1b[") and "The answer is here." in colored and colored.endswith("\x1b[0m Last one.")
+
+
+def test_facets_and_type_filter_on_the_command_line(seed_index):
+    plain = run_cli("search", "Budapest summit", "--index", str(seed_index), "-k", "2", "--facets", "type,folder", "--type", "txt")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("type: txt (5)\nfolder: none\n\n1. [")
+    payload = json.loads(run_cli("search", "Budapest summit", "--index", str(seed_index), "--facets", "year", "--json").stdout)
+    assert set(payload["facets"]) == {"year"} and all(len(year) == 4 for year in payload["facets"]["year"])
+    wrong = run_cli("search", "Budapest summit", "--index", str(seed_index), "--facets", "colour")
+    assert wrong.returncode == 1 and "unknown facet 'colour'; choose from type, folder, year" in wrong.stderr

@@ -223,6 +223,7 @@ def structured_server(tmp_path_factory):
     docs = tmp_path_factory.mktemp("structured-docs")
     write(docs, "report.pdf", make_pdf(3))
     write(docs, "manual.pdf", make_low_answer_pdf())
+    write(docs, "notes/diary.md", "# Diary\n\ndate 2023-03-01\n\nThe diary records the weather every morning.\n")
     write(docs, "guide.md", "# Guide\n\n## Installing\n\nRun the installer twice on Tuesdays.\n\n## Removing\n\nDelete the folder.\n")
     server = start_server(docs, tmp_path_factory.mktemp("structured-index") / "index")
     yield server
@@ -287,6 +288,48 @@ def test_results_show_the_page_and_the_section_and_the_document_marks_pages(brow
         page.goto(f"/?doc={quote('report.pdf')}&q=marker")
         expect(page.locator(".page-break")).to_have_count(3)
         expect(page.locator(".page-break").nth(1)).to_have_text("p. 2")
+    finally:
+        context.close()
+
+
+# --- facets ---
+
+
+def test_facet_chips_count_documents_filter_on_a_click_and_keep_it_in_the_url(browser: Browser, structured_server):
+    context = browser.new_context(base_url=structured_server.url)
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    chip = lambda facet, value: page.locator(f'.facet-chip[data-facet="{facet}"][data-value="{value}"]')  # noqa: E731 - a local shorthand
+    try:
+        search(page, "When should the installer run?")
+        expect(page.locator(".result").first).to_be_visible()
+        expect(chip("type", "pdf")).to_contain_text("pdf2")
+        expect(chip("type", "md")).to_contain_text("md2")
+        expect(chip("folder", "notes")).to_contain_text("notes1")
+        expect(chip("year", "2023")).to_contain_text("20231")
+
+        chip("type", "md").click()
+        expect(page).to_have_url(re.compile(r"[?&]type=md(&|$)"))
+        expect(chip("type", "md")).to_have_attribute("aria-current", "true")
+        expect(page.locator(".result").first).to_be_visible()
+        assert sorted(set(_result_docs(page, "#results"))) == ["guide.md", "notes/diary.md"]
+        expect(chip("type", "pdf")).to_have_count(0)
+
+        page.reload()
+        expect(chip("type", "md")).to_have_attribute("aria-current", "true")
+        chip("folder", "notes").click()
+        expect(page).to_have_url(re.compile(r"folder=notes"))
+        expect(chip("folder", "notes")).to_have_attribute("aria-current", "true")
+        assert set(_result_docs(page, "#results")) == {"notes/diary.md"}
+
+        page.go_back()
+        expect(chip("folder", "notes")).not_to_have_attribute("aria-current", "true")
+        chip("type", "md").click()
+        expect(page).not_to_have_url(re.compile(r"type="))
+        chip("year", "2023").click()
+        expect(page).to_have_url(re.compile(r"year=2023"))
+        expect(chip("year", "2023")).to_have_attribute("aria-current", "true")
+        assert set(_result_docs(page, "#results")) == {"notes/diary.md"}
     finally:
         context.close()
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from indexer.doc_ids import MAX_ID_CHARS
 from indexer.readers.pdf_pages import ANSWER, DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, PASSAGE, Mark
-from search.errors import DocumentNotFound, InvalidQuery
+from search.errors import DocumentNotFound
 from search.ranking.rules import MAX_QUERY_CHARS
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, get_page_images, require_reader
@@ -40,7 +40,7 @@ def get_page_image(
     searcher: Annotated[Searcher, Depends(current_searcher)],
     images: Annotated[PageImages, Depends(get_page_images)],
     passage: Annotated[str | None, Query(max_length=MAX_ID_CHARS + 20, description="A passage id (doc_id#n) to mark.")] = None,
-    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="With passage: mark the sentence answering this.")] = None,
+    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="With passage: also mark the sentence answering this.")] = None,
     width: Annotated[int, Query(ge=MIN_WIDTH, le=MAX_WIDTH, description="Image width in pixels.")] = DEFAULT_WIDTH,
 ) -> Response:
     """Page ``number`` (from 1) of a PDF document as a PNG, with a passage's text and its answer sentence marked."""
@@ -54,8 +54,6 @@ def get_page_image(
             raise DocumentNotFound(f"passage {passage!r} is not in {doc_id!r}")
         start = stored.record.start
         marks = [Mark(start, stored.record.end, PASSAGE), *(Mark(start + span.start, start + span.end, ANSWER) for span in answer)]
-    elif q is not None:
-        raise InvalidQuery("q marks the answer in a passage: give passage too")
     image = images.render(document, number, width, marks)
     headers = {"Cache-Control": "private, max-age=60"}
     if image.marked is not None:

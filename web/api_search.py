@@ -7,7 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from search.ranking.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, SearchRequest
+from search.ranking.rules import (
+    DEFAULT_MODE,
+    FACETS,
+    GROUP_BY_VALUES,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    MODES,
+    SearchRequest,
+    parse_facets,
+)
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
 from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
@@ -28,6 +38,7 @@ def search_rules() -> dict:
         "max_offset": MAX_OFFSET,
         "max_query_chars": MAX_QUERY_CHARS,
         "group_by": list(GROUP_BY_VALUES),
+        "facets": list(FACETS),
     }
 
 
@@ -61,6 +72,9 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
         group_by=params.group_by,
         min_score=params.min_score,
         explain=params.explain,
+        types=tuple(params.type),
+        folder=params.folder,
+        facets=parse_facets(params.facets),
         **({"mode": params.mode} if params.mode else {}),
     )
     http.state.log_fields = log_fields = {"mode": request.mode, "query": params.q}
@@ -75,6 +89,7 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         mode=result.mode,
         notices=list(result.notices),
+        facets=result.facets,
         results=result.hits,
     )
     return Response(response.model_dump_json(), media_type="application/json")

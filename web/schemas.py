@@ -8,12 +8,29 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.errors import InvalidQuery
-from search.ranking.rules import GROUP_BY_VALUES, MAX_ABS_MIN_SCORE, MAX_DOC_IDS, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES, parse_day
+from search.ranking.rules import (
+    FACETS,
+    GROUP_BY_VALUES,
+    MAX_ABS_MIN_SCORE,
+    MAX_DOC_IDS,
+    MAX_FOLDER_CHARS,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    MAX_TYPES,
+    MODES,
+    parse_day,
+)
 from search.records import Hit
 
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
 # the same whitespace (U+3000 is the last such character), so clients and fuzzers know a blank query is invalid.
 _NOT_BLANK = "[^" + "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(code).isspace()) + "]"
+# A folder as the rules take it: no control character, no slash at either end.
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+_FOLDER = f"^[^/{_CONTROL}]([^{_CONTROL}]*[^/{_CONTROL}])?$"
+_FACET = "(" + "|".join(FACETS) + ")"
+Extension = Annotated[str, Field(pattern="^[A-Za-z0-9]{1,16}$")]
 
 
 def _day_from_text(value: object) -> date:
@@ -56,6 +73,21 @@ class SearchParams(BaseModel):
         description="Drop results whose score (0..1 in every mode: 1 is first in every ranking used) is lower.",
     )
     explain: bool = Field(False, description="Add per hit the matched terms, the best sentence's cosine and the fusion inputs.")
+    type: list[Extension] = Field(
+        default_factory=list, max_length=MAX_TYPES, description="Only documents with these file extensions, case as written (repeatable)."
+    )
+    folder: str | None = Field(
+        None,
+        max_length=MAX_FOLDER_CHARS,
+        json_schema_extra={"pattern": _FOLDER},
+        description="Only documents under this folder of the documents folder, e.g. notes/2024.",
+    )
+    facets: str | None = Field(
+        None,
+        pattern=f"^{_FACET}(,{_FACET})*$",
+        description="Comma-separated facets to count (type, folder, year): distinct documents per value among the "
+        "candidates before the cut to k.",
+    )
 
 
 class SearchBody(SearchParams):
@@ -86,6 +118,9 @@ class SearchResponse(BaseModel):
     took_ms: float
     mode: str
     notices: list[str]
+    facets: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per facet asked for: distinct documents per value among the candidates before the cut to k."
+    )
     results: list[Hit]
 
 

@@ -23,6 +23,7 @@ from search.backends.contract import (
     DocumentKeywordSearch,
     Filters,
     IndexLocation,
+    PassageSpan,
     Prefetchable,
     Ranking,
     ReadView,
@@ -34,6 +35,7 @@ from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
 from search.errors import DocumentNotFound, IndexFormatError, SemanticUnavailable
 from search.index_settings import FIX_HINT
+from search.ranking.facets import facet_counts
 from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies, feedback_vector
 from search.ranking.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
 from search.ranking.highlight import highlights, highlights_by_terms
@@ -52,10 +54,13 @@ _DETACHED_END = re.compile(r"\s+[.?!]+$")
 
 @dataclass(frozen=True)
 class SearchResult:
+    """``facets``: per facet asked for, documents per value among the ``total`` candidates (``search.ranking.facets``)."""
+
     total: int
     hits: list[Hit]
     mode: str
     notices: tuple[str, ...] = field(default_factory=tuple)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ class Searcher:
                 self._in_flight -= 1
 
     def _search(self, view: ReadView, request: SearchRequest, alone: bool) -> SearchResult:
-        filters = Filters(request.doc_ids, request.date_from, request.date_to)
+        filters = Filters(request.doc_ids, request.date_from, request.date_to, request.types, request.folder)
         query = _normalize_query(request.query)
         notices: list[str] = []
         query_vector = self._embed_query(query, request.mode, notices, alone)
@@ -162,7 +167,9 @@ class Searcher:
             seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]
             moved = feedback_vector(query_vector, seeds, view.vectors(seeds.tolist(), sentences=False))
             ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors, best_part), keyword, specificity)
-        ranked = shape(ranked, view.spans(shaping_candidates(ranked, request.min_score)), request.group_by_document, request.min_score)
+        spans = view.spans(shaping_candidates(ranked, request.min_score))
+        ranked = shape(ranked, spans, request.group_by_document, request.min_score)
+        facets = facet_counts(_candidate_documents(view, ranked, spans), request.facets, request.folder) if request.facets else {}
         page = _hydrate(view, ranked, request, vectors, query_vector, self.backend.settings.dimension)
         terms = set(self.backend.settings.analyzer.terms(query))
         hits = [self._hit(request.offset + i, c, page, query_vector, query) for i, c in enumerate(page.candidates, start=1)]
@@ -171,7 +178,7 @@ class Searcher:
             hits = [
                 replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector, weight)) for hit, c in zip(hits, page.candidates)
             ]
-        return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
+        return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices), facets=facets)
 
     def _semantic(
         self,
@@ -280,6 +287,14 @@ def keyword_specificity(view: ReadView, query: str) -> float | None:
     statistics = view.term_statistics(query)
     frequencies = statistics.document_frequencies
     return term_specificity(frequencies, frequencies.__getitem__, statistics.passages)
+
+
+def _candidate_documents(view: ReadView, ranked: FusedRanking, spans: dict[int, PassageSpan]) -> list[tuple[str, str | None]]:
+    """``(doc_id, date)`` of each document among the candidates, read from one passage of each."""
+    representatives: dict[int, int] = {}
+    for row in ranked.rows.tolist():
+        representatives.setdefault(spans[row].document, row)
+    return [(p.record.doc_id, p.date) for p in view.passages(representatives.values()).values()]
 
 
 def _hydrate(

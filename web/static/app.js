@@ -1,5 +1,5 @@
 // The search page. The URL is the only state: `/?q=...` shows results (`&group_by=document`:
-// one passage per document) and `/?doc=...&passage=start-end&q=...` shows a document (for a PDF
+// one passage per document; `&type=pdf&folder=notes&year=2024`: the filters the facet chips set) and `/?doc=...&passage=start-end&q=...` shows a document (for a PDF
 // also `&passage_id=...&page=N`: the printed page with the answer marked), so every view can be
 // shared, reloaded and reached with Back/Forward. Everything that comes from the
 // server or the URL is put on the page as text nodes, never parsed as HTML.
@@ -17,6 +17,7 @@ const els = {
   intro: document.getElementById("intro"),
   resultsView: document.getElementById("results-view"),
   summary: document.getElementById("summary"),
+  facets: document.getElementById("facets"),
   notices: document.getElementById("notices"),
   results: document.getElementById("results"),
   documentView: document.getElementById("document"),
@@ -47,11 +48,92 @@ function navigate(url, state = {}) {
   render();
 }
 
-function searchHref(query, grouped) {
+function searchHref(query, grouped, filters = NO_FILTERS) {
   if (!query) return "/";
   const params = new URLSearchParams({ q: query });
   if (grouped) params.set("group_by", "document");
+  writeFilters(params, filters);
   return `/?${params}`;
+}
+
+// ---------------------------------------------------------------- filters (facet chips)
+
+const NO_FILTERS = { types: [], folder: "", year: "" };
+const FACET_LABELS = { type: "Type", folder: "Folder", year: "Year" };
+
+function readFilters(params) {
+  const year = params.get("year") || "";
+  return {
+    types: params.getAll("type").filter(Boolean),
+    folder: params.get("folder") || "",
+    year: /^\d{4}$/.test(year) ? year : "",
+  };
+}
+
+function writeFilters(params, filters) {
+  for (const type of filters.types) params.append("type", type);
+  if (filters.folder) params.set("folder", filters.folder);
+  if (filters.year) params.set("year", filters.year);
+}
+
+function apiFilters(params, filters) {
+  // A year is the date filters' whole year; types and folder go as they are.
+  for (const type of filters.types) params.append("type", type);
+  if (filters.folder) params.set("folder", filters.folder);
+  if (filters.year) {
+    params.set("date_from", `${filters.year}-01-01`);
+    params.set("date_to", `${filters.year}-12-31`);
+  }
+}
+
+function toggled(filters, facet, value) {
+  // Types combine (any of them); a folder or a year replaces the one chosen. Choosing the chosen one clears it.
+  if (facet === "type") {
+    const types = filters.types.includes(value) ? filters.types.filter((type) => type !== value) : [...filters.types, value];
+    return { ...filters, types };
+  }
+  if (facet === "folder") return { ...filters, folder: filters.folder === value ? parentFolder(value) : value };
+  return { ...filters, year: filters.year === value ? "" : value };
+}
+
+function parentFolder(folder) {
+  const cut = folder.lastIndexOf("/");
+  return cut > 0 ? folder.slice(0, cut) : "";
+}
+
+function isChosen(filters, facet, value) {
+  if (facet === "type") return filters.types.includes(value);
+  return (facet === "folder" ? filters.folder : filters.year) === value;
+}
+
+function showFacets(facets, query, grouped, filters) {
+  // One row of chips per facet: the counts of the current results, plus the chosen values (so a filter
+  // that leaves nothing can still be taken off).
+  const groups = [];
+  for (const facet of Object.keys(FACET_LABELS)) {
+    const counts = { ...(facets && typeof facets[facet] === "object" ? facets[facet] : {}) };
+    const chosen = facet === "type" ? filters.types : [facet === "folder" ? filters.folder : filters.year].filter(Boolean);
+    for (const value of chosen) if (!(value in counts)) counts[value] = 0;
+    const values = Object.keys(counts);
+    if (values.length === 0) continue;
+    const group = element("div", "facet-group");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", FACET_LABELS[facet]);
+    group.append(element("span", "facet-name", FACET_LABELS[facet]));
+    for (const value of values) {
+      const chip = element("a", "facet-chip");
+      chip.dataset.facet = facet;
+      chip.dataset.value = value;
+      if (isChosen(filters, facet, value)) chip.setAttribute("aria-current", "true");
+      chip.title = isChosen(filters, facet, value) ? "Chosen: click to take this filter off" : `Only ${FACET_LABELS[facet].toLowerCase()} ${value}`;
+      chip.href = searchHref(query, grouped, toggled(filters, facet, value));
+      chip.append(element("span", "facet-value", value), element("span", "facet-count", String(counts[value])));
+      group.append(chip);
+    }
+    groups.push(group);
+  }
+  els.facets.replaceChildren(...groups);
+  els.facets.hidden = groups.length === 0;
 }
 
 function documentHref(hit, query, grouped) {
@@ -63,7 +145,13 @@ function documentHref(hit, query, grouped) {
   }
   if (query) params.set("q", query);
   if (grouped) params.set("group_by", "document");
+  // The results' filters travel along, so going back lands on the same narrowed results.
+  writeFilters(params, currentFilters());
   return `/?${params}`;
+}
+
+function currentFilters() {
+  return readFilters(new URLSearchParams(location.search));
 }
 
 function documentApiPath(docId) {
@@ -83,6 +171,7 @@ async function render() {
   const params = new URLSearchParams(location.search);
   const query = params.get("q") || "";
   const grouped = params.get("group_by") === "document";
+  const filters = readFilters(params);
   els.input.value = query;
   els.group.checked = grouped;
   try {
@@ -90,7 +179,7 @@ async function render() {
       const printed = { passageId: params.get("passage_id"), page: Number(params.get("page")) };
       await showDocument(params.get("doc"), parsePassage(params.get("passage")), printed, query, grouped, signal);
     } else {
-      await showResults(query.trim(), grouped, signal);
+      await showResults(query.trim(), grouped, filters, signal);
     }
   } catch (error) {
     if (error.name !== "AbortError") throw error;
@@ -171,11 +260,13 @@ function setStatus(kind, message) {
 
 // ---------------------------------------------------------------- results view
 
-async function showResults(query, grouped, signal) {
+async function showResults(query, grouped, filters, signal) {
   els.documentView.hidden = true;
   els.resultsView.hidden = false;
   els.results.replaceChildren();
   els.summary.hidden = true;
+  els.facets.replaceChildren();
+  els.facets.hidden = true;
   els.notices.replaceChildren();
   els.notices.hidden = true;
   document.title = query ? `${query} – semsearch` : "semsearch";
@@ -188,7 +279,10 @@ async function showResults(query, grouped, signal) {
   els.results.setAttribute("aria-busy", "true");
   let data;
   try {
-    data = await fetchJSON(searchApiPath({ q: query, k: RESULTS_PER_PAGE, ...(grouped ? { group_by: "document" } : {}) }), signal);
+    const fields = new URLSearchParams({ q: query, k: RESULTS_PER_PAGE, facets: Object.keys(FACET_LABELS).join(",") });
+    if (grouped) fields.set("group_by", "document");
+    apiFilters(fields, filters);
+    data = await fetchJSON(searchApiPath(fields), signal);
   } catch (error) {
     if (error instanceof RequestError) setStatus("error", `Search failed: ${error.message}`);
     else throw error;
@@ -197,6 +291,7 @@ async function showResults(query, grouped, signal) {
     els.results.removeAttribute("aria-busy");
   }
   const hits = Array.isArray(data.results) ? data.results : [];
+  showFacets(data.facets, query, grouped, filters);
   if (hits.length === 0) {
     setStatus("empty", `No results for “${query}”.`);
     return;
@@ -367,7 +462,7 @@ async function showDocument(docId, passage, printed, query, grouped, signal) {
   els.resultsView.hidden = true;
   els.intro.hidden = true;
   els.documentView.hidden = false;
-  els.backLink.href = searchHref(query.trim(), grouped);
+  els.backLink.href = searchHref(query.trim(), grouped, currentFilters());
   // A shared document link has no search behind it, so offer a fresh one instead.
   els.backLink.textContent = query.trim() ? "← Back to results" : "← New search";
   els.documentTitle.textContent = "";
@@ -519,7 +614,14 @@ els.form.addEventListener("submit", (event) => {
 
 els.group.addEventListener("change", () => {
   const query = els.input.value.trim();
-  if (query) navigate(searchHref(query, els.group.checked));
+  if (query) navigate(searchHref(query, els.group.checked, currentFilters()));
+});
+
+els.facets.addEventListener("click", (event) => {
+  const chip = event.target.closest(".facet-chip");
+  if (!chip || !isPlainClick(event)) return;
+  event.preventDefault();
+  navigate(chip.href);
 });
 
 els.results.addEventListener("click", (event) => {

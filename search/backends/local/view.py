@@ -91,13 +91,16 @@ class LocalView(ReadView):
         """Document keys and passage ids that pass the filters, read once per view."""
         if filters not in self._allowed:
             store = self._parts.store
-            keys: set[int] | None = None
+            chosen: list[set[int]] = []
             if filters.doc_ids:
-                keys = set(store.document_keys(filters.doc_ids).values())
+                chosen.append(set(store.document_keys(filters.doc_ids).values()))
             if filters.date_from or filters.date_to:
-                dated = set(store.document_keys_dated(filters.date_from, filters.date_to))
-                keys = dated if keys is None else keys & dated
-            documents = sorted(keys or ())
+                chosen.append(set(store.document_keys_dated(filters.date_from, filters.date_to)))
+            if filters.types:
+                chosen.append(set(store.document_keys_of_types(filters.types)))
+            if (folder := filters.folder_range) is not None:
+                chosen.append(set(store.document_keys_between(*folder)))
+            documents = sorted(set.intersection(*chosen)) if chosen else []
             self._allowed[filters] = documents, np.array(store.passage_ids_of_documents(documents), dtype=np.int64)
         return self._allowed[filters]
 
