@@ -189,7 +189,8 @@ def search(
             "mode": result.mode,
             "total": result.total,
             "notices": list(result.notices),
-            **({"facets": result.facets} if request.facets else {}),
+            "corrections": [{"from": c.original, "to": c.corrected} for c in result.corrections],
+            "facets": result.facets,
             "results": [asdict(hit) for hit in result.hits],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -265,6 +266,9 @@ def evaluate(
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
+    typos: Annotated[
+        bool, typer.Option("--typos", help="Questions files: also score each mode with one seeded typo per question.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
@@ -288,6 +292,7 @@ def evaluate(
             settings.max_file_bytes,
             quantize=settings.quantize,
             backend=settings.location(),
+            typos=typos,
         )
     elif path.is_dir():
         report = evaluate_beir(
@@ -306,9 +311,10 @@ def evaluate(
         return
     typer.echo(f"{report.dataset}: {report.queries} queries, {report.seconds:.0f} s")
     metrics = list(next(iter(report.modes.values())))
-    typer.echo("mode      " + "".join(f"{name:>12}" for name in metrics))
+    width = max([10, *(len(name) + 1 for name in report.modes)])
+    typer.echo("mode".ljust(width) + "".join(f"{name:>12}" for name in metrics))
     for name, values in report.modes.items():
-        typer.echo(f"{name:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
+        typer.echo(name.ljust(width) + "".join(f"{values[m]:>12.4f}" for m in metrics))
     if report.skipped:
         typer.echo(f"skipped {len(report.skipped)} queries the engine refused (scored as finding nothing):")
         for query, reason in report.skipped.items():

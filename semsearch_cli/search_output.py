@@ -32,8 +32,11 @@ def wants_color(choice: str) -> bool:
 
 
 def print_result(result: SearchResult, color: bool) -> None:
-    """The facet counts asked for, then each hit's rank, score, title and place, its text on one line with the answer
-    marked, and its explanation."""
+    """What was searched when a word was corrected, the facet counts asked for, then each hit's rank, score,
+    title and place, its text on one line with the answer marked, and its explanation."""
+    if result.corrections:
+        typer.echo(f"showing results for: {result.searched}")
+        typer.echo("")
     for name, counts in result.facets.items():
         typer.echo(f"{name}: " + (", ".join(f"{value} ({count})" for value, count in counts.items()) or "none"))
     if result.facets:

@@ -159,3 +159,13 @@ def test_facets_count_documents_and_type_and_folder_filter(client):
     assert client.get("/search", params={"q": QUESTION, "folder": "nowhere"}).json()["results"] == []
     for params in ({"facets": "type,colour"}, {"type": "p.df"}, {"folder": "/notes"}):
         assert client.get("/search", params={"q": QUESTION, **params}).status_code == 422, params
+
+
+def test_misspelled_words_are_corrected_and_said_so(client):
+    body = client.get("/search", params={"q": "Istambul acords", "k": 3, "mode": "keyword", "explain": "true"}).json()
+    assert body["corrections"] == [{"from": "Istambul", "to": "istanbul"}, {"from": "acords", "to": "accords"}]
+    assert body["searched"] == "Istanbul accords" and body["query"] == "Istambul acords"
+    assert any("Istanbul" in result["text"] for result in body["results"])
+    assert body["results"][0]["explain"]["corrections"] == body["corrections"]
+    plain = client.post("/search", json={"q": "Istanbul accords", "k": 3}).json()
+    assert plain["corrections"] == [] and plain["searched"] == "Istanbul accords"

@@ -17,7 +17,7 @@ import pytest
 from indexer import build
 from indexer.build import build_index
 from search.backends import registry
-from search.backends.contract import Filters, IndexLocation
+from search.backends.contract import Filters, IndexLocation, TermVocabulary
 from search.backends.registry import backend_class, open_backend
 from search.errors import IndexFormatError, SemsearchError
 from search.ranking.rules import FACETS, MODES, SearchRequest
@@ -270,3 +270,33 @@ def test_type_and_folder_filters_and_facet_counts_in_every_mode(backend_location
     finally:
         searcher.backend.close()
         backend_class(location.backend).drop(location)
+
+
+def test_a_view_with_a_vocabulary_corrects_typos_and_one_without_corrects_none(built, embedder):
+    """``TermVocabulary`` is optional: where a view offers it, typos are corrected to its terms, kept in step with
+    every commit; elsewhere (Milvus, until its term statistics arrive) nothing is corrected."""
+    docs, location = built
+    searcher = Searcher.open(location)
+    try:
+        with searcher.backend.snapshot() as view:
+            offered = isinstance(view, TermVocabulary)
+            if offered:
+                assert {term: view.vocabulary().passages.get(term) for term in ("befor", "telescop", "oven")} == {
+                    "befor": 2,
+                    "telescop": 1,
+                    "oven": None,
+                }
+        result = searcher.search(SearchRequest("telescpoe", k=3, mode="keyword"))
+        if not offered:
+            assert result.corrections == () and result.hits == []
+            return
+        assert [(c.original, c.corrected) for c in result.corrections] == [("telescpoe", "telescope")]
+        assert result.hits[0].doc_id == "stars.md"
+        write(docs, "bread.md", "# Bakery\n\nThe bakery oven baked bread from fresh flour.\n")
+        build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+        searcher.backend.refresh()
+        with searcher.backend.snapshot() as view:
+            assert isinstance(view, TermVocabulary) and view.vocabulary().passages.get("oven") == 1
+        assert [c.corrected for c in searcher.search(SearchRequest("bakrey", k=1)).corrections] == ["bakery"]
+    finally:
+        searcher.backend.close()

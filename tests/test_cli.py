@@ -184,11 +184,13 @@ def test_marked_text_collapses_white_space_as_the_plain_text_does():
     assert colored.startswith("First sentence. \x1b[") and "The answer is here." in colored and colored.endswith("\x1b[0m Last one.")
 
 
-def test_facets_and_type_filter_on_the_command_line(seed_index):
+def test_facets_filters_and_corrections_on_the_command_line(seed_index):
     plain = run_cli("search", "Budapest summit", "--index", str(seed_index), "-k", "2", "--facets", "type,folder", "--type", "txt")
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.startswith("type: txt (5)\nfolder: none\n\n1. [")
     payload = json.loads(run_cli("search", "Budapest summit", "--index", str(seed_index), "--facets", "year", "--json").stdout)
     assert set(payload["facets"]) == {"year"} and all(len(year) == 4 for year in payload["facets"]["year"])
+    corrected = run_cli("search", "Istambul acords", "--index", str(seed_index), "-k", "1")
+    assert corrected.stdout.startswith("showing results for: Istanbul accords\n\n1. [")
     wrong = run_cli("search", "Budapest summit", "--index", str(seed_index), "--facets", "colour")
     assert wrong.returncode == 1 and "unknown facet 'colour'; choose from type, folder, year" in wrong.stderr

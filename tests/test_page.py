@@ -292,6 +292,16 @@ def test_results_show_the_page_and_the_section_and_the_document_marks_pages(brow
         context.close()
 
 
+def test_a_corrected_question_is_said_before_the_results(page: Page) -> None:
+    search(page, "Istambul acords")
+    expect(page.locator("#corrected")).to_have_text("Showing results for Istanbul accords")
+    expect(page.locator("#corrected strong")).to_have_text(["Istanbul", "accords"])
+    expect(page.locator("#results")).to_contain_text("Istanbul")
+    search(page, "Istanbul accords")
+    expect(page.locator(".result").first).to_be_visible()
+    expect(page.locator("#corrected")).to_be_hidden()
+
+
 # --- facets ---
 
 

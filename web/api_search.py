@@ -20,7 +20,7 @@ from search.ranking.rules import (
 )
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
-from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
+from web.schemas import TOKEN_ERRORS, CorrectionModel, ErrorResponse, SearchBody, SearchParams, SearchResponse
 
 router = APIRouter(tags=["search"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 _ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
@@ -89,6 +89,8 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         mode=result.mode,
         notices=list(result.notices),
+        searched=result.searched,
+        corrections=[CorrectionModel(original=c.original, corrected=c.corrected) for c in result.corrections],
         facets=result.facets,
         results=result.hits,
     )

@@ -110,6 +110,15 @@ class SearchBody(SearchParams):
         return value
 
 
+class CorrectionModel(BaseModel):
+    """A query word the index does not know and the word it was corrected to before ranking."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    original: str = Field(alias="from", description="The word as typed.")
+    corrected: str = Field(alias="to", description="The word searched instead, as the index spells it (lower case).")
+
+
 class SearchResponse(BaseModel):
     query: str
     k: int
@@ -118,6 +127,10 @@ class SearchResponse(BaseModel):
     took_ms: float
     mode: str
     notices: list[str]
+    searched: str = Field("", description="The question as searched: with the corrections in place, else as asked (trimmed).")
+    corrections: list[CorrectionModel] = Field(
+        default_factory=list, description="Query words the index does not know, corrected to near ones it does, in query order."
+    )
     facets: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="Per facet asked for: distinct documents per value among the candidates before the cut to k."
     )

@@ -21,7 +21,7 @@ Roles every backend fills:
 
 Optional capabilities are protocols a backend implements or not, found with ``isinstance`` and never
 faked: ``Maintainable`` (merging, sealing), ``SegmentStatistics``, ``Prefetchable`` on a backend;
-``DocumentKeywordSearch``, ``ExactDenseSearch`` and ``NativeHybridSearch`` on a view.
+``DocumentKeywordSearch``, ``TermVocabulary``, ``ExactDenseSearch`` and ``NativeHybridSearch`` on a view.
 
 Backends are found by URL scheme (``search.backends.registry``). One contract suite
 (``tests/test_backend_contract.py``) judges every one of them, including the in-memory reference backend
@@ -35,6 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
@@ -319,6 +320,26 @@ class DocumentKeywordSearch(Protocol):
     def keyword_documents(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
         """Passage ids, each carrying its document's BM25 score, documents best first."""
         ...
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Every analyzed term of an index's committed passages and how many passages hold it."""
+
+    passages: Mapping[str, int]
+
+    # Not a field: built on first use, once per vocabulary (a frozen dataclass allows cached_property).
+    @cached_property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(self.passages)
+
+
+@runtime_checkable
+class TermVocabulary(Protocol):
+    """A view that lists its index's analyzed terms with their passage counts: what typo correction corrects a
+    query word to (``search.ranking.typos``). On a view without it, no query word is corrected."""
+
+    def vocabulary(self) -> Vocabulary: ...
 
 
 @runtime_checkable

@@ -42,6 +42,7 @@ from search.ranking.highlight import highlights, highlights_by_terms
 from search.ranking.rescore import best_sentence_cosines, rescore_semantic
 from search.ranking.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.ranking.shaping import shape, shaping_candidates
+from search.ranking.typos import CorrectedQuery, Correction, correct_query
 from search.records import Hit, Span
 from search.text.query_terms import term_specificity
 
@@ -54,13 +55,17 @@ _DETACHED_END = re.compile(r"\s+[.?!]+$")
 
 @dataclass(frozen=True)
 class SearchResult:
-    """``facets``: per facet asked for, documents per value among the ``total`` candidates (``search.ranking.facets``)."""
+    """``facets``: per facet asked for, documents per value among the ``total`` candidates (``search.ranking.facets``);
+    ``corrections``: the query words corrected before ranking (``search.ranking.typos``), and ``searched`` the
+    question with them in place."""
 
     total: int
     hits: list[Hit]
     mode: str
     notices: tuple[str, ...] = field(default_factory=tuple)
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    corrections: tuple[Correction, ...] = ()
+    searched: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,10 @@ class Searcher:
 
     def _search(self, view: ReadView, request: SearchRequest, alone: bool) -> SearchResult:
         filters = Filters(request.doc_ids, request.date_from, request.date_to, request.types, request.folder)
-        query = _normalize_query(request.query)
+        corrected = correct_query(view, _normalize_query(request.query), self.backend.settings.analyzer, self._is_word)
+        query = corrected.keyword
         notices: list[str] = []
-        query_vector = self._embed_query(query, request.mode, notices, alone)
+        query_vector = self._embed_query(corrected.semantic, request.mode, notices, alone)
         depth = max(_MIN_DEPTH, 5 * (request.k + request.offset))
         vectors: dict[int, VectorBlocks] = {}
         best_part = best_part_scores_documents(request.mode, request.group_by_document)
@@ -176,9 +182,10 @@ class Searcher:
         if request.explain:
             weight = keyword_weight(specificity)
             hits = [
-                replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector, weight)) for hit, c in zip(hits, page.candidates)
+                replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector, weight, corrected))
+                for hit, c in zip(hits, page.candidates)
             ]
-        return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices), facets=facets)
+        return SearchResult(len(ranked), hits, request.mode, tuple(notices), facets, corrected.corrections, corrected.semantic)
 
     def _semantic(
         self,
@@ -199,6 +206,10 @@ class Searcher:
         blocks = VectorBlocks.joined(_blocks_of(vectors, ids.tolist()), self.backend.settings.dimension)
         return rescore_semantic(ids, cosines, blocks, query_vector, best_part)
 
+    def _is_word(self, word: str) -> bool:
+        """Whether the model's tokenizer holds ``word`` whole: a word of the language, never taken for a typo."""
+        return self.embedder.count_tokens([word]) == [1]
+
     def _embed_query(self, query: str, mode: str, notices: list[str], alone: bool) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
         try:
@@ -211,11 +222,21 @@ class Searcher:
             return None
 
     def _explain(
-        self, candidate: FusedCandidate, page: _Page, text: str, terms: set[str], query_vector: np.ndarray | None, weight: float
+        self,
+        candidate: FusedCandidate,
+        page: _Page,
+        text: str,
+        terms: set[str],
+        query_vector: np.ndarray | None,
+        weight: float,
+        corrected: CorrectedQuery,
     ) -> dict:
-        """Why a hit ranks where it does: the fusion inputs and weights, the best sentence's cosine and the query terms it holds."""
+        """Why a hit ranks where it does: the query's corrections, the fusion inputs and weights, the best
+        sentence's cosine and the query terms it holds."""
         best = page.best_sentence.get(candidate.row)
         return {
+            "corrections": [{"from": c.original, "to": c.corrected} for c in corrected.corrections],
+            "searched": {"semantic": corrected.semantic, "keyword": corrected.keyword},
             "fused_score": candidate.score,
             "fusion": "weighted mean over the rankings that returned candidates of each one's min-max scaled score: "
             "semantic weighs 1, keyword the query's term specificity",
@@ -239,10 +260,10 @@ class Searcher:
                 raise DocumentNotFound(f"no passage {passage_id!r} in the index")
             if query is None or not query.strip():
                 return stored, ()
-            query = _normalize_query(query)
-            query_vector = self._embed_query(query, DEFAULT_MODE, [], alone=False)
+            corrected = correct_query(view, _normalize_query(query), self.backend.settings.analyzer, self._is_word)
+            query_vector = self._embed_query(corrected.semantic, DEFAULT_MODE, [], alone=False)
             vectors = view.vectors([stored.record.key])
-            return stored, self._highlights(stored, vectors.block(0)[1:] if len(vectors.ids) else None, query_vector, query)
+            return stored, self._highlights(stored, vectors.block(0)[1:] if len(vectors.ids) else None, query_vector, corrected.keyword)
 
     def _highlights(
         self, stored: StoredPassage, vectors: np.ndarray | None, query_vector: np.ndarray | None, query: str

@@ -16,6 +16,7 @@ const els = {
   status: document.getElementById("status"),
   intro: document.getElementById("intro"),
   resultsView: document.getElementById("results-view"),
+  corrected: document.getElementById("corrected"),
   summary: document.getElementById("summary"),
   facets: document.getElementById("facets"),
   notices: document.getElementById("notices"),
@@ -265,6 +266,7 @@ async function showResults(query, grouped, filters, signal) {
   els.resultsView.hidden = false;
   els.results.replaceChildren();
   els.summary.hidden = true;
+  els.corrected.hidden = true;
   els.facets.replaceChildren();
   els.facets.hidden = true;
   els.notices.replaceChildren();
@@ -291,6 +293,7 @@ async function showResults(query, grouped, filters, signal) {
     els.results.removeAttribute("aria-busy");
   }
   const hits = Array.isArray(data.results) ? data.results : [];
+  showCorrected(data);
   showFacets(data.facets, query, grouped, filters);
   if (hits.length === 0) {
     setStatus("empty", `No results for “${query}”.`);
@@ -309,6 +312,19 @@ async function showResults(query, grouped, filters, signal) {
   els.results.replaceChildren(...items);
   restoreScroll();
   if (grouped) await Promise.all(hits.map((hit, i) => offerMore(items[i], hit, query, best, signal)));
+}
+
+function showCorrected(data) {
+  // Misspelled words the engine corrected: say what was searched, the corrected words in bold.
+  const corrections = Array.isArray(data.corrections) ? data.corrections.filter((c) => c && typeof c.to === "string") : [];
+  if (corrections.length === 0 || typeof data.searched !== "string") return;
+  const corrected = new Set(corrections.map((c) => c.to.toLowerCase()));
+  els.corrected.replaceChildren(document.createTextNode("Showing results for "));
+  for (const part of data.searched.split(/(\s+)/)) {
+    const bare = part.replace(/^\W+|\W+$/g, "").toLowerCase();
+    els.corrected.append(corrected.has(bare) ? element("strong", "", part) : document.createTextNode(part));
+  }
+  els.corrected.hidden = false;
 }
 
 function searchApiPath(fields) {

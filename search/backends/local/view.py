@@ -20,6 +20,7 @@ from search.backends.contract import (
     StoredPassage,
     TermStatistics,
     VectorBlocks,
+    Vocabulary,
 )
 from search.backends.local.parts import LocalParts
 from search.backends.local.vector_files import VectorFiles
@@ -28,7 +29,8 @@ from search.text.query_terms import query_term_weights
 
 
 class LocalView(ReadView):
-    """Also a ``DocumentKeywordSearch`` (a tantivy index of whole documents) and an ``ExactDenseSearch``."""
+    """Also a ``DocumentKeywordSearch`` (a tantivy index of whole documents), a ``TermVocabulary`` (tantivy's term
+    dictionary) and an ``ExactDenseSearch``."""
 
     def __init__(self, parts: LocalParts) -> None:
         self._parts = parts
@@ -63,6 +65,9 @@ class LocalView(ReadView):
     def term_statistics(self, query: str) -> TermStatistics:
         index = self._parts.passage_terms
         return TermStatistics({term: index.document_frequency(term) for term in self._query_terms(query)}, index.size())
+
+    def vocabulary(self) -> Vocabulary:
+        return self._parts.passage_terms.vocabulary()
 
     def _query_terms(self, query: str) -> dict[str, float]:
         """The query's BM25 terms, analyzed once per view: the ranking and the statistics both need them."""
