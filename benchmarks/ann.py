@@ -126,10 +126,10 @@ def measure(count: int, kind: str, truth: np.ndarray) -> dict:
 def _built(kind: str, database: np.ndarray) -> tuple[faiss.Index, str]:
     dimension = database.shape[1]
     if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, _HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
-        index.add(database)
-        return index, f"HNSW{_HNSW_M},Flat efConstruction={_HNSW_EF_CONSTRUCTION}"
+        hnsw = faiss.IndexHNSWFlat(dimension, _HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        hnsw.add(database)
+        return hnsw, f"HNSW{_HNSW_M},Flat efConstruction={_HNSW_EF_CONSTRUCTION}"
     cells = ivf_cells(len(database))
     description = f"IVF{cells},{_IVF_CODES[kind]}"
     index = faiss.index_factory(dimension, description, faiss.METRIC_INNER_PRODUCT)
@@ -154,11 +154,13 @@ def _settings(kind: str, index: faiss.Index) -> list[int]:
 
 
 def _parameters(kind: str, value: int) -> faiss.SearchParameters:
+    # faiss's bundled stubs lack SearchParametersHNSW and the keyword constructor that faiss.class_wrappers gives
+    # every SearchParameters class (which also keeps base_index_params alive as long as the refine parameters).
     if kind == "hnsw":
-        return faiss.SearchParametersHNSW(efSearch=value)
-    ivf = faiss.SearchParametersIVF(nprobe=value)
+        return faiss.SearchParametersHNSW(efSearch=value)  # type: ignore[attr-defined]  # stubs gap, see above
+    ivf = faiss.SearchParametersIVF(nprobe=value)  # type: ignore[call-arg]  # stubs gap, see above
     if kind == "ivf-sq8":
-        return faiss.IndexRefineSearchParameters(k_factor=_REFINE_FACTOR, base_index_params=ivf)
+        return faiss.IndexRefineSearchParameters(k_factor=_REFINE_FACTOR, base_index_params=ivf)  # type: ignore[call-arg]  # stubs gap
     return ivf
 
 

@@ -249,8 +249,19 @@ def _serve_and_measure(
         rss_end = server.resident_bytes()
     finally:
         server.stop()
-    megabytes = [value / 2**20 for value in (rss_launch, rss_warm, rss_end)]
-    return BenchReport(startup, sequential, soak, clients if soak else 0, *megabytes, encoder, throughput, build, None)
+    return BenchReport(
+        startup_seconds=startup,
+        sequential=sequential,
+        soak=soak,
+        soak_clients=clients if soak else 0,
+        rss_launch_mb=rss_launch / 2**20,
+        rss_warm_mb=rss_warm / 2**20,
+        rss_end_mb=rss_end / 2**20,
+        encoder=encoder,
+        throughput=throughput,
+        build=build,
+        during_index=None,
+    )
 
 
 def _encoder(server: ServerProcess) -> str | None:
@@ -282,13 +293,14 @@ def _for_seconds(seconds: float) -> Callable[[], bool]:
 def _polled(check: Callable[[], bool], every: float) -> Callable[[], bool]:
     """``check`` asked at most every ``every`` seconds, however many clients ask; the last answer in between."""
     lock = threading.Lock()
-    last = [0.0, True]
+    asked_at, answer = 0.0, True
 
     def keep_going() -> bool:
+        nonlocal asked_at, answer
         with lock:
-            if time.monotonic() - last[0] >= every:
-                last[:] = [time.monotonic(), check()]
-            return last[1]
+            if time.monotonic() - asked_at >= every:
+                asked_at, answer = time.monotonic(), check()
+            return answer
 
     return keep_going
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def load_questions(path: Path) -> list[Question]:
         raise SemsearchError(f"cannot read questions from {path}: {exc}") from None
 
 
-def answers(hit: Hit, question: Question, documents: dict[str, DocumentRecord]) -> bool:
+def answers(hit: Hit, question: Question, documents: Mapping[str, DocumentRecord]) -> bool:
     """True when the hit's span covers at least half of one quote's span in the question's document."""
     if hit.doc_id != question.doc:
         return False
@@ -59,7 +59,7 @@ def answers(hit: Hit, question: Question, documents: dict[str, DocumentRecord]) 
 def score_questions(
     questions: list[Question],
     rank: Callable[[str], list[Hit]],
-    documents: dict[str, DocumentRecord],
+    documents: Mapping[str, DocumentRecord],
 ) -> QuestionScores:
     """hit@1, hit@5 and MRR@10 of ``rank`` over ``questions``."""
     first_ranks = []

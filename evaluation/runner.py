@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from evaluation.beir import load_beir, score_run
@@ -89,10 +90,7 @@ def evaluate_beir(
         for name, run in native_runs(searcher, queries, MAX_K).items():
             results[name] = score_run(run, collection.qrels)
     if rankings.keys() >= RRF_PARTS:
-        fused = {
-            query_id: _reciprocal_rank([sorted(rankings[m][query_id], key=rankings[m][query_id].get, reverse=True) for m in RRF_PARTS])
-            for query_id in queries
-        }
+        fused = {query_id: _reciprocal_rank([_best_first(rankings[m][query_id]) for m in RRF_PARTS]) for query_id in queries}
         results[RRF_REFERENCE] = score_run(
             {q: {doc: -rank for rank, doc in enumerate(docs)} for q, docs in fused.items()}, collection.qrels
         )
@@ -128,12 +126,12 @@ def evaluate_questions(
 
         evaluated = [*modes, RRF_REFERENCE] if set(modes) >= RRF_PARTS else modes
         for mode in evaluated:
-            scores = score_questions(questions, lambda q, mode=mode: rank(q, mode), by_id)
+            scores = score_questions(questions, partial(rank, mode=mode), by_id)
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
         if typos:
             mistyped = with_typos(questions, lambda word: _knows(searcher, word))
             for mode in modes:
-                scores = score_questions(mistyped, lambda q, mode=mode: rank(q, mode), by_id)
+                scores = score_questions(mistyped, partial(rank, mode=mode), by_id)
                 results[f"{mode}, one typo"] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
     return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started, dict(skipped))
 
@@ -143,6 +141,10 @@ def _knows(searcher: Searcher, word: str) -> bool:
     terms = searcher.backend.settings.analyzer.terms(word)
     with searcher.backend.snapshot() as view:
         return bool(terms) and view.term_statistics(word).document_frequencies.get(terms[0], 0) > 0
+
+
+def _best_first(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=scores.__getitem__, reverse=True)
 
 
 def _reciprocal_rank(rankings: list[list[str]]) -> list[str]:

@@ -25,12 +25,9 @@ class InvalidQuery(SemsearchError):
     """The query or its parameters cannot be searched."""
 
 
-class DocumentNotFound(SemsearchError):
-    """No such document, page or passage in the index or the documents folder."""
-
-
-class UnsupportedDocument(SemsearchError):
-    """The document is not of a kind the request takes (a page image of a document without pages)."""
+class PageNotFound(SemsearchError):
+    """No page image to give: a page past the end, a passage not there, a document without pages (not a PDF), or a
+    file no longer in the documents folder."""
 
 
 class DocumentChanged(SemsearchError):
@@ -39,6 +36,17 @@ class DocumentChanged(SemsearchError):
 
 class SemanticUnavailable(SemsearchError):
     """The embedding model failed on a query that can only be answered semantically."""
+
+
+class DocumentNotFound(SemsearchError):
+    """No document of that id is in the index; ids are looked up, never used as paths."""
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(f"no document {doc_id!r} in the index")
+
+
+class SnapshotError(SemsearchError):
+    """A snapshot cannot be taken, checked or restored as asked (damaged, in the way, or not a local index)."""
 
 
 def first_line(exc: BaseException) -> str:

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     metrics: bool = True
     log_format: LogFormat = "plain"
     log_queries: bool = False
+    # ``serve --mcp``: the MCP tools at /mcp beside the API.
+    mcp: bool = False
+    # Where ``POST /admin/snapshot`` writes; None: ``snapshots/`` beside the index folder.
+    snapshot_dir: Path | None = None
+
+    @property
+    def snapshot_folder(self) -> Path:
+        return self.snapshot_dir or Path(self.index).parent / "snapshots"
 
     @field_validator("backend", mode="before")
     @classmethod

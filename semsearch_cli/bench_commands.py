@@ -146,7 +146,8 @@ def vectors_match(
     else:
         from benchmarks.vectors import compare_curves, load_basis
 
-        result = compare_curves(load_basis(), **({} if noise is None else {"noise": noise}))
+        basis = load_basis()
+        result = compare_curves(basis) if noise is None else compare_curves(basis, noise=noise)
     _print_result(result, as_json)
 
 

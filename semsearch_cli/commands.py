@@ -212,6 +212,10 @@ def serve(
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
     log_format: LogFormatOption = None,
+    mcp: Annotated[
+        bool | None,
+        typer.Option("--mcp", help="Also serve the MCP tools at /mcp (streamable HTTP), behind the search token [env SEMSEARCH_MCP]."),
+    ] = None,
 ) -> None:
     """Serve the API and the search page; builds the index first if there is none."""
     import uvicorn
@@ -230,6 +234,7 @@ def serve(
         milvus_uri=milvus_uri,
         milvus_token=milvus_token,
         log_format=log_format,
+        mcp=mcp,
     )
     configure_logging(settings.log_format)
     location = settings.location()
@@ -251,6 +256,26 @@ def serve(
         access_log=False,
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
+
+
+@app.command("mcp")
+def mcp_stdio(
+    index: IndexOption = None,
+    backend: BackendOption = None,
+    milvus_uri: MilvusUriOption = None,
+    milvus_token: MilvusTokenOption = None,
+) -> None:
+    """Serve the search and get_document tools to an assistant over stdio (the Model Context Protocol)."""
+    from semsearch_cli.log_format import configure_logging
+    from web.engine import Engine
+    from web.mcp_server import build_mcp_server
+
+    settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
+    # Logs go to stderr: stdout carries the protocol.
+    configure_logging(settings.log_format)
+    engine = Engine(settings.location())
+    engine.load()
+    build_mcp_server(engine).run("stdio")
 
 
 @app.command("eval")

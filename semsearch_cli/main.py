@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-try:  # typer 0.25 and later carry their own copy of click
+if TYPE_CHECKING:  # mypy reads the typer installed, which carries its own click (one name, one module)
     from typer._click import exceptions as cli_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as cli_exceptions
+else:
+    try:  # typer 0.25 and later carry their own copy of click
+        from typer._click import exceptions as cli_exceptions
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as cli_exceptions
 
-from semsearch_cli import commands, watch_commands  # noqa: F401 - importing watch_commands registers ``semsearch watch``
+# Importing snapshot_commands and watch_commands registers ``snapshot``, ``restore`` and ``watch``.
+from semsearch_cli import commands, snapshot_commands, watch_commands  # noqa: F401 - imported for that registration
 from semsearch_cli.bench_commands import bench_app
 from semsearch_cli.options import UserError
 

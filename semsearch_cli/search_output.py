@@ -19,7 +19,6 @@ from search.ranking.searcher import SearchResult
 from search.records import Hit, Span
 
 COLOR_CHOICES = ("auto", "always", "never")
-_ANSWER_STYLE = {"fg": "magenta", "bold": True}
 
 
 def wants_color(choice: str) -> bool:
@@ -55,7 +54,7 @@ def print_result(result: SearchResult, color: bool) -> None:
 def marked_text(hit: Hit, color: bool) -> str:
     """The hit's text with runs of white space made one space; its highlighted sentences styled when ``color``."""
     runs = _collapsed_runs(hit.text, _marked_characters(len(hit.text), hit.highlights))
-    return "".join(typer.style(run, **_ANSWER_STYLE) if marked and color else run for run, marked in runs)
+    return "".join(typer.style(run, fg="magenta", bold=True) if marked and color else run for run, marked in runs)
 
 
 def _marked_characters(length: int, spans: Iterable[Span]) -> list[bool]:

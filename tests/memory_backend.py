@@ -242,7 +242,7 @@ class MemoryBackend(RetrievalBackend[_State]):
                 passages.pop(pid, None)
         key, next_pid = base.next_key, max(base.passages, default=0) + 1
         for upsert in change.upserts:
-            record, pids = upsert.record, []
+            record, added = upsert.record, []
             for passage, first, text in zip(upsert.passages, upsert.first_rows(), upsert.keyword_texts):
                 stored = StoredPassage(
                     PassageRecord(
@@ -264,9 +264,9 @@ class MemoryBackend(RetrievalBackend[_State]):
                 )
                 block = upsert.vectors[first : first + 1 + len(passage.sentences)].astype(np.float32)
                 passages[next_pid] = _Passage(stored, block, Counter(self.settings.analyzer.terms(text)))
-                pids.append(next_pid)
+                added.append(next_pid)
                 next_pid += 1
-            documents[record.doc_id] = (record, key, tuple(pids))
+            documents[record.doc_id] = (record, key, tuple(added))
             key += 1
         for doc_id, source in change.sources:
             if doc_id in documents:

@@ -20,7 +20,7 @@ def test_search_result_shape_offsets_and_highlights(client):
     body = response.json()
     assert body["query"] == QUESTION and body["k"] == 5 and body["offset"] == 0
     assert body["total"] >= 5 and body["took_ms"] >= 0 and len(body["results"]) == 5
-    documents = {}
+    documents: dict[str, str] = {}
     for rank, result in enumerate(body["results"], start=1):
         assert result["rank"] == rank
         assert {"score", "doc_id", "title", "date", "passage_id", "text", "start", "end", "highlights", "scores"} <= set(result)

@@ -130,7 +130,9 @@ def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
     index_dir = tmp_path / "index"
     build_index(docs, index_dir, DEFAULT_MODEL, ChunkingParams(32, 0), embedder=embedder)
     index = open_index(index_dir)
-    text = index.document("report.pdf").text
+    report = index.document("report.pdf")
+    assert report is not None
+    text = report.text
     with index.snapshot() as view:
         passages = [p.record for p in view.document_passages("report.pdf")]
         sections = [p.record.section for p in view.document_passages("guide.md")]
@@ -138,6 +140,7 @@ def test_every_passage_knows_its_pages_and_section(tmp_path, embedder):
     assert len(rows) > 1
     seen = set()
     for start, end, page, page_end in rows:
+        assert page is not None and page_end is not None, (start, end)
         numbers = [int(n) for n in re.findall(r"page (\d+) marker", text[start:end])]
         assert numbers and all(page <= n <= page_end for n in numbers), (page, page_end, numbers)
         seen.update(numbers)
@@ -158,7 +161,9 @@ def test_each_highlight_carries_the_page_it_is_on(tmp_path, embedder):
     index_dir = tmp_path / "index"
     build_index(docs, index_dir, DEFAULT_MODEL, PARAMS, embedder=embedder)
     searcher = Searcher.open(index_dir)
-    pages = searcher.backend.document("report.pdf").pages
+    report = searcher.backend.document("report.pdf")
+    assert report is not None
+    pages = report.pages
     crossing = 0
     for number in range(1, 7):
         for hit in searcher.search(SearchRequest(f"page {number} marker", k=5, mode="keyword")).hits:
@@ -166,6 +171,7 @@ def test_each_highlight_carries_the_page_it_is_on(tmp_path, embedder):
             assert hit.highlights, hit
             for span in hit.highlights:
                 assert span.page == bisect.bisect_right(pages, hit.start + span.start), (hit, span)
+                assert hit.page is not None and hit.page_end is not None and span.page is not None
                 assert hit.page <= span.page <= hit.page_end
     assert crossing, "the test needs passages that cross a page break"
     assert any(

@@ -90,9 +90,12 @@ def test_the_build_step_prepares_the_model_and_the_entry_command_serves_offline_
     assert any(name.endswith(".onnx") for name in prepared)
 
     command = json.loads(arguments(final, "ENTRYPOINT")[-1]) + json.loads(arguments(final, "CMD")[-1])
-    health = json.loads(_HEALTHCHECK.match(arguments(final, "HEALTHCHECK")[-1])[1])
+    healthcheck = _HEALTHCHECK.match(arguments(final, "HEALTHCHECK")[-1])
+    assert healthcheck, arguments(final, "HEALTHCHECK")
+    health = json.loads(healthcheck[1])
     env = env_of(final)
     server = subprocess.Popen(on_this_machine(command), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert server.stderr is not None  # stderr=PIPE
     try:
         started = time.monotonic()
         while _status(f"http://127.0.0.1:{port}/health") != 200:

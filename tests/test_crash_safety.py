@@ -45,7 +45,7 @@ from search.backends.checkpoints import (
     StageReporter,
     quiet,
 )
-from search.backends.contract import IndexLocation
+from search.backends.contract import DocumentSummary, IndexLocation
 from search.backends.local.backend import LocalBackend
 from search.backends.local.layout import (
     CURRENT_FILE,
@@ -131,7 +131,7 @@ TRIALS = [Trial(kind, stage) for kind, stages in STAGES.items() for stage in sta
 class Answers:
     """What an index says: its documents with passage counts, and its top passages for fixed queries."""
 
-    documents: tuple[tuple, ...]
+    documents: tuple[DocumentSummary, ...]
     hits: tuple[tuple[str, str, tuple[tuple[str, int, int], ...]], ...]
 
 

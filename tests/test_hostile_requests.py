@@ -129,6 +129,7 @@ def send(client: httpx.Client, base_url: str, case: Hostile) -> httpx.Response:
 def send_exact(base_url: str, method: str, target: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> httpx.Response:
     """Send ``target`` exactly as written, e.g. with a literal ``../`` or a megabyte long."""
     parts = urlsplit(base_url)
+    assert parts.hostname is not None, base_url
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
         connection.request(method, target, body=body, headers=headers or {})

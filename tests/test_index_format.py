@@ -32,7 +32,8 @@ def test_search_returns_exact_offsets(seed_index):
     assert len(result.hits) == 5 and result.total >= 5
     for rank, hit in enumerate(result.hits, start=1):
         assert hit.rank == rank
-        assert searcher.backend.document(hit.doc_id).text[hit.start : hit.end] == hit.text
+        document = searcher.backend.document(hit.doc_id)
+        assert document is not None and document.text[hit.start : hit.end] == hit.text
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
     assert "Black Sea fleet" in result.hits[0].text
 

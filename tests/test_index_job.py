@@ -38,7 +38,8 @@ def test_reindex_requires_the_token_runs_once_and_swaps_without_failed_searches(
         assert client.post("/index", headers={"Authorization": TOKEN}).status_code == 401
         assert client.get("/index/status").json()["state"] == "idle"
         versions = [client.get("/health").json()["index_version"]]
-        failures, searches = [], []
+        failures: list[int] = []
+        searches: list[int] = []
         stop = threading.Event()
 
         def keep_searching():

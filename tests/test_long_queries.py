@@ -28,7 +28,12 @@ def test_long_query_fixture_is_exactly_as_long_as_asked():
 
 def test_short_queries_keep_every_term_and_its_count():
     asked: list[str] = []
-    weights = query_term_weights(["wing", "lift", "wing"], lambda term: asked.append(term) or 1, 100)
+
+    def document_frequency(term: str) -> int:
+        asked.append(term)
+        return 1
+
+    weights = query_term_weights(["wing", "lift", "wing"], document_frequency, 100)
     assert weights == {"wing": 2.0, "lift": 1.0} and asked == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,8 +15,8 @@ from search.settings import Settings
 from web.app import create_app
 
 
-def _client(index: Path, **settings: object) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(index=index, **settings))) as client:
+def _client(index: Path, **settings: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(index=str(index), **settings))) as client:
         yield client
 
 
@@ -112,7 +113,8 @@ def test_concurrent_searches_fill_the_encoder_batch_histogram(client):
 
 
 def test_each_app_counts_only_its_own_requests(seed_index):
-    with TestClient(create_app(Settings(index=seed_index))) as first, TestClient(create_app(Settings(index=seed_index))) as second:
+    settings = Settings(index=str(seed_index))
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
         first.get("/search", params={"q": "fleet"})
         assert value(scrape(second), "semsearch_searches_total", mode="hybrid", outcome="ok") == 0
         assert value(scrape(first), "semsearch_searches_total", mode="hybrid", outcome="ok") == 1

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +67,13 @@ def fulfil_json(status: int, body: object):
     return handler
 
 
+def text_of(locator: Locator) -> str:
+    """The element's textContent; playwright types it optional (a document or doctype node has none)."""
+    text = locator.text_content()
+    assert text is not None
+    return text
+
+
 def assert_not_pwned(page: Page) -> None:
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.locator("main script, main img:not(#page-image)").count() == 0, "the page image is the only image"
@@ -89,7 +96,7 @@ def test_search_shows_highlighted_results_and_keeps_the_query_in_the_url(page: P
 def test_result_opens_the_document_at_its_passage_and_back_returns_to_results(page: Page) -> None:
     search(page, SEED_QUESTION)
     first = page.locator(".result").first
-    passage = " ".join(first.locator(".result-passage").text_content().split())
+    passage = " ".join(text_of(first.locator(".result-passage")).split())
     results_url = page.url
 
     first.locator(".result-passage").click()
@@ -98,7 +105,7 @@ def test_result_opens_the_document_at_its_passage_and_back_returns_to_results(pa
     expect(page.locator("#document")).to_be_visible()
     expect(mark).to_be_visible()
     expect(mark).to_be_in_viewport()
-    assert " ".join(mark.text_content().split()) == passage
+    assert " ".join(text_of(mark).split()) == passage
     assert "doc=" in page.url
     expect(page.locator("#results-view")).to_be_hidden()
 
@@ -369,7 +376,7 @@ def test_group_by_document_keeps_its_state_in_the_url_and_expands_in_place(page:
     index = page.locator("#results > .result").evaluate_all("items => items.findIndex(item => item.querySelector('.more-button'))")
     item, doc = page.locator("#results > .result").nth(index), grouped[index]
     more = item.locator(".more-button")
-    count = int(more.text_content().split()[0])
+    count = int(text_of(more).split()[0])
     url = page.url
     more.click()
     expanded = item.locator(".more-results > .result")

@@ -2,10 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from evaluation.runner import evaluate_beir
 from indexer.build import build_index
+from search.encoding.embedder import BULK_BATCH, Embedder
 from search.errors import SemanticUnavailable
 from search.ranking.rules import SearchRequest
 from search.ranking.searcher import Searcher
@@ -85,17 +87,17 @@ def test_eval_reports_perfect_and_imperfect_scores(beir_folder):
 class _BrokenEmbedder:
     """Stands in for a model that fails at query time (cannot be provoked in the real one on demand)."""
 
-    def __init__(self, real):
+    def __init__(self, real: Embedder) -> None:
         self.name, self.dimension, self.max_tokens = real.name, real.dimension, real.max_tokens
         self.quantize, self.encoder = real.quantize, "broken"
 
-    def count_tokens(self, texts):
+    def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
-    def encode(self, texts, **_kwargs):
+    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
         raise RuntimeError("simulated model failure")
 
-    def encode_query(self, text, alone=False):
+    def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         raise RuntimeError("simulated model failure")
 
 
@@ -208,7 +210,12 @@ def test_feedback_runs_only_when_documents_are_ranked(searcher, monkeypatch, gro
 
     calls = []
     original = search.ranking.searcher.feedback_vector
-    monkeypatch.setattr(search.ranking.searcher, "feedback_vector", lambda *args: calls.append(1) or original(*args))
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(search.ranking.searcher, "feedback_vector", counted)
     searcher.search(SearchRequest("How long should tomatoes simmer with garlic?", k=3, group_by=group_by))
     assert bool(calls) is expected
 

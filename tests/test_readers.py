@@ -12,7 +12,7 @@ from reportlab.pdfgen import canvas
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate
 
 from indexer.chunking import ChunkingParams, chunk_text
-from indexer.documents import FileEntry, load_document
+from indexer.documents import Document, FileEntry, load_document
 from indexer.readers import UnreadableDocument, extract, reader_for
 from indexer.readers.html import HtmlReader
 from indexer.structure import locate
@@ -128,7 +128,7 @@ def test_a_pdf_metadata_title_counts_only_when_it_is_not_a_file_name_or_placehol
     path = write(tmp_path, "r.pdf", titled_pdf(metadata_title))
     info = path.stat()
     document = load_document(FileEntry("r.pdf", path, info.st_size, info.st_mtime_ns), 10_000_000, [])
-    assert document.title == title
+    assert isinstance(document, Document) and document.title == title
 
 
 SOFT_HYPHENATED = "Mediators described the extra\xadordinarily compli\xadcated nego\xadtiations in Geneva. " * 8
@@ -169,8 +169,8 @@ def test_pdf_lines_are_joined_into_paragraphs_with_pages_and_offsets_exact(embed
         passage = extracted.text[chunk.start : chunk.end]
         inside = {chunk.start + offset for offset, char in enumerate(passage) if char == "\n"}
         assert inside <= breaks and all(line in "\n".join(functools.reduce(operator.iadd, expected, [])) for line in passage.split("\n"))
-        page = locate(extracted, chunk.start, chunk.end).page
-        assert passage.split("\n")[0] in "\n".join(expected[page - 1])
+        on_page = locate(extracted, chunk.start, chunk.end).page
+        assert on_page is not None and passage.split("\n")[0] in "\n".join(expected[on_page - 1])
 
 
 @pytest.mark.parametrize(

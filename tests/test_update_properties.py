@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +154,7 @@ def _passage_keys(view: ReadView, doc_ids: list[str]) -> dict[int, tuple]:
     }
 
 
-def _ranked(ids: np.ndarray, scores: np.ndarray, names: dict[int, object]) -> list[tuple[object, float]]:
+def _ranked(ids: np.ndarray, scores: np.ndarray, names: Mapping[int, object]) -> list[tuple[object, float]]:
     return [(names[int(i)], float(s)) for i, s in zip(ids, scores)]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from indexer.build import build_index
+from indexer.build import BuildReport, build_index
 from indexer.watch import WatchTiming, watch_folder
 from search.errors import IndexLocked
 from search.settings import DEFAULT_MODEL
@@ -125,7 +125,8 @@ def test_sync_latency_over_twenty_trials_and_deleted_files_stay_gone(watching_se
 def test_watcher_retries_when_the_index_is_busy_and_stops_promptly(small_docs, tmp_path):
     """Polling mode, a sync that finds the index locked at first: the loop survives and converges."""
     index_dir = tmp_path / "index"
-    calls, reports = [], []
+    calls: list[float] = []
+    reports: list[BuildReport] = []
 
     def sync():
         calls.append(time.monotonic())
@@ -177,11 +178,18 @@ def test_watch_command_prints_a_line_per_change_and_stops_on_ctrl_c_or_sigterm(s
         text=True,
         preexec_fn=launched_by,
     )
+    stdout, stderr = process.stdout, process.stderr
+    assert stdout is not None and stderr is not None  # both PIPE
     lines: queue.Queue[str] = queue.Queue()
     errors: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+
+    def read_lines() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     # stderr is read too: a pipe nobody reads fills up (64 KB) and blocks the process in its next write.
-    threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True).start()
+    threading.Thread(target=lambda: errors.extend(stderr), daemon=True).start()
     try:
         assert "watching" in lines.get(timeout=120)
         assert "added" in lines.get(timeout=240), "the first sync builds the index"

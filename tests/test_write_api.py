@@ -112,6 +112,7 @@ def test_ids_that_could_escape_the_folder_are_422_json_and_write_nothing(writer,
 def _raw_put(url: str, raw_path: str, body: bytes) -> tuple[int, dict]:
     """http.client sends the path exactly as given; httpx would resolve ``..`` before it left the client."""
     parts = urlsplit(url)
+    assert parts.hostname is not None, url
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
         connection.request("PUT", raw_path, body=body, headers=AUTH)

@@ -1,4 +1,4 @@
-"""Operations: ``/health`` for load balancers and ``/index`` for re-indexing behind the admin token."""
+"""Operations: ``/health`` for load balancers; ``/index`` (re-indexing) and ``/admin/snapshot`` behind the admin token."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
-from web.dependencies import get_engine, get_jobs, require_admin, require_reader
+from search.backends.local.layout import snapshot_name
+from search.backends.local.snapshot import take_snapshot
+from search.settings import Settings
+from web.dependencies import get_engine, get_jobs, get_settings_dep, require_admin, require_reader
 from web.engine import Engine
 from web.index_stats import index_stats
 from web.jobs import IndexJobs, JobAlreadyRunning
-from web.schemas import TOKEN_ERRORS, ErrorResponse, HealthResponse, JobStatusModel
+from web.schemas import TOKEN_ERRORS, ErrorResponse, HealthResponse, JobStatusModel, SnapshotWritten
 
 router = APIRouter(tags=["operations"])
 
@@ -66,3 +69,24 @@ def start_index_job(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusM
 def index_status(jobs: Annotated[IndexJobs, Depends(get_jobs)]) -> JobStatusModel:
     """The current or last re-index job; its report names documents, so it is a read like ``/documents``."""
     return JobStatusModel(**asdict(jobs.snapshot()))
+
+
+@router.post(
+    "/admin/snapshot",
+    status_code=201,
+    response_model=SnapshotWritten,
+    dependencies=[Depends(require_admin)],
+    responses={status: {"model": ErrorResponse} for status in (400, 401, 403, 503)},
+)
+def write_snapshot(settings: Annotated[Settings, Depends(get_settings_dep)]) -> SnapshotWritten:
+    """Copy the index as last committed into a new folder under ``SEMSEARCH_SNAPSHOT_DIR``; searches and writes go on."""
+    dest = settings.snapshot_folder / snapshot_name()
+    manifest = take_snapshot(settings.location(), dest)
+    return SnapshotWritten(
+        path=str(dest.resolve()),
+        generation=manifest.generation,
+        index_version=manifest.index_version,
+        documents=manifest.documents,
+        passages=manifest.passages,
+        files=len(manifest.files),
+    )

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from indexer.doc_ids import MAX_ID_CHARS
 from indexer.readers.pdf_pages import ANSWER, DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, PASSAGE, Mark
-from search.errors import DocumentNotFound
+from search.errors import DocumentNotFound, PageNotFound
 from search.ranking.rules import MAX_QUERY_CHARS
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, get_page_images, require_reader
@@ -31,7 +31,7 @@ def list_documents(searcher: Annotated[Searcher, Depends(current_searcher)]) -> 
     response_class=Response,
     responses={
         200: {"content": {"image/png": {}}, "description": "The page as a PNG; ``X-Mark-Box`` frames the answer (or passage) marked."},
-        **{status: {"model": ErrorResponse} for status in (404, 409, 415, 422, 503)},
+        **{status: {"model": ErrorResponse} for status in (404, 409, 422, 503)},
     },
 )
 def get_page_image(
@@ -46,12 +46,12 @@ def get_page_image(
     """Page ``number`` (from 1) of a PDF document as a PNG, with a passage's text and its answer sentence marked."""
     document = searcher.backend.document(doc_id)
     if document is None:
-        raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
+        raise DocumentNotFound(doc_id)
     marks: list[Mark] = []
     if passage is not None:
         stored, answer = searcher.passage(passage, q)
         if stored.record.doc_id != doc_id:
-            raise DocumentNotFound(f"passage {passage!r} is not in {doc_id!r}")
+            raise PageNotFound(f"passage {passage!r} is not in {doc_id!r}")
         start = stored.record.start
         marks = [Mark(start, stored.record.end, PASSAGE), *(Mark(start + span.start, start + span.end, ANSWER) for span in answer)]
     image = images.render(document, number, width, marks)
@@ -71,7 +71,7 @@ def get_document(doc_id: str, searcher: Annotated[Searcher, Depends(current_sear
     document = searcher.backend.document(doc_id)
     summaries = searcher.backend.documents([doc_id])
     if document is None or not summaries:
-        raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
+        raise DocumentNotFound(doc_id)
     return DocumentFull(
         doc_id=doc_id,
         title=document.title,

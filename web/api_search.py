@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from search.ranking.rules import (
-    DEFAULT_MODE,
-    FACETS,
-    GROUP_BY_VALUES,
-    MAX_K,
-    MAX_OFFSET,
-    MAX_QUERY_CHARS,
-    MODES,
-    SearchRequest,
-    parse_facets,
-)
+from search.ranking.rules import DEFAULT_MODE, FACETS, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
 from web.schemas import TOKEN_ERRORS, CorrectionModel, ErrorResponse, SearchBody, SearchParams, SearchResponse
 
 router = APIRouter(tags=["search"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
-_ERRORS = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
 # A body that is not UTF-8 or that json cannot take (e.g. nested too deep) is answered 400 by FastAPI itself.
-_BODY_ERRORS = {**_ERRORS, 400: {"model": ErrorResponse}}
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 400: {"model": ErrorResponse}}
 
 
 @router.get("/search/rules")
@@ -62,22 +52,9 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
     The response is validated once, here, and serialized by pydantic; handing the model back to FastAPI
     would validate it a second time against ``response_model`` (which stays, for the OpenAPI schema)."""
     started = time.perf_counter()
-    request = SearchRequest(
-        query=params.q,
-        k=params.k,
-        offset=params.offset,
-        doc_ids=tuple(params.doc_id),
-        date_from=params.date_from.isoformat() if params.date_from else None,
-        date_to=params.date_to.isoformat() if params.date_to else None,
-        group_by=params.group_by,
-        min_score=params.min_score,
-        explain=params.explain,
-        types=tuple(params.type),
-        folder=params.folder,
-        facets=parse_facets(params.facets),
-        **({"mode": params.mode} if params.mode else {}),
-    )
-    http.state.log_fields = log_fields = {"mode": request.mode, "query": params.q}
+    request = params.as_request()
+    log_fields: dict[str, object] = {"mode": request.mode, "query": params.q}
+    http.state.log_fields = log_fields
     with http.app.state.metrics.searching(request.mode):
         result = searcher.search(request)
     log_fields["results"] = len(result.hits)
@@ -90,7 +67,7 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
         mode=result.mode,
         notices=list(result.notices),
         searched=result.searched,
-        corrections=[CorrectionModel(original=c.original, corrected=c.corrected) for c in result.corrections],
+        corrections=[CorrectionModel.model_validate({"from": c.original, "to": c.corrected}) for c in result.corrections],
         facets=result.facets,
         results=result.hits,
     )

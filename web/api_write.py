@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -27,7 +27,7 @@ from web.schemas import ErrorResponse
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_admin)])
 _PATH = f"{UPLOAD_PATH_PREFIX}{{doc_id:path}}"
-_ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 409, 413, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (401, 403, 409, 413, 422)}
 
 
 class DocumentWritten(BaseModel):

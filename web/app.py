@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,6 +18,7 @@ from web import api_admin, api_documents, api_metrics, api_search, api_write, pa
 from web.engine import Engine
 from web.errors import install_error_handlers
 from web.jobs import IndexJobs
+from web.mcp_http import MCP_PATH, McpEndpoint
 from web.metrics import Metrics
 from web.middleware import BodyLimit, ObserveRequests, SecurityHeaders
 from web.page_images import PageImages
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = Engine(settings.location())
     metrics = Metrics(engine)
     jobs = IndexJobs(settings=settings, engine=engine, metrics=metrics)
+    mcp = McpEndpoint(engine, settings.host) if settings.mcp else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.error("starting without an index: %s", exc)
         stop_watching = threading.Event()
         watcher = jobs.watch_in_background(stop_watching) if settings.watch else None
-        yield
+        async with mcp.running() if mcp else nullcontext():
+            yield
         stop_watching.set()
         if watcher is not None:
             watcher.join(timeout=30)
@@ -65,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (api_search, api_documents, api_write, api_admin, pages) + ((api_metrics,) if settings.metrics else ())
     for module in routers:
         app.include_router(module.router)
+    if mcp:
+        # Starlette routes to an ASGI app instance as such; its stubs only know request-handler functions.
+        app.add_route(MCP_PATH, mcp, methods=list(mcp.methods), include_in_schema=False)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     if settings.cors_origins:
         app.add_middleware(

@@ -32,11 +32,7 @@ def get_page_images(request: Request) -> PageImages:
 
 def current_searcher(request: Request) -> Searcher:
     """The searcher this request will use to the end, even if a rebuild swaps in another meanwhile."""
-    engine = get_engine(request)
-    searcher = engine.searcher
-    if searcher is None:
-        raise HTTPException(status_code=503, detail=f"no index is loaded: {engine.unavailable_reason}")
-    return searcher
+    return get_engine(request).current()
 
 
 def require_admin(request: Request) -> None:

@@ -7,7 +7,7 @@ import time
 
 from search.backends.contract import IndexLocation
 from search.backends.registry import open_backend
-from search.errors import SemsearchError
+from search.errors import IndexNotFound, SemsearchError
 from search.ranking.searcher import Searcher
 
 # How often requests look for a full rebuild published by another process (a stat and a small read).
@@ -35,6 +35,13 @@ class Engine:
         if current is not None:
             self._follow(current)
         return self._searcher
+
+    def current(self) -> Searcher:
+        """The searcher to answer with; ``IndexNotFound`` with the reason while there is none."""
+        searcher = self.searcher
+        if searcher is None:
+            raise IndexNotFound(f"no index is loaded: {self.unavailable_reason}")
+        return searcher
 
     def load(self) -> None:
         """(Re)load the index from disk; on failure keep serving the previous one if there was one."""

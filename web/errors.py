@@ -17,9 +17,9 @@ from search.errors import (
     IndexLocked,
     IndexNotFound,
     InvalidQuery,
+    PageNotFound,
     SemanticUnavailable,
     SemsearchError,
-    UnsupportedDocument,
 )
 
 logger = logging.getLogger("semsearch.web")
@@ -28,7 +28,7 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _STATUS_BY_ERROR: list[tuple[type[SemsearchError], int]] = [
     (InvalidQuery, 422),
     (DocumentNotFound, 404),
-    (UnsupportedDocument, 415),
+    (PageNotFound, 404),
     (DocumentChanged, 409),
     (IndexLocked, 409),
     (IndexNotFound, 503),

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
 from starlette.exceptions import HTTPException
 
+from search.encoding.embedding import ModelEmbedder
 from search.errors import IndexLocked, InvalidQuery, SemsearchError
 from web.engine import Engine
 from web.index_stats import index_stats
@@ -150,7 +151,9 @@ class _IndexCollector:
             "The open index: version (folder/generation), model and encoder.",
             value={"version": stats.version, "model": stats.model, "encoder": stats.encoder},
         )
-        yield _batch_histogram(dict(searcher.embedder.queries.pass_sizes))
+        # The server always embeds with the model; only it batches queries (the benchmarks' stand-ins do not).
+        if isinstance(searcher.embedder, ModelEmbedder):
+            yield _batch_histogram(dict(searcher.embedder.queries.pass_sizes))
 
 
 def _batch_histogram(pass_sizes: dict[int, int]) -> HistogramMetricFamily:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from indexer.readers.pdf import PAGE_BREAK
 from indexer.readers.pdf_pages import Mark, PageImage, render_page
-from search.errors import DocumentNotFound, UnsupportedDocument
+from search.errors import PageNotFound
 from search.records import DocumentRecord
 
 # Rendered pages kept: about 150 pages at 1,200 pixels (a PNG of a text page is 200-500 KB).
@@ -36,14 +36,14 @@ class PageImages:
     def render(self, document: DocumentRecord, number: int, width: int, marks: Sequence[Mark] = ()) -> PageImage:
         """Page ``number`` (from 1) of ``document``, with ``marks`` given in offsets of the document's text."""
         if not document.pages:
-            raise UnsupportedDocument(f"{document.doc_id!r} has no pages to show: only PDF documents do")
+            raise PageNotFound(f"{document.doc_id!r} has no pages to show: only PDF documents do")
         if not 1 <= number <= len(document.pages):
-            raise DocumentNotFound(f"page {number} is past the end: {document.doc_id!r} has {len(document.pages)} pages")
+            raise PageNotFound(f"page {number} is past the end: {document.doc_id!r} has {len(document.pages)} pages")
         path = self._file_of(document.doc_id)
         try:
             info = path.stat()
         except OSError:
-            raise DocumentNotFound(f"{document.doc_id!r} is no longer in the documents folder") from None
+            raise PageNotFound(f"{document.doc_id!r} is no longer in the documents folder") from None
         start = document.pages[number - 1]
         end = document.pages[number] - len(PAGE_BREAK) if number < len(document.pages) else len(document.text)
         on_page = tuple(_on_page(mark, start, end) for mark in marks if mark.start < end and mark.end > start)
@@ -60,7 +60,7 @@ class PageImages:
         folder = self._docs.resolve()
         path = (folder / doc_id).resolve()
         if not path.is_relative_to(folder) or path == folder:
-            raise DocumentNotFound(f"{doc_id!r} is not a file in the documents folder")
+            raise PageNotFound(f"{doc_id!r} is not a file in the documents folder")
         return path
 
     def _keep(self, key: tuple, image: PageImage) -> None:

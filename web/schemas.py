@@ -10,7 +10,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from search.errors import InvalidQuery
 from search.ranking.rules import (
     FACETS,
-    GROUP_BY_VALUES,
     MAX_ABS_MIN_SCORE,
     MAX_DOC_IDS,
     MAX_FOLDER_CHARS,
@@ -18,8 +17,11 @@ from search.ranking.rules import (
     MAX_OFFSET,
     MAX_QUERY_CHARS,
     MAX_TYPES,
-    MODES,
+    GroupBy,
+    Mode,
+    SearchRequest,
     parse_day,
+    parse_facets,
 )
 from search.records import Hit
 
@@ -60,11 +62,11 @@ class SearchParams(BaseModel):
     )
     k: int = Field(10, ge=1, le=MAX_K, description="How many results.")
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="How many results to skip (paging).")
-    mode: Literal[MODES] | None = Field(None, description="Ranking mode; hybrid by default.")
+    mode: Mode | None = Field(None, description="Ranking mode; hybrid by default.")
     doc_id: list[str] = Field(default_factory=list, max_length=MAX_DOC_IDS, description="Only these documents.")
     date_from: Day | None = Field(None, description="Only documents dated on or after this day.")
     date_to: Day | None = Field(None, description="Only documents dated on or before this day.")
-    group_by: Literal[GROUP_BY_VALUES] | None = Field(None, description="At most one passage per document.")
+    group_by: GroupBy | None = Field(None, description="At most one passage per document.")
     min_score: float | None = Field(
         None,
         ge=-MAX_ABS_MIN_SCORE,
@@ -88,6 +90,24 @@ class SearchParams(BaseModel):
         description="Comma-separated facets to count (type, folder, year): distinct documents per value among the "
         "candidates before the cut to k.",
     )
+
+    def as_request(self) -> SearchRequest:
+        """The core's request; the searcher checks it again by the rules these fields come from."""
+        return SearchRequest(
+            query=self.q,
+            k=self.k,
+            offset=self.offset,
+            doc_ids=tuple(self.doc_id),
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+            group_by=self.group_by,
+            min_score=self.min_score,
+            explain=self.explain,
+            types=tuple(self.type),
+            folder=self.folder,
+            facets=parse_facets(self.facets),
+            **({"mode": self.mode} if self.mode else {}),
+        )
 
 
 class SearchBody(SearchParams):
@@ -169,6 +189,15 @@ class JobStatusModel(BaseModel):
     finished_at: str | None
     report: dict | None
     error: str | None
+
+
+class SnapshotWritten(BaseModel):
+    path: str = Field(description="The snapshot's folder; `semsearch restore PATH --index DIR` makes an index of it.")
+    generation: int = Field(description="The committed generation it holds.")
+    index_version: str = Field(description="The same as /health's index_version at that generation.")
+    documents: int
+    passages: int
+    files: int
 
 
 class ErrorResponse(BaseModel):

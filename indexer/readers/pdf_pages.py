@@ -22,7 +22,7 @@ from PIL import Image
 
 from indexer.readers.pdf import PDFIUM_LOCK
 from indexer.readers.pdf_layout import ADDED, PageText, page_text
-from search.errors import DocumentChanged, DocumentNotFound
+from search.errors import DocumentChanged, PageNotFound
 
 MIN_WIDTH, DEFAULT_WIDTH, MAX_WIDTH = 100, 1200, 2000
 # Highlighter colours as multipliers of the page's RGB: the passage pale yellow, its answer a stronger orange.
@@ -61,7 +61,7 @@ def render_page(path: Path, number: int, width: int, indexed_text: str, marks: S
         document = pdfium.PdfDocument(path)
         try:
             if not 1 <= number <= len(document):
-                raise DocumentNotFound(f"page {number} is past the end: the PDF has {len(document)} pages")
+                raise PageNotFound(f"page {number} is past the end: the PDF has {len(document)} pages")
             page = document[number - 1]
             try:
                 return _render(page, width, indexed_text, marks)

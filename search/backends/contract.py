@@ -444,6 +444,7 @@ class IndexReader(ABC):
 
 
 PreparedT = TypeVar("PreparedT")
+T = TypeVar("T")
 
 
 class IndexWriter(ABC, Generic[PreparedT]):
@@ -527,7 +528,7 @@ class Prefetchable(Protocol):
     def prefetch(self) -> None: ...
 
 
-def iter_chunks(values: Sequence, size: int) -> Iterator[list]:
+def iter_chunks(values: Sequence[T], size: int) -> Iterator[list[T]]:
     """Bounded pieces of a list, for statements and requests that limit how many values one call takes."""
     for first in range(0, len(values), size):
         yield list(values[first : first + size])

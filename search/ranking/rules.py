@@ -7,10 +7,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal, get_args
 
 from search.errors import InvalidQuery
 
-MODES = ("hybrid", "semantic", "keyword")
+# The choices as types (the API schema states them) and as values (the CLI, the page and the checks below).
+Mode = Literal["hybrid", "semantic", "keyword"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 DEFAULT_MODE = "hybrid"
 MAX_K = 100
 # Long enough for "passages like this one" and judged collections' long queries (one runs to 2,083
@@ -18,7 +21,8 @@ MAX_K = 100
 MAX_QUERY_CHARS = 10_000
 MAX_OFFSET = 10_000
 MAX_DOC_IDS = 1000
-GROUP_BY_VALUES = ("document",)
+GroupBy = Literal["document"]
+GROUP_BY_VALUES: tuple[GroupBy, ...] = get_args(GroupBy)
 # Scores are 0..1; a floor outside this range is a mistake, not a request.
 MAX_ABS_MIN_SCORE = 1e6
 FACETS = ("type", "folder", "year")

@@ -33,7 +33,7 @@ from search.backends.contract import (
 from search.backends.registry import AnyBackend, open_backend
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
-from search.errors import DocumentNotFound, IndexFormatError, SemanticUnavailable
+from search.errors import IndexFormatError, PageNotFound, SemanticUnavailable
 from search.index_settings import FIX_HINT
 from search.ranking.facets import facet_counts
 from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies, feedback_vector
@@ -251,13 +251,13 @@ class Searcher:
 
     def passage(self, passage_id: str, query: str | None = None) -> tuple[StoredPassage, tuple[Span, ...]]:
         """The passage ``passage_id`` (``doc_id#ordinal``) and, with ``query``, the sentences a search for
-        ``query`` highlights in it (none without); ``DocumentNotFound`` when the index has no such passage."""
+        ``query`` highlights in it (none without); ``PageNotFound`` when the index has no such passage."""
         doc_id = passage_id.rpartition("#")[0]
         self.follow_writer()
         with self.backend.snapshot() as view:
             stored = next((p for p in view.document_passages(doc_id) if p.record.passage_id == passage_id), None)
             if stored is None:
-                raise DocumentNotFound(f"no passage {passage_id!r} in the index")
+                raise PageNotFound(f"no passage {passage_id!r} in the index")
             if query is None or not query.strip():
                 return stored, ()
             corrected = correct_query(view, _normalize_query(query), self.backend.settings.analyzer, self._is_word)

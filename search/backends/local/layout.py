@@ -11,6 +11,11 @@
             vectors/*.npy        # float16 passage and sentence vectors, memory-mapped, named by the store
             keyword/passages     # tantivy BM25 over passages
             keyword/documents    # tantivy BM25 over whole documents
+        .snapshot-<id>/          # hard links pinning one generation while a snapshot copies it
+
+    indexes/snapshots/snapshot-<time>-<id>/
+                                 # a snapshot (here by default, beside the index): snapshot.json (generation,
+                                 # sha256 of every file) and one generation of the live folder's files
 
 Updates change the live folder in place, each committed by one store transaction. A full rebuild
 writes a new folder and publishes it by atomically replacing ``CURRENT``; a crash at any moment
@@ -41,6 +46,9 @@ SEGMENTS_DIR = "segments"
 VECTORS_DIR = "vectors"
 KEYWORD_PASSAGES_DIR = "keyword/passages"
 KEYWORD_DOCUMENTS_DIR = "keyword/documents"
+KEYWORD_DIRS = (KEYWORD_PASSAGES_DIR, KEYWORD_DOCUMENTS_DIR)
+SNAPSHOT_MANIFEST = "snapshot.json"
+_SNAPSHOT_PREFIX = ".snapshot-"
 _FOLDER_PREFIX = "i-"
 _LEGACY_PREFIX = "v-"
 _TEMP_PREFIX = ".tmp-"
@@ -109,6 +117,21 @@ def publish(index_dir: Path, folder: Path) -> Path:
     os.replace(pointer, index_dir / CURRENT_FILE)
     fsync_dir(index_dir)
     return final
+
+
+def snapshot_staging(index_dir: Path) -> Path:
+    """An empty folder beside the live one, on its file system, where a snapshot hard-links the files it copies.
+
+    Its prefix is not one ``remove_stale_folders`` removes: a writer committing meanwhile must leave it alone.
+    """
+    folder = index_dir / f"{_SNAPSHOT_PREFIX}{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    return folder
+
+
+def snapshot_name() -> str:
+    """A fresh snapshot folder name that sorts by time."""
+    return f"snapshot-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def remove_stale_folders(index_dir: Path) -> list[str]:

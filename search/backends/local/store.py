@@ -172,6 +172,17 @@ class Store:
         finally:
             db.execute("COMMIT")
 
+    def backup_to(self, target: Path) -> None:
+        """Copy the database as the caller's ``snapshot`` sees it into a new file, with SQLite's online backup:
+        the copy reuses the open read transaction, so writers go on committing meanwhile."""
+        destination = sqlite3.connect(target)
+        try:
+            self._connection().backup(destination)
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"index store {self.path} cannot be copied ({exc}); rebuild it with `semsearch index --full`") from None
+        finally:
+            destination.close()
+
     def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[tuple]:
         try:
             return self._connection().execute(sql, tuple(parameters)).fetchall()
