@@ -172,22 +172,15 @@ class ModelEmbedder:
 
     def _tokenize(self, texts: list[str]) -> Features:
         """Model inputs as numpy arrays, cut at the model's sequence length as sentence-transformers does."""
-        if self._lowercase:
-            texts = [text.lower() for text in texts]
-        encoded = self._tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self._max_length,
-            return_tensors="np",
-        )
-        return dict(encoded)
+        return dict(self._tokenizer(self._cased(texts), padding=True, truncation=True, max_length=self._max_length, return_tensors="np"))
 
     def _tokenize_unpadded(self, texts: list[str]) -> dict[str, Any]:
         """``_tokenize`` without padding (``batching.token_batches`` pads each batch to its own longest text)."""
-        if self._lowercase:
-            texts = [text.lower() for text in texts]
-        return dict(self._tokenizer(texts, truncation=True, max_length=self._max_length))
+        return dict(self._tokenizer(self._cased(texts), truncation=True, max_length=self._max_length))
+
+    def _cased(self, texts: list[str]) -> list[str]:
+        """The texts as the model reads them: lowercased where sentence-transformers lowercases for it."""
+        return [text.lower() for text in texts] if self._lowercase else texts
 
 
 def _load_sentence_transformer(name: str, location: str):
