@@ -38,7 +38,7 @@ from indexer.build import BuildReport, build_index
 from indexer.chunking import ChunkingParams
 from search.backends.contract import ExactDenseSearch, IndexLocation, Maintainable, SegmentStatistics
 from search.backends.registry import backend_class, open_backend
-from search.encoding.embedder import BULK_BATCH
+from search.encoding.embedder import Embedded, EncodeProgress, counted
 from search.errors import SemsearchError
 from search.ranking.rules import SearchRequest
 from search.ranking.searcher import Searcher
@@ -86,7 +86,7 @@ class HashedBagOfWords:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         started = time.perf_counter()
         if self._table is None:
             table = np.random.default_rng(20261125).standard_normal((_HASH_ROWS, _DIMENSION), dtype=np.float32)
@@ -96,6 +96,9 @@ class HashedBagOfWords:
             out[first : first + 8192] = self._encode_batch(texts[first : first + 8192])
         self.seconds += time.perf_counter() - started
         return out
+
+    def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded:
+        return counted(self, texts)
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         return self.encode([text])[0]

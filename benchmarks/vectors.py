@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from search.encoding.embedder import BULK_BATCH
+from search.encoding.embedder import Embedded, EncodeProgress, counted
 from search.settings import DEFAULT_MODEL, get_settings
 from search.text.sentences import split_sentences
 
@@ -217,11 +217,14 @@ class MixtureEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         started = time.perf_counter()
         vectors = self._mixtures.vectors(text_keys(texts)) if texts else np.zeros((0, self.dimension), np.float32)
         self.seconds += time.perf_counter() - started
         return vectors.astype(np.float32, copy=False)
+
+    def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded:
+        return counted(self, texts)
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         source = self._sources.get(text)

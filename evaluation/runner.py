@@ -18,6 +18,7 @@ from evaluation.questions import load_questions, score_questions
 from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
 from indexer.documents import Document, read_documents
+from indexer.progress import ProgressDisplay
 from search.backends.contract import IndexLocation
 from search.backends.registry import backend_class
 from search.errors import SemsearchError
@@ -157,7 +158,7 @@ def _temporary_searcher(
         location = replace(backend or IndexLocation(Path()), path=Path(folder) / f"eval_{uuid.uuid4().hex[:12]}")
         kind = backend_class(location.backend)
         try:
-            index_documents(documents, location, model, params, show_progress=show_progress, quantize=quantize)
+            index_documents(documents, location, model, params, progress=ProgressDisplay(bar=show_progress), quantize=quantize)
             searcher = Searcher.open(location)
             yield searcher
             searcher.backend.close()

@@ -7,20 +7,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.changes import EmbeddingTally, folder_changes
 from indexer.chunking import ChunkingParams
 from indexer.documents import (
     Document,
     FileEntry,
     FileState,
-    file_source,
     file_states,
     list_files,
     list_named_files,
-    read_changed,
     require_folder,
 )
+from indexer.progress import QUIET, BuildProgress, ProgressDisplay
 from indexer.update import apply_changes
-from indexer.upserts import IngestedFile, document_upserts, ingested_files
+from indexer.upserts import IngestedFile, document_upserts
 from search.backends.checkpoints import FOLDER_WRITTEN, READING, StageReporter, quiet, reach
 from search.backends.contract import Change, IndexLocation, Maintainable
 from search.backends.registry import AnyBackend, backend_class
@@ -30,11 +30,6 @@ from search.errors import IndexFormatError, IndexNotFound
 from search.index_settings import IndexSettings
 from search.settings import Settings
 from search.text.analyzer import Analyzer
-
-# File bytes read, chunked and embedded per commit of a local build, so its memory follows the batch, not the
-# folder: one commit of 1,000,000 benchmark passages (100,000 files, 800 MB) peaked at 21.9 GB and 2,000,000
-# were killed for memory (docs/benchmarks.md). 64 MB is about 80,000 such passages, a few GB.
-LOCAL_COMMIT_BYTES = 64 << 20
 
 
 @dataclass
@@ -48,6 +43,9 @@ class BuildReport:
     warnings: list[str] = field(default_factory=list)
     embedded_passages: int = 0
     total_passages: int = 0
+    # Tokens the encoder ran, and the seconds spent reading and embedding (commits excluded).
+    embedded_tokens: int = 0
+    embedding_seconds: float = 0.0
     full_rebuild_reason: str | None = None
     written: bool = False
     compacted_segments: int = 0
@@ -62,18 +60,20 @@ def build_index(
     *,
     full: bool = False,
     max_file_bytes: int = 10_000_000,
-    show_progress: bool = False,
+    progress: ProgressDisplay = QUIET,
     report_stage: StageReporter = quiet,
     embedder: Embedder | None = None,
     only: Sequence[str] | None = None,
     quantize: str | None = None,
     ray: str | None = None,
+    device: str = "cpu",
 ) -> BuildReport:
     """Make the index at ``index_dir`` hold what ``docs_dir`` holds, re-reading only files whose stat changed.
 
     ``only`` names the documents known to have changed (an upload, a watcher event): then nothing else is
     even listed, so the cost is that of the change, not of the folder. ``ray`` (an address, or ``local``)
-    reads and embeds the changed files on a Ray cluster (``indexer.ray_ingest``) instead of in this process.
+    reads and embeds the changed files on a Ray cluster (``indexer.ray_ingest``) instead of in this process;
+    ``device`` (cpu or cuda) is where this process embeds.
     """
     require_folder(docs_dir)
     location = IndexLocation.of(index)
@@ -82,6 +82,7 @@ def build_index(
     kind = backend_class(location.backend)
     with kind.writer(location):
         kind.discard_stale(location)
+        first = not kind.exists(location)
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
         if only is None or backend is None:
@@ -92,13 +93,19 @@ def build_index(
         if backend is not None and not (pending or report.removed):
             report.total_passages = backend.counts().passages
         else:
-            embedder = embedder or load_embedder(model, quantize)
+            embedder = embedder or load_embedder(model, quantize, device)
             pending_hashes = [(entry, known[entry.doc_id].sha256 if entry.doc_id in known else None) for entry in pending]
+            meter = BuildProgress(len(pending), sum(entry.size for entry in pending), progress)
 
             def changes(fitted: ChunkingParams) -> Iterator[Change]:
-                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, show_progress)
+                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, meter)
 
-            _write(location, backend, embedder, params, changes, report, report_stage)
+            try:
+                # With no index before, nothing answers from an older one: publish at once, so every commit
+                # of an interrupted first build is kept and the next run goes on from there.
+                _write(location, backend, embedder, params, changes, report, report_stage, publish_first=first)
+            finally:
+                meter.close()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -107,7 +114,7 @@ def build_from_settings(
     settings: Settings,
     *,
     full: bool = False,
-    show_progress: bool = False,
+    progress: ProgressDisplay = QUIET,
     report_stage: StageReporter = quiet,
     only: Sequence[str] | None = None,
 ) -> BuildReport:
@@ -119,10 +126,11 @@ def build_from_settings(
         ChunkingParams(settings.chunk_tokens, settings.overlap_sentences),
         full=full,
         max_file_bytes=settings.max_file_bytes,
-        show_progress=show_progress,
+        progress=progress,
         report_stage=report_stage,
         only=only,
         quantize=settings.quantize,
+        device=settings.device,
         # One upload or watcher event costs less to embed here than joining a cluster would.
         ray=settings.ray if only is None else None,
     )
@@ -134,7 +142,7 @@ def index_documents(
     model: str,
     params: ChunkingParams,
     *,
-    show_progress: bool = False,
+    progress: ProgressDisplay = QUIET,
     embedder: Embedder | None = None,
     quantize: str | None = None,
 ) -> BuildReport:
@@ -147,10 +155,22 @@ def index_documents(
         kind.discard_stale(location)
         embedder = embedder or load_embedder(model, quantize)
 
-        def changes(fitted: ChunkingParams) -> list[Change]:
-            return [Change(tuple(document_upserts(documents, embedder, fitted, show_progress)))]
+        meter = BuildProgress(len(documents), sum(len(document.text) for document in documents), progress)
 
-        _write(location, None, embedder, params, changes, report, quiet)
+        def changes(fitted: ChunkingParams) -> list[Change]:
+            started = time.perf_counter()
+            embedded = document_upserts(documents, embedder, fitted, meter.embedded)
+            meter.files_done(
+                len(documents), sum(len(document.text) for document in documents), sum(len(d.upsert.passages) for d in embedded)
+            )
+            report.embedded_tokens = sum(document.tokens for document in embedded)
+            report.embedding_seconds = time.perf_counter() - started
+            return [Change(tuple(document.upsert for document in embedded))]
+
+        try:
+            _write(location, None, embedder, params, changes, report, quiet)
+        finally:
+            meter.close()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -163,14 +183,20 @@ def _write(
     changes: Callable[[ChunkingParams], Iterable[Change]],
     report: BuildReport,
     report_stage: StageReporter,
+    publish_first: bool = False,
 ) -> None:
-    """Apply the changes (made for the chunking that fits the model) in place, or into a new index published
-    at the end when rebuilding, so a fresh build is all or nothing however many changes it takes."""
+    """Apply the changes (made for the chunking that fits the model) in place, or into a new index. A new
+    index is published at the end, so a rebuild is all or nothing however many changes it takes, or with
+    ``publish_first`` before the first change, so each change is kept as it commits."""
     fitted = _fit_to_model(params, embedder, report)
     fresh = backend is None
     if backend is None:
         settings = IndexSettings(embedder.name, embedder.dimension, params.as_dict(), Analyzer(), embedder.quantize, location.backend)
         backend = backend_class(location.backend).create(location, settings)
+        if publish_first:
+            backend.publish()
+            backend.close()
+            backend = backend_class(location.backend).open(location)
     try:
         result = apply_changes(backend, changes(fitted), report_stage)
         report.embedded_passages = result.embedded_passages
@@ -178,7 +204,7 @@ def _write(
             report.compacted_segments = (backend.seal if fresh else backend.maintain)(report=report_stage).merged_segments
         report.total_passages = backend.counts().passages
         report.written = True
-        if fresh:
+        if fresh and not publish_first:
             reach(FOLDER_WRITTEN, report_stage)
             backend.publish()
     finally:
@@ -234,56 +260,29 @@ def _folder_changes(
     max_file_bytes: int,
     ray: str | None,
     report: BuildReport,
-    show_progress: bool,
+    progress: BuildProgress,
 ) -> Iterator[Change]:
-    """The changes the pending files make, read and embedded in this process (one change per
-    ``LOCAL_COMMIT_BYTES`` of files) or on a Ray cluster (bounded batches as they come back); the removed
-    documents go with the first.
-
-    A known file that cannot be read now keeps its indexed version (with a warning): nothing is dropped for
-    a passing read error.
-    """
-    if ray is None:
-        batches: Iterable[list[IngestedFile]] = (
-            ingested_files([read_changed(entry, indexed, max_file_bytes) for entry, indexed in group], embedder, params, show_progress)
-            for group in _bounded_groups(pending)
-        )
-    else:
-        from indexer.ray_ingest import ray_ingest
-
-        batches = ray_ingest(ray, pending, embedder.name, embedder.quantize, params, max_file_bytes, show_progress)
-    removed = tuple(report.removed)
-    for files in batches:
-        upserts, sources = [], []
-        for file in files:
-            entry, state = file.read.entry, known.get(file.read.entry.doc_id)
-            report.warnings.extend(file.read.warnings)
-            if file.upsert is not None:
-                (report.updated if state is not None else report.added).append(entry.doc_id)
-                upserts.append(file.upsert)
-            elif file.read.unchanged:
-                sources.append((entry.doc_id, file_source(entry.size, entry.mtime_ns)))
-                report.kept += 1
-            else:
-                report.kept += state is not None
-        yield Change(tuple(upserts), removed, tuple(sources))
-        removed = ()
-    if removed:
-        yield Change(removed=removed)
+    """``indexer.changes.folder_changes``, with each file's outcome and the embedding's cost in ``report``."""
+    tally = EmbeddingTally()
+    try:
+        for change, files in folder_changes(pending, known, tuple(report.removed), embedder, params, max_file_bytes, ray, progress, tally):
+            _account(files, known, report)
+            yield change
+    finally:
+        report.embedded_tokens, report.embedding_seconds = tally.tokens, tally.seconds
 
 
-def _bounded_groups(pending: list[tuple[FileEntry, str | None]]) -> Iterator[list[tuple[FileEntry, str | None]]]:
-    """The pending files in groups of at most ``LOCAL_COMMIT_BYTES`` (or one larger file), in order."""
-    group: list[tuple[FileEntry, str | None]] = []
-    held = 0
-    for item in pending:
-        if group and held + item[0].size > LOCAL_COMMIT_BYTES:
-            yield group
-            group, held = [], 0
-        group.append(item)
-        held += item[0].size
-    if group:
-        yield group
+def _account(files: list[IngestedFile], known: dict[str, FileState], report: BuildReport) -> None:
+    """Each file as added, updated or kept, with its warnings."""
+    for file in files:
+        doc_id = file.read.entry.doc_id
+        report.warnings.extend(file.read.warnings)
+        if file.embedded is not None:
+            (report.updated if doc_id in known else report.added).append(doc_id)
+        elif file.read.unchanged:
+            report.kept += 1
+        else:
+            report.kept += doc_id in known
 
 
 def _fit_to_model(params: ChunkingParams, embedder: Embedder, report: BuildReport) -> ChunkingParams:

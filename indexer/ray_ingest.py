@@ -10,9 +10,9 @@ Files are read by path on the node that runs the task, as ``ray.data.read_binary
 paths: the documents folder must be at the same path on every node (a shared or synced volume). Every
 node runs the same semsearch install (one container image), since tasks import ``indexer`` and ``search``.
 
-Results come back as they are ready and are handed on in batches of at most ``COMMIT_ROWS`` vector rows,
-so the driver's memory is bounded by the batch, not by the folder; Ray Data's backpressure holds the
-cluster back while the driver commits.
+Results come back as they are ready and are handed on one file at a time; the driver commits them as a
+local build does (``indexer.changes``), so its memory is bounded by the commit, not by the folder, and Ray
+Data's backpressure holds the cluster back while the driver commits.
 """
 
 from __future__ import annotations
@@ -21,29 +21,25 @@ import logging
 import os
 import pickle
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from indexer.chunking import ChunkingParams
 from indexer.documents import FileEntry, read_changed
+from indexer.progress import BuildProgress
 from indexer.upserts import IngestedFile, ingested_files
 from search.encoding.embedding import load_embedder
-from search.encoding.onnx_encoder import local_providers
 from search.errors import SemsearchError, first_line
 
 LOCAL = "local"
-# Documents per encoder call, one encode over their distinct texts: few enough that a small folder still
-# spreads over every encoder, since one document alone fills several forward passes of 32 texts.
+# Documents per encoder call, one encode over their distinct passages: few enough that a small folder still
+# spreads over every encoder, since one document alone fills several forward passes.
 DOCUMENTS_PER_CALL = 4
-# Vector rows (passages and their sentences) per batch handed to the backend: about 30 MB at 384 dimensions.
-COMMIT_ROWS = 20_000
-
 
 # How long a cluster address may take to accept a connection before it is reported as unreachable.
 _CONNECT_TIMEOUT_S = 5.0
@@ -60,10 +56,10 @@ def ray_ingest(
     quantize: str | None,
     params: ChunkingParams,
     max_bytes: int,
-    show_progress: bool = False,
-) -> Iterator[list[IngestedFile]]:
+    progress: BuildProgress,
+) -> Iterator[IngestedFile]:
     """Read, chunk and embed the ``pending`` files (each with the hash the index holds for it, if any) on
-    the cluster at ``address`` (``local``: a private runtime in this process), in bounded batches."""
+    the cluster at ``address`` (``local``: a private runtime in this process), as they come back."""
     if not pending:
         return
     with _joined(address):
@@ -80,7 +76,12 @@ def ray_ingest(
             .map(partial(_read, max_bytes=max_bytes))
             .map_batches(_Encoder, fn_constructor_args=(model, quantize, params), batch_size=DOCUMENTS_PER_CALL, **_encoder_pool())
         )
-        yield from _batches(dataset.iter_rows(), len(pending), show_progress)
+        for row in dataset.iter_rows():
+            file: IngestedFile = pickle.loads(row["file"])
+            embedded = file.embedded
+            progress.embedded(0, embedded.tokens if embedded else 0)
+            progress.files_done(1, file.read.entry.size, len(embedded.upsert.passages) if embedded else 0)
+            yield file
 
 
 @contextmanager
@@ -149,30 +150,9 @@ class _Encoder:
     """A Ray actor: the model loaded once, then documents chunked and embedded a batch at a time."""
 
     def __init__(self, model: str, quantize: str | None, params: ChunkingParams) -> None:
-        self._embedder = load_embedder(model, quantize, local_providers())
+        self._embedder = load_embedder(model, quantize, "auto")
         self._params = params
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
         reads = [pickle.loads(raw) for raw in batch["read"]]
         return {"file": [pickle.dumps(file) for file in ingested_files(reads, self._embedder, self._params)]}
-
-
-def _batches(rows: Iterable[dict[str, Any]], total: int, show_progress: bool) -> Iterator[list[IngestedFile]]:
-    """Results in batches of at most ``COMMIT_ROWS`` vector rows (or one larger document), counted on a
-    progress bar in documents, with the texts embedded so far beside it."""
-    batch: list[IngestedFile] = []
-    held = texts = 0
-    with tqdm(total=total, desc="reading and embedding on Ray", unit="doc", disable=not show_progress) as bar:
-        for row in rows:
-            file: IngestedFile = pickle.loads(row["file"])
-            rows_of_file = len(file.upsert.vectors) if file.upsert is not None else 0
-            if batch and held + rows_of_file > COMMIT_ROWS:
-                yield batch
-                batch, held = [], 0
-            batch.append(file)
-            held += rows_of_file
-            texts += rows_of_file
-            bar.update(1)
-            bar.set_postfix(texts=texts, refresh=False)
-        if batch:
-            yield batch

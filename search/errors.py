@@ -21,6 +21,10 @@ class ModelLoadError(SemsearchError):
     """The embedding model could not be loaded."""
 
 
+class DeviceUnavailable(SemsearchError):
+    """The asked device (``--device cuda``) cannot run the encoder here."""
+
+
 class InvalidQuery(SemsearchError):
     """The query or its parameters cannot be searched."""
 

@@ -18,6 +18,9 @@ DEFAULT_CHUNK_TOKENS = 192
 DEFAULT_OVERLAP_SENTENCES = 1
 LogFormat = Literal["plain", "json"]
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
+# Where builds run the encoder: cuda needs the ``gpu`` extra (onnxruntime-gpu) and a GPU.
+Device = Literal["cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
 
 
 class Settings(BaseSettings):
@@ -30,6 +33,7 @@ class Settings(BaseSettings):
     index: str = "indexes/default"
     model: str = DEFAULT_MODEL
     quantize: str | None = None
+    device: Device = "cpu"
     # A Ray cluster's address, or "local", for folder builds to read and embed on (indexer.ray_ingest).
     ray: str | None = None
     # The older spelling of a service index: ``--backend milvus --milvus-uri URI --index NAME``.

@@ -13,6 +13,7 @@ import typer
 
 from indexer.build import BuildReport, build_from_settings
 from indexer.chunking import ChunkingParams
+from indexer.progress import ProgressDisplay
 from search.backends.contract import Maintainable
 from search.backends.registry import backend_class
 from search.ranking.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
@@ -20,6 +21,7 @@ from search.ranking.searcher import Searcher
 from search.settings import Settings
 from semsearch_cli.options import (
     BackendOption,
+    DeviceOption,
     DocsOption,
     IndexOption,
     LogFormatOption,
@@ -50,6 +52,7 @@ def index(
     index: IndexOption = None,
     model: ModelOption = None,
     quantize: QuantizeOption = None,
+    device: DeviceOption = None,
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -73,6 +76,7 @@ def index(
         index=index,
         model=model,
         quantize=quantize,
+        device=device,
         backend=backend,
         milvus_uri=milvus_uri,
         milvus_token=milvus_token,
@@ -108,8 +112,18 @@ def compact(
 
 
 def _build(settings: Settings, full: bool = False, verbose: bool = False) -> None:
-    report = build_from_settings(settings, full=full, show_progress=sys.stderr.isatty())
+    report = build_from_settings(settings, full=full, progress=progress_display(settings))
     print_build_report(report, settings.index, verbose)
+
+
+def progress_display(settings: Settings) -> ProgressDisplay:
+    """A bar on a terminal; elsewhere (a container log, CI, a pipe) a line about every 30 s, on stderr or as
+    a JSON log line."""
+    if sys.stderr.isatty():
+        return ProgressDisplay(bar=True)
+    if settings.log_format == "json":
+        return ProgressDisplay(emit=lambda line: cli_log.info(line, extra={"fields": {"event": "progress"}}))
+    return ProgressDisplay(emit=lambda line: typer.echo(line, err=True))
 
 
 def print_build_report(report: BuildReport, index_dir: str, verbose: bool = False) -> None:
@@ -125,8 +139,14 @@ def print_build_report(report: BuildReport, index_dir: str, verbose: bool = Fals
     typer.echo(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
         f"{report.kept} kept; {report.embedded_passages} passages embedded, {report.total_passages} in total; "
+        f"{report.embedded_tokens:,} tokens embedded, {_rate(report):,.0f} tokens/s; "
         f"index {state} at {index_dir} in {report.seconds:.1f}s"
     )
+
+
+def _rate(report: BuildReport) -> float:
+    """Tokens embedded per second of reading and embedding."""
+    return report.embedded_tokens / report.embedding_seconds if report.embedding_seconds else 0.0
 
 
 @app.command()
@@ -197,6 +217,7 @@ def serve(
         bool | None, typer.Option("--watch", help="Keep the index in step with the documents folder [env SEMSEARCH_WATCH].")
     ] = None,
     quantize: QuantizeOption = None,
+    device: DeviceOption = None,
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -219,6 +240,7 @@ def serve(
         port=port,
         watch=watch,
         quantize=quantize,
+        device=device,
         backend=backend,
         milvus_uri=milvus_uri,
         milvus_token=milvus_token,
@@ -230,7 +252,7 @@ def serve(
     if not backend_class(location.backend).exists(location):
         announce(settings, "building", f"no index at {settings.index}; building it from {settings.docs}")
         if settings.log_format == "json":
-            announce(settings, "built", "index built", **asdict(build_from_settings(settings)))
+            announce(settings, "built", "index built", **asdict(build_from_settings(settings, progress=progress_display(settings))))
         else:
             _build(settings)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from search.backends.registry import BACKENDS, parse_backend
 from search.errors import SemsearchError
 from search.index_settings import parse_quantize
-from search.settings import LOG_FORMATS, Settings, get_settings
+from search.settings import DEVICES, LOG_FORMATS, Settings, get_settings
 
 UserError = SemsearchError
 
@@ -27,6 +27,10 @@ QuantizeOption = Annotated[
         "--quantize",
         help="int8: a faster quantized encoder with slightly different vectors; none: full precision [env SEMSEARCH_QUANTIZE].",
     ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option("--device", help="Where builds embed: cpu, or cuda (needs the 'gpu' extra and a GPU) [env SEMSEARCH_DEVICE]."),
 ]
 BackendOption = Annotated[
     str | None, typer.Option("--backend", help=f"Older spelling of an index URL's scheme: {', '.join(BACKENDS)} [env SEMSEARCH_BACKEND].")
@@ -66,4 +70,6 @@ def settings_from(
     settings = get_settings().model_copy(update=update)
     if settings.log_format not in LOG_FORMATS:
         raise UserError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
+    if settings.device not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {settings.device!r}")
     return settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer import build
+from indexer import changes
 from indexer.build import build_index
 from search.backends import registry
 from search.backends.contract import IndexLocation
@@ -164,7 +164,7 @@ def test_a_build_in_bounded_commits_answers_as_one_in_a_single_commit(built, bac
     """A large build commits a batch at a time and the backend seals the fresh index (``RetrievalBackend.seal``):
     the same passages found, in the same order, as when everything went in at once."""
     docs, whole = built
-    monkeypatch.setattr(build, "LOCAL_COMMIT_BYTES", 1)  # every file a commit of its own
+    monkeypatch.setattr(changes, "COMMIT_PASSAGES", 1)  # every file a commit of its own
     batched = _location(backend_location, tmp_path)
     try:
         report = build_index(docs, batched, DEFAULT_MODEL, PARAMS, embedder=embedder)

@@ -1,14 +1,21 @@
 """Incremental builds: stat first, hash what changed, embed only new or changed documents."""
 
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
-from indexer import build
+from benchmarks.scale import HashedBagOfWords
+from indexer import changes
 from indexer.build import build_index
+from indexer.changes import commit_due
+from indexer.progress import BuildProgress, ProgressDisplay
 from search.backends.checkpoints import STORE_COMMITTED
 from search.settings import DEFAULT_MODEL
-from tests.conftest import PARAMS, dense, open_index, passage_spans, write
+from tests.conftest import PARAMS, ROOT, SHARED_EVAL, dense, open_index, passage_spans, write
 
 NEW_DOC = "A new document about the Istanbul talks.\n\nIt has two short paragraphs about ceasefire lines."
 
@@ -21,11 +28,13 @@ def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedd
     index_dir = tmp_path / "index"
     first = _build(docs_copy, index_dir, embedder)
     assert len(first.added) == 5 and first.embedded_passages == first.total_passages
+    assert first.embedded_tokens > first.total_passages and first.embedding_seconds > 0
     baseline = open_index(index_dir)
     generation, passages_before = baseline.generation, baseline.counts().passages
 
     unchanged = _build(docs_copy, index_dir, embedder)
     assert unchanged.embedded_passages == 0 and not unchanged.written and unchanged.kept == 5
+    assert unchanged.embedded_tokens == 0
     assert open_index(index_dir).generation == generation
 
     write(docs_copy, "new/extra.md", NEW_DOC)
@@ -53,7 +62,7 @@ def test_incremental_add_change_delete_and_unchanged(docs_copy, tmp_path, embedd
 
 def test_a_large_change_is_committed_in_bounded_batches_and_a_fresh_build_ends_as_one_segment(docs_copy, tmp_path, embedder, monkeypatch):
     one_commit = _build(docs_copy, tmp_path / "one", embedder)
-    monkeypatch.setattr(build, "LOCAL_COMMIT_BYTES", 1)  # every file a commit of its own
+    monkeypatch.setattr(changes, "COMMIT_PASSAGES", 1)  # every file a commit of its own
     commits: list[str] = []
     batched = _build(docs_copy, tmp_path / "batched", embedder, report_stage=commits.append)
     assert commits.count(STORE_COMMITTED) == 5, "one commit per file, so memory follows the batch, not the folder"
@@ -180,3 +189,103 @@ def test_each_highlight_carries_the_page_it_is_on(tmp_path, embedder):
         for hit in searcher.search(SearchRequest(f"page {number} marker", k=3, mode="keyword")).hits
         for span in hit.highlights
     ), "somewhere the answer sits on a later page than the passage's start"
+
+
+def test_commits_come_with_the_work_done():
+    assert commit_due(64, 0, 1.0), "a young build commits its first 64 passages"
+    assert not commit_due(63, 0, 1.0)
+    assert not commit_due(1_000, 10_000, 60.0) and commit_due(1_250, 10_000, 60.0), "then an eighth of what it holds"
+    assert commit_due(changes.COMMIT_PASSAGES, 10**9, 1.0), "never more than COMMIT_PASSAGES at once"
+    assert commit_due(1, 10**9, changes.COMMIT_SECONDS), "and about every two minutes"
+
+
+def test_progress_lines_say_files_passages_rate_and_time_left():
+    now = [0.0]
+    lines: list[str] = []
+    progress = BuildProgress(4, 4_000, ProgressDisplay(emit=lines.append, interval=30.0), clock=lambda: now[0])
+    now[0] = 10.0
+    progress.embedded(40, 2_000)
+    assert not lines, "nothing before the interval"
+    now[0] = 31.0
+    progress.files_done(1, 1_000, 8)
+    now[0] = 40.0
+    progress.embedded(40, 2_000)
+    now[0] = 62.0
+    progress.files_done(1, 1_000, 12)
+    progress.close()
+    assert lines == [
+        "embedding: 1 of 4 files, 8 passages, 65 tokens/s, about 2 min left",
+        "embedding: 2 of 4 files, 20 passages, 65 tokens/s, about 62 s left",
+    ]
+
+
+def _cranfield_files(folder):
+    """Cranfield's 1,400 abstracts as text files, as a user would index them."""
+    from evaluation.beir import load_beir
+
+    for doc_id, document in load_beir(SHARED_EVAL / "cranfield").corpus.items():
+        write(folder, f"{doc_id}.txt", f"{document.title}\n\n{document.text}\n")
+    return folder
+
+
+_KILLED_BUILD = """
+import os, signal, sys
+from pathlib import Path
+
+from benchmarks.scale import HashedBagOfWords
+from indexer import upserts
+from indexer.build import build_index
+from tests.conftest import PARAMS
+
+embedded, stop_at = 0, int(sys.argv[3])
+whole = upserts.document_upserts
+
+
+def killed_halfway(*args, **kwargs):
+    global embedded
+    documents = whole(*args, **kwargs)
+    embedded += sum(len(document.upsert.passages) for document in documents)
+    if embedded >= stop_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return documents
+
+
+upserts.document_upserts = killed_halfway
+embedder = HashedBagOfWords()
+build_index(Path(sys.argv[1]), Path(sys.argv[2]), embedder.name, PARAMS, embedder=embedder)
+"""
+
+
+@pytest.mark.slow
+def test_a_first_build_killed_halfway_resumes_and_ends_as_a_clean_build(tmp_path):
+    """SIGKILL a first build of Cranfield once half its passages are embedded: the next run embeds at most 60 %
+    of the passages again and ends with the index a clean build makes. The hashed stand-in embeds, so the
+    test measures commits, not the model."""
+    docs = _cranfield_files(tmp_path / "docs")
+    embedder = HashedBagOfWords()
+    clean = build_index(docs, tmp_path / "clean", embedder.name, PARAMS, embedder=embedder)
+    total = clean.total_passages
+    assert total >= len(clean.added) >= 1_390, "two abstracts are empty"
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_BUILD, str(docs), str(tmp_path / "resumed"), str(total // 2)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    kept = open_index(tmp_path / "resumed")
+    assert 0 < kept.counts().passages < total, "the commits made before the kill were published"
+    kept.close()
+
+    resumed = build_index(docs, tmp_path / "resumed", embedder.name, PARAMS, embedder=embedder)
+    assert resumed.full_rebuild_reason is None and resumed.total_passages == total
+    assert resumed.embedded_passages <= 0.6 * total, f"{resumed.embedded_passages} of {total} passages embedded again"
+
+    whole, again = open_index(tmp_path / "clean"), open_index(tmp_path / "resumed")
+    assert again.documents() == whole.documents() and passage_spans(again) == passage_spans(whole)
+    for query in ("boundary layer transition", "heat transfer at hypersonic speeds", "buckling of thin cylinders"):
+        (ids_whole, scores_whole), (ids_again, scores_again) = (dense(index, embedder.encode([query])[0], 50) for index in (whole, again))
+        assert ids_again.tolist() == ids_whole.tolist() and np.allclose(scores_again, scores_whole, atol=1e-6)

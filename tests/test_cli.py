@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ def test_index_then_search_json(docs_copy, tmp_path):
     built = run_cli("index", "--docs", str(docs_copy), "--index", str(index_dir))
     assert built.returncode == 0, built.stderr
     assert "5 added" in built.stdout and "index written" in built.stdout
+    assert re.search(r"; [\d,]+ tokens embedded, [\d,]+ tokens/s; ", built.stdout), built.stdout
     again = run_cli("index", env={"SEMSEARCH_DOCS": str(docs_copy), "SEMSEARCH_INDEX": str(index_dir)})
     assert again.returncode == 0 and "0 passages embedded" in again.stdout and "5 kept" in again.stdout
 
@@ -61,6 +63,7 @@ def test_index_then_search_json(docs_copy, tmp_path):
         (("search", "question", "--index", "milvus://me:secret@127.0.0.1:9/x"), "put no credentials in a milvus URL"),
         (("index", "--docs", "{docs}", "--index", "{missing}", "--ray", "127.0.0.1:1"), "cannot join Ray at 127.0.0.1:1: nothing answers"),
         (("index", "--docs", "{docs}", "--index", "{missing}", "--ray", "nonsense"), "--ray takes local, auto, HOST:PORT"),
+        (("index", "--docs", "{docs}", "--index", "{missing}", "--device", "tpu"), "--device must be one of cpu, cuda, not 'tpu'"),
     ],
 )
 def test_mistakes_give_one_line_and_non_zero_exit(args, message, seed_index, tmp_path):
@@ -70,6 +73,18 @@ def test_mistakes_give_one_line_and_non_zero_exit(args, message, seed_index, tmp
     assert completed.stderr.count("\n") == 1, completed.stderr
     assert completed.stderr.startswith("semsearch: error:") and message in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_device_cuda_without_a_gpu_fails_with_one_line(tmp_path):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this ONNX Runtime has CUDA: --device cuda may work here")
+    for args, env in ((("--device", "cuda"), None), ((), {"SEMSEARCH_DEVICE": "cuda"})):
+        completed = run_cli("index", "--docs", str(ROOT / "seeds"), "--index", str(tmp_path / "index"), *args, env=env)
+        assert completed.returncode == 1 and completed.stderr.count("\n") == 1, completed.stderr
+        assert completed.stderr.startswith("semsearch: error: --device cuda needs ONNX Runtime with CUDA")
+    assert not (tmp_path / "index").exists() or not any((tmp_path / "index").glob("i-*"))
 
 
 def test_quantize_option_is_remembered_by_the_index_and_a_change_rebuilds(tmp_path):

@@ -1,4 +1,4 @@
-"""The embedder: ONNX Runtime export and cache, int8, PyTorch fallback, batched queries and span vectors."""
+"""The embedder: ONNX Runtime export and cache, int8, PyTorch fallback, batched queries, bulk batches by tokens, devices."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import pytest
 from pydantic import ValidationError
 from sentence_transformers import SentenceTransformer
 
+from search.encoding.batching import prefetched, token_batches
 from search.encoding.embedding import ModelEmbedder as Embedder
-from search.encoding.embedding import resolve_model_location
+from search.encoding.embedding import load_embedder, resolve_model_location
+from search.encoding.onnx_encoder import CUDA, available_cores, providers_for
 from search.encoding.query_batcher import QueryBatcher
+from search.errors import DeviceUnavailable
 from search.settings import DEFAULT_MODEL, Settings
 
 TEXTS = [
@@ -49,7 +52,7 @@ def onnx_embedder(cache_dir: Path) -> Embedder:
 
 def test_onnx_vectors_match_pytorch(onnx_embedder: Embedder, reference: np.ndarray) -> None:
     assert onnx_embedder.encoder == "onnx"
-    vectors = onnx_embedder.encode(TEXTS, batch_size=2)
+    vectors = onnx_embedder.encode(TEXTS)
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), onnx_embedder.dimension)
     assert cosines(vectors, reference).min() >= 0.9999
     assert onnx_embedder.encode([]).shape == (0, onnx_embedder.dimension)
@@ -178,3 +181,74 @@ def test_quantize_setting_accepts_only_known_values(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SEMSEARCH_QUANTIZE", "int4")
     with pytest.raises(ValidationError, match="int8"):
         Settings()
+
+
+def test_bulk_batches_are_sized_by_tokens_and_padded_as_the_tokenizer_pads(onnx_embedder: Embedder) -> None:
+    texts = [f"{TEXTS[3][: 7 * n]} {n}" for n in range(1, 60)] + TEXTS
+    batches = list(token_batches(onnx_embedder._tokenize_unpadded, texts, 0, budget=512))
+    assert sorted(row for batch in batches for row in batch.rows) == list(range(len(texts)))
+    widths = [batch.features["input_ids"].shape[1] for batch in batches]
+    assert widths == sorted(widths), "shortest first, so each batch pads to a similar length"
+    for batch in batches:
+        rows, width = batch.features["input_ids"].shape
+        assert rows * width <= 512 or rows == 1
+        expected = onnx_embedder._tokenize([texts[row] for row in batch.rows])
+        for name, values in expected.items():
+            assert np.array_equal(batch.features[name], values), name
+        assert batch.tokens == int(expected["attention_mask"].sum())
+
+
+def test_embed_counts_the_tokens_each_text_ran_and_reports_each_pass(onnx_embedder: Embedder, reference: np.ndarray) -> None:
+    passes: list[tuple[int, int]] = []
+    embedded = onnx_embedder.embed(TEXTS, lambda texts, tokens: passes.append((texts, tokens)))
+    assert cosines(embedded.vectors, reference).min() >= 0.9999
+    window = onnx_embedder.max_tokens + 2
+    expected = [min(count + 2, window) for count in onnx_embedder.count_tokens(TEXTS)]
+    assert embedded.tokens.tolist() == expected
+    assert sum(texts for texts, _ in passes) == len(TEXTS) and sum(tokens for _, tokens in passes) == sum(expected)
+
+
+def test_prefetched_keeps_order_and_raises_where_the_error_was() -> None:
+    assert list(prefetched(iter(range(10)))) == list(range(10))
+    assert list(prefetched(iter([None, 0]))) == [None, 0]
+
+    def failing():
+        yield 1
+        raise ValueError("tokenizer failed")
+
+    got = []
+    with pytest.raises(ValueError, match="tokenizer failed"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_sessions_use_every_available_core(cache_dir: Path) -> None:
+    (export_path,) = cache_dir.glob("*-fp32-*.onnx")
+    from search.encoding.onnx_encoder import OnnxExport
+
+    session = OnnxExport(export_path, 1.0).session()
+    assert session.get_session_options().intra_op_num_threads == available_cores() >= 1
+
+
+def _cuda_offered() -> bool:
+    import onnxruntime as ort
+
+    return CUDA in ort.get_available_providers()
+
+
+@pytest.mark.skipif(_cuda_offered(), reason="this ONNX Runtime has CUDA")
+def test_cuda_without_onnxruntime_gpu_fails_with_one_line() -> None:
+    with pytest.raises(DeviceUnavailable, match=r"--device cuda needs ONNX Runtime with CUDA \(pip install 'semsearch\[gpu\]'\)"):
+        providers_for("cuda")
+    assert providers_for("auto") == providers_for("cpu")
+
+
+@pytest.mark.skipif(not _cuda_offered(), reason="needs onnxruntime-gpu (the gpu extra) and an NVIDIA GPU")
+def test_cuda_embeds_as_the_cpu_does(onnx_embedder: Embedder, reference: np.ndarray) -> None:
+    try:
+        gpu = load_embedder(DEFAULT_MODEL, device="cuda")
+    except DeviceUnavailable as exc:
+        pytest.skip(str(exc))
+    assert gpu.device == "cuda" and onnx_embedder.device == "cpu"
+    assert cosines(gpu.encode(TEXTS), reference).min() >= 0.999

@@ -7,14 +7,22 @@ measurement. mypy checks all three against this protocol.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-# Texts per forward pass in bulk work, shortest first. On two cores a pass of 8 embedded Cranfield passages
-# 16 % faster than one of 32 (36.8 against 31.7 texts/s; less padding, activations that stay in cache) and
-# sentences as fast (235 against 233/s); 4 was no better. A GPU would want far larger passes.
-BULK_BATCH = 8
+# Called after each forward pass with the texts it embedded and the tokens it ran (padding excluded).
+EncodeProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Unit vectors of texts, one row each, and the tokens the encoder ran for each (special tokens included)."""
+
+    vectors: np.ndarray
+    tokens: np.ndarray
 
 
 class Embedder(Protocol):
@@ -28,6 +36,14 @@ class Embedder(Protocol):
 
     def count_tokens(self, texts: list[str]) -> list[int]: ...
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray: ...
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded: ...
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray: ...
+
+
+def counted(embedder: Embedder, texts: list[str]) -> Embedded:
+    """``embed`` for an embedder without a tokenizer pipeline (the benchmarks' stand-ins): ``encode``, with
+    ``count_tokens`` as the cost."""
+    return Embedded(embedder.encode(texts), np.asarray(embedder.count_tokens(texts), dtype=np.int64))

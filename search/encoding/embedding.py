@@ -12,15 +12,16 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from search.encoding.embedder import BULK_BATCH
-from search.encoding.onnx_encoder import CPU, load_export, run_session
+from search.encoding.batching import GPU_TOKEN_BUDGET, TOKEN_BUDGET, prefetched, token_batches
+from search.encoding.embedder import Embedded, EncodeProgress
+from search.encoding.onnx_encoder import CPU, CUDA, load_export, providers_for, run_session
 from search.encoding.pooling import UnsupportedModel, normalize, pool, pooling_mode_of
 from search.encoding.query_batcher import QueryBatcher
-from search.errors import ModelLoadError, first_line
+from search.errors import DeviceUnavailable, ModelLoadError, first_line
 from search.index_settings import parse_quantize
 from search.settings import DEFAULT_MODEL, get_settings
 
@@ -79,6 +80,7 @@ class _OnnxRunner:
     def __init__(self, session, pooling: str) -> None:
         self._session = session
         self._pooling = pooling
+        self.providers = tuple(session.get_providers())
 
     def __call__(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
         """Token vectors and unit sentence vectors."""
@@ -90,7 +92,8 @@ class ModelEmbedder:
     """A loaded sentence-transformers model with its tokenizer and limits.
 
     ``encoder`` says what runs the model: "onnx", "onnx-int8" or "torch"; ``providers`` the ONNX Runtime
-    execution providers its sessions ask for (a Ray encoder on a GPU node asks for CUDA).
+    execution providers its sessions ask for (``--device cuda``, or a Ray encoder on a GPU node, asks for
+    CUDA); ``device`` where its bulk passes run: "cuda" or "cpu".
     """
 
     def __init__(self, name: str, quantize: str | None = None, cache_dir: Path | None = None, providers: tuple[str, ...] = CPU) -> None:
@@ -109,6 +112,8 @@ class ModelEmbedder:
         except UnsupportedModel:
             self._pooling = None
         self._lone_query, self._query, self._bulk, self.encoder = self._open_runners(model, location, quantize, cache_dir, providers)
+        self.device = "cuda" if getattr(self._bulk, "providers", CPU)[0] == CUDA else "cpu"
+        self._budget = GPU_TOKEN_BUDGET if self.device == "cuda" else TOKEN_BUDGET
         self.queries = QueryBatcher(self._embed_queries)
 
     def _open_runners(self, model, location: str, quantize: str | None, cache_dir: Path | None, providers: tuple[str, ...]):
@@ -134,15 +139,21 @@ class ModelEmbedder:
         encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text, so inner product is cosine similarity.
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, so inner product is cosine similarity."""
+        return self.embed(texts).vectors
 
-        Texts are embedded shortest first, so each batch pads to a similar length, and put back in order.
-        """
+    def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded:
+        """``encode`` in bulk, with the tokens each text ran through the encoder; ``progress`` hears of each
+        forward pass. Passes are sized by tokens, and the next is tokenized while one runs (``batching``)."""
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for rows, sentences in self._bulk_batches(texts, batch_size, progress):
-            vectors[rows] = sentences
-        return vectors
+        tokens = np.zeros(len(texts), dtype=np.int64)
+        for batch in prefetched(token_batches(self._tokenize_unpadded, texts, self._tokenizer.pad_token_id or 0, self._budget)):
+            vectors[batch.rows] = self._bulk(batch.features)[1]
+            tokens[batch.rows] = batch.features["attention_mask"].sum(axis=1)
+            if progress is not None:
+                progress(len(batch.rows), batch.tokens)
+        return Embedded(vectors, tokens)
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:
         """The unit vector of one query.
@@ -156,31 +167,20 @@ class ModelEmbedder:
             return self._lone_query(self._tokenize([text]))[1][0]
         return self.queries.submit(text)
 
-    def _bulk_batches(self, texts: list[str], batch_size: int, progress: bool):
-        """(rows, vectors) per batch of the bulk runner, shortest texts first."""
-        order = sorted(range(len(texts)), key=lambda row: len(texts[row]))
-        with tqdm(total=len(texts), desc="embedding passages and sentences", unit="text", disable=not progress) as bar:
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                _tokens, vectors = self._bulk(self._tokenize([texts[row] for row in rows]))
-                yield rows, vectors
-                bar.update(len(rows))
-
     def _embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._query(self._tokenize(texts))[1]
 
     def _tokenize(self, texts: list[str]) -> Features:
         """Model inputs as numpy arrays, cut at the model's sequence length as sentence-transformers does."""
-        if self._lowercase:
-            texts = [text.lower() for text in texts]
-        encoded = self._tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self._max_length,
-            return_tensors="np",
-        )
-        return dict(encoded)
+        return dict(self._tokenizer(self._cased(texts), padding=True, truncation=True, max_length=self._max_length, return_tensors="np"))
+
+    def _tokenize_unpadded(self, texts: list[str]) -> dict[str, Any]:
+        """``_tokenize`` without padding (``batching.token_batches`` pads each batch to its own longest text)."""
+        return dict(self._tokenizer(self._cased(texts), truncation=True, max_length=self._max_length))
+
+    def _cased(self, texts: list[str]) -> list[str]:
+        """The texts as the model reads them: lowercased where sentence-transformers lowercases for it."""
+        return [text.lower() for text in texts] if self._lowercase else texts
 
 
 def _load_sentence_transformer(name: str, location: str):
@@ -197,9 +197,14 @@ def _load_sentence_transformer(name: str, location: str):
         raise ModelLoadError(f"cannot load embedding model {name!r}: {first_line(exc)}") from None
 
 
-def load_embedder(name: str, quantize: str | None = None, providers: tuple[str, ...] = CPU) -> ModelEmbedder:
-    """The model ``name`` at exactly the asked quantization (None: full precision), run by ``providers``."""
-    return _cached_embedder(name, quantize, providers)
+def load_embedder(name: str, quantize: str | None = None, device: str = "cpu") -> ModelEmbedder:
+    """The model ``name`` at exactly the asked quantization (None: full precision), on ``device``: "cpu";
+    "cuda", which raises ``DeviceUnavailable`` where no GPU runs it; or "auto", CUDA where ONNX Runtime
+    offers it and the CPU otherwise (a Ray encoder, on whatever node it lands)."""
+    embedder = _cached_embedder(name, quantize, providers_for(device))
+    if device == "cuda" and embedder.device != "cuda":
+        raise DeviceUnavailable("--device cuda: ONNX Runtime has CUDA but found no GPU to run on; use --device cpu")
+    return embedder
 
 
 @lru_cache(maxsize=4)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from search.encoding.pooling import pool, pooling_mode_of
-from search.errors import first_line
+from search.errors import DeviceUnavailable, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +42,42 @@ _CHECK_TEXTS = (
 
 Tokenize = Callable[[list[str]], dict[str, np.ndarray]]
 
+CUDA = "CUDAExecutionProvider"
 CPU = ("CPUExecutionProvider",)
-_CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
+_CUDA_FIRST = (CUDA, "CPUExecutionProvider")
 
 
-def local_providers() -> tuple[str, ...]:
-    """The execution providers for bulk embedding on this machine: CUDA first where ONNX Runtime has it
-    (an onnxruntime-gpu install on a node with a GPU), the CPU otherwise."""
+def providers_for(device: str) -> tuple[str, ...]:
+    """The execution providers for ``device`` ("cpu", "cuda" or "auto"), CUDA first where it is asked for.
+
+    "cuda" without ONNX Runtime's CUDA build raises ``DeviceUnavailable``; "auto" takes CUDA where that build
+    is installed (onnxruntime-gpu, the ``gpu`` extra) and the CPU otherwise.
+    """
+    if device == "cpu":
+        return CPU
     import onnxruntime as ort
 
-    return _CUDA if "CUDAExecutionProvider" in ort.get_available_providers() else CPU
+    offered = CUDA in ort.get_available_providers()
+    if device == "auto":
+        return _CUDA_FIRST if offered else CPU
+    if device != "cuda":
+        raise ValueError(f"device must be cpu, cuda or auto, not {device!r}")
+    if not offered:
+        raise DeviceUnavailable(
+            "--device cuda needs ONNX Runtime with CUDA (pip install 'semsearch[gpu]') and an NVIDIA GPU; use --device cpu"
+        )
+    return _CUDA_FIRST
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, within any cgroup CPU quota): ONNX Runtime's own
+    default counts the host's physical cores, more than a container may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    return cores if quota == "max" else max(1, min(cores, -(-int(quota) // int(period))))
 
 
 class ExportFailed(Exception):
@@ -73,6 +99,7 @@ class OnnxExport:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        options.intra_op_num_threads = available_cores()
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.add_session_config_entry("session.force_spinning_stop", "1")
         return ort.InferenceSession(str(self.path), options, providers=list(providers))
