@@ -295,7 +295,10 @@ def _measure(root: Path, index_dir: IndexLocation, passages: int, log, vectors: 
     extra.write_text(_document_text(_language(np.random.default_rng(0)), np.random.default_rng(99), PASSAGES_PER_DOCUMENT))
     # One named document, as PUT/DELETE /documents and watcher events update; a whole-folder rescan is
     # what unchanged_rerun_s measures.
+    sent = _requests_sent(index_dir)
     result["add_one_s"], _, result["add_one_stages_s"] = _timed_build(docs, index_dir, embedder, [_doc_id(docs, extra)])
+    if sent is not None:
+        result["milvus_requests_per_put"] = (_requests_sent(index_dir) or 0) - sent
     victim = _document_path(docs, files // 2)
     victim.unlink()
     result["delete_one_s"], _, result["delete_one_stages_s"] = _timed_build(docs, index_dir, embedder, [_doc_id(docs, victim)])
@@ -348,11 +351,11 @@ def probe(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> di
     searcher.warm_up()
     warm_up_s = time.perf_counter() - started
     collections_before = sum(generation["collections"] for generation in gc.get_stats())
-    latencies = _search_times(searcher, queries)
+    latencies, requests = _search_times(searcher, queries, index_dir)
     collections = sum(generation["collections"] for generation in gc.get_stats()) - collections_before
     # The same queries again: the index's pages are mapped, so what differs from the first pass is what a
     # cold start costs after the warm-up (the first pass is the figure users of a fresh server meet).
-    warm = statistics.quantiles(_search_times(searcher, queries), n=100, method="inclusive")
+    warm = statistics.quantiles(_search_times(searcher, queries, index_dir)[0], n=100, method="inclusive")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     recalls, ann_ms = [], []
     with searcher.backend.snapshot() as view:
@@ -362,7 +365,7 @@ def probe(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> di
             ann_ms.append((time.perf_counter() - began) * 1000)
             exact, _ = view.dense_exact(vector, 10) if isinstance(view, ExactDenseSearch) else (approximate, None)
             recalls.append(len(set(approximate.tolist()) & set(exact.tolist())) / max(1, len(exact)))
-    return {
+    measured = {
         "documents": stats.documents,
         "indexed_passages_after_updates": stats.passages,
         "segments": segments.segments if segments else None,
@@ -380,16 +383,36 @@ def probe(index_dir: IndexLocation, queries: dict[str, str], vectors: str) -> di
         "ann_recall_at_10": statistics.fmean(recalls),
         "queries": len(queries),
     }
+    if requests:
+        measured["milvus_requests_per_search"] = statistics.median(requests)
+        measured["milvus_requests_per_search_max"] = max(requests)
+    if index_dir.backend == "milvus":
+        from search.backends.milvus.client import read_levels
+
+        measured["milvus_read_levels"] = dict(read_levels())
+    return measured
 
 
-def _search_times(searcher: Searcher, queries: dict[str, str]) -> list[float]:
-    """Milliseconds of each hybrid search, in order."""
-    times = []
+def _search_times(searcher: Searcher, queries: dict[str, str], index_dir: IndexLocation) -> tuple[list[float], list[int]]:
+    """Milliseconds of each hybrid search, in order, and (on Milvus) the requests each one sent."""
+    times, requests = [], []
     for query in queries:
+        sent = _requests_sent(index_dir)
         began = time.perf_counter()
         searcher.search(SearchRequest(query, k=10, mode="hybrid"))
         times.append((time.perf_counter() - began) * 1000)
-    return times
+        if sent is not None:
+            requests.append((_requests_sent(index_dir) or 0) - sent)
+    return times, requests
+
+
+def _requests_sent(index_dir: IndexLocation) -> int | None:
+    """Requests this process has sent to Milvus so far (counted by the backend's client), or None off Milvus."""
+    if index_dir.backend != "milvus":
+        return None
+    from search.backends.milvus.client import requests_sent
+
+    return requests_sent()
 
 
 def resident_mb() -> float:

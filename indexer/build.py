@@ -50,6 +50,10 @@ class BuildReport:
     written: bool = False
     compacted_segments: int = 0
     seconds: float = 0.0
+    rows_by_worker: dict[str, int] = field(default_factory=dict)
+    """With ``--ray`` on a backend whose workers write (``StagedWrites``): the rows each worker process wrote."""
+    rows_through_driver: int = 0
+    """With ``--ray``: the vector rows that came back to the build's process to be written there."""
 
 
 def build_index(
@@ -81,7 +85,8 @@ def build_index(
     report = BuildReport()
     kind = backend_class(location.backend)
     with kind.writer(location):
-        kind.discard_stale(location)
+        if only is None:  # a named change (an upload, a watcher event) leaves housekeeping to folder builds
+            kind.discard_stale(location)
         first = not kind.exists(location)
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
@@ -97,8 +102,8 @@ def build_index(
             pending_hashes = [(entry, known[entry.doc_id].sha256 if entry.doc_id in known else None) for entry in pending]
             meter = BuildProgress(len(pending), sum(entry.size for entry in pending), progress)
 
-            def changes(fitted: ChunkingParams) -> Iterator[Change]:
-                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, meter)
+            def changes(fitted: ChunkingParams, target: AnyBackend) -> Iterator[Change]:
+                return _folder_changes(pending_hashes, known, embedder, fitted, max_file_bytes, ray, report, meter, target)
 
             try:
                 # With no index before, nothing answers from an older one: publish at once, so every commit
@@ -157,7 +162,7 @@ def index_documents(
 
         meter = BuildProgress(len(documents), sum(len(document.text) for document in documents), progress)
 
-        def changes(fitted: ChunkingParams) -> list[Change]:
+        def changes(fitted: ChunkingParams, target: AnyBackend) -> list[Change]:
             started = time.perf_counter()
             embedded = document_upserts(documents, embedder, fitted, meter.embedded)
             meter.files_done(
@@ -180,7 +185,7 @@ def _write(
     backend: AnyBackend | None,
     embedder: Embedder,
     params: ChunkingParams,
-    changes: Callable[[ChunkingParams], Iterable[Change]],
+    changes: Callable[[ChunkingParams, AnyBackend], Iterable[Change]],
     report: BuildReport,
     report_stage: StageReporter,
     publish_first: bool = False,
@@ -198,7 +203,7 @@ def _write(
             backend.close()
             backend = backend_class(location.backend).open(location)
     try:
-        result = apply_changes(backend, changes(fitted), report_stage)
+        result = apply_changes(backend, changes(fitted, backend), report_stage)
         report.embedded_passages = result.embedded_passages
         if isinstance(backend, Maintainable):
             report.compacted_segments = (backend.seal if fresh else backend.maintain)(report=report_stage).merged_segments
@@ -261,12 +266,19 @@ def _folder_changes(
     ray: str | None,
     report: BuildReport,
     progress: BuildProgress,
+    target: AnyBackend,
 ) -> Iterator[Change]:
-    """``indexer.changes.folder_changes``, with each file's outcome and the embedding's cost in ``report``."""
+    """``indexer.changes.folder_changes``, with each file's outcome, the embedding's cost and, on Ray, where the
+    rows were written in ``report``."""
     tally = EmbeddingTally()
+    removed = tuple(report.removed)
     try:
-        for change, files in folder_changes(pending, known, tuple(report.removed), embedder, params, max_file_bytes, ray, progress, tally):
+        for change, files in folder_changes(pending, known, removed, embedder, params, max_file_bytes, ray, progress, tally, target):
             _account(files, known, report)
+            if ray is not None:
+                report.rows_through_driver += sum(len(upsert.vectors) for upsert in change.upserts)
+            for part in change.staged:
+                report.rows_by_worker[part.worker] = report.rows_by_worker.get(part.worker, 0) + sum(part.rows.values())
             yield change
     finally:
         report.embedded_tokens, report.embedding_seconds = tally.tokens, tally.seconds
@@ -277,7 +289,7 @@ def _account(files: list[IngestedFile], known: dict[str, FileState], report: Bui
     for file in files:
         doc_id = file.read.entry.doc_id
         report.warnings.extend(file.read.warnings)
-        if file.embedded is not None:
+        if file.new_content:
             (report.updated if doc_id in known else report.added).append(doc_id)
         elif file.read.unchanged:
             report.kept += 1

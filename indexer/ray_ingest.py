@@ -1,18 +1,24 @@
-"""A build's reading, chunking and embedding spread over a Ray cluster (``semsearch index --ray ADDRESS``).
+"""A build's reading, chunking, embedding and writing spread over a Ray cluster (``semsearch index --ray ADDRESS``).
 
 The build's process (the driver) keeps what needs the index: stat-first change detection decides which
-files to read, and every result goes to the backend through its one commit protocol. Ray Data runs the
-rest: each file is read, hashed and extracted in a task (``read_changed``, the step a local build runs
-in-process), and an actor pool of encoders chunks and embeds the documents (``document_upserts``), each
-actor loading the model once, on its node's GPU when ONNX Runtime has CUDA there.
+files to read, and every change goes through the backend's one commit protocol. Ray Data runs the rest:
+
+    read    a CPU task per file: read, hashed, extracted (``read_changed``, as a local build does)
+    chunk   a CPU task per ``FILES_PER_CHUNK_TASK`` files: cut into passages with the model's tokenizer
+            alone, and packed into groups of at least ``EMBED_PASSAGES`` passages
+    embed   an actor pool of encoders, each with the model loaded once (on its node's GPU when ONNX
+            Runtime has CUDA there), one group per call
+
+Where the backend offers ``StagedWrites`` (Milvus), the encoders also write each group's rows to it
+themselves, under a stage the driver reserved, and send back only counts: no passage row passes through
+the driver, which commits once per stage. Otherwise (local files) the embedded documents come back to the
+driver as they are ready, which commits them as a local build does (``indexer.changes``): its memory is
+bounded by the commit, not by the folder, and Ray Data's backpressure holds the cluster back meanwhile.
 
 Files are read by path on the node that runs the task, as ``ray.data.read_binary_files`` reads local
 paths: the documents folder must be at the same path on every node (a shared or synced volume). Every
-node runs the same semsearch install (one container image), since tasks import ``indexer`` and ``search``.
-
-Results come back as they are ready and are handed on one file at a time; the driver commits them as a
-local build does (``indexer.changes``), so its memory is bounded by the commit, not by the folder, and Ray
-Data's backpressure holds the cluster back while the driver commits.
+node runs the same semsearch install (one container image), since tasks import ``indexer`` and ``search``;
+with Milvus, workers need ``SEMSEARCH_MILVUS_TOKEN`` in their environment when the server wants one.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pickle
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,16 +37,19 @@ from typing import Any
 import numpy as np
 
 from indexer.chunking import ChunkingParams
-from indexer.documents import FileEntry, read_changed
+from indexer.documents import FileEntry, FileRead, read_changed
 from indexer.progress import BuildProgress
-from indexer.upserts import IngestedFile, ingested_files
-from search.encoding.embedding import load_embedder
+from indexer.upserts import ChunkedDocument, IngestedBatch, IngestedFile, StagedCost, chunk_documents, embed_chunked
+from search.backends.contract import Stage
+from search.encoding.embedding import load_embedder, load_tokenizer
 from search.errors import SemsearchError, first_line
 
 LOCAL = "local"
-# Documents per encoder call, one encode over their distinct passages: few enough that a small folder still
-# spreads over every encoder, since one document alone fills several forward passes.
-DOCUMENTS_PER_CALL = 4
+# Passages per encoder call: enough for full batches on a GPU; a chunking task's last group may hold fewer.
+EMBED_PASSAGES = 256
+# Files per chunking task (one task's documents are packed into groups of EMBED_PASSAGES).
+FILES_PER_CHUNK_TASK = 64
+
 
 # How long a cluster address may take to accept a connection before it is reported as unreachable.
 _CONNECT_TIMEOUT_S = 5.0
@@ -57,9 +67,11 @@ def ray_ingest(
     params: ChunkingParams,
     max_bytes: int,
     progress: BuildProgress,
-) -> Iterator[IngestedFile]:
-    """Read, chunk and embed the ``pending`` files (each with the hash the index holds for it, if any) on
-    the cluster at ``address`` (``local``: a private runtime in this process), as they come back."""
+    stage: Stage | None = None,
+) -> Iterator[IngestedBatch]:
+    """Read, chunk and embed the ``pending`` files (each with the hash the index holds for it, if any) on the cluster
+    at ``address`` (``local``: a private runtime in this process), one batch per encoder call as they come back. With
+    a ``stage`` (one slot per pending file, in order), the workers write the rows and the batches carry counts."""
     if not pending:
         return
     with _joined(address):
@@ -69,19 +81,23 @@ def ray_ingest(
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         rows = [
-            {"doc_id": e.doc_id, "path": str(e.path), "size": e.size, "mtime_ns": e.mtime_ns, "sha256": sha or ""} for e, sha in pending
+            {"doc_id": e.doc_id, "path": str(e.path), "size": e.size, "mtime_ns": e.mtime_ns, "sha256": sha or "", "slot": slot}
+            for slot, (e, sha) in enumerate(pending)
         ]
         dataset = (
             ray.data.from_items(rows)
             .map(partial(_read, max_bytes=max_bytes))
-            .map_batches(_Encoder, fn_constructor_args=(model, quantize, params), batch_size=DOCUMENTS_PER_CALL, **_encoder_pool())
+            .map_batches(partial(_chunk, model=model, params=params), batch_size=FILES_PER_CHUNK_TASK, num_cpus=1)
+            .map_batches(_Encoder, fn_constructor_args=(model, quantize, stage), batch_size=1, **_encoder_pool())
         )
         for row in dataset.iter_rows():
-            file: IngestedFile = pickle.loads(row["file"])
-            embedded = file.embedded
-            progress.embedded(0, embedded.tokens if embedded else 0)
-            progress.files_done(1, file.read.entry.size, len(embedded.upsert.passages) if embedded else 0)
-            yield file
+            batch = IngestedBatch(pickle.loads(row["files"]))
+            for part in pickle.loads(row["staged"]):
+                batch.add_staged(part)
+            for file in batch.files:
+                progress.embedded(0, file.tokens)
+                progress.files_done(1, file.read.entry.size, file.passages)
+            yield batch
 
 
 @contextmanager
@@ -143,16 +159,47 @@ def _encoder_pool() -> dict[str, Any]:
 def _read(row: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     """A Ray task: one file read, hashed and extracted. Results travel pickled: Arrow has no type for them."""
     entry = FileEntry(row["doc_id"], Path(row["path"]), int(row["size"]), int(row["mtime_ns"]))
-    return {"read": pickle.dumps(read_changed(entry, row["sha256"] or None, max_bytes))}
+    return {"read": pickle.dumps(read_changed(entry, row["sha256"] or None, max_bytes)), "slot": row["slot"]}
+
+
+def _chunk(batch: dict[str, np.ndarray], model: str, params: ChunkingParams) -> dict[str, list[bytes]]:
+    """A Ray task: the batch's new documents cut into passages, and the files packed into groups of at least
+    ``EMBED_PASSAGES`` passages (one encoder call each)."""
+    reads: list[FileRead] = [pickle.loads(raw) for raw in batch["read"]]
+    documents = [read.document for read in reads if read.document is not None]
+    chunked = iter(chunk_documents(documents, load_tokenizer(model), params))
+    groups: list[list[tuple[FileRead, int, ChunkedDocument | None]]] = [[]]
+    passages = 0
+    for read, slot in zip(reads, batch["slot"].tolist()):
+        one = next(chunked) if read.document is not None else None
+        if passages >= EMBED_PASSAGES:
+            groups.append([])
+            passages = 0
+        groups[-1].append((replace(read, document=None), slot, one))
+        passages += len(one.passages) if one is not None else 0
+    return {"group": [pickle.dumps(group) for group in groups if group]}
 
 
 class _Encoder:
-    """A Ray actor: the model loaded once, then documents chunked and embedded a batch at a time."""
+    """A Ray actor: the model loaded once, then a group of chunked documents embedded per call, and with a stage
+    their rows written to the backend from here."""
 
-    def __init__(self, model: str, quantize: str | None, params: ChunkingParams) -> None:
+    def __init__(self, model: str, quantize: str | None, stage: Stage | None) -> None:
         self._embedder = load_embedder(model, quantize, "auto")
-        self._params = params
+        self._stage = stage
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
-        reads = [pickle.loads(raw) for raw in batch["read"]]
-        return {"file": [pickle.dumps(file) for file in ingested_files(reads, self._embedder, self._params)]}
+        files, staged = [], []
+        for raw in batch["group"]:
+            group: list[tuple[FileRead, int, ChunkedDocument | None]] = pickle.loads(raw)
+            new = [(slot, one) for _, slot, one in group if one is not None]
+            embedded = embed_chunked([one for _, one in new], self._embedder)
+            if self._stage is None:
+                done = iter(embedded)
+                files += [IngestedFile(read, next(done) if one is not None else None) for read, _, one in group]
+                continue
+            if embedded:
+                staged.append(self._stage.write([document.upsert for document in embedded], [slot for slot, _ in new]))
+            costs = iter(StagedCost(len(document.upsert.passages), document.tokens) for document in embedded)
+            files += [IngestedFile(read, None, next(costs) if one is not None else None) for read, _, one in group]
+        return {"files": [pickle.dumps(files)], "staged": [pickle.dumps(staged)]}

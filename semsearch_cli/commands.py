@@ -135,6 +135,9 @@ def print_build_report(report: BuildReport, index_dir: str, verbose: bool = Fals
     for label, ids in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for doc_id in ids if verbose else ():
             typer.echo(f"{label}: {doc_id}")
+    if report.rows_by_worker:
+        workers = ", ".join(f"{worker} {rows}" for worker, rows in sorted(report.rows_by_worker.items()))
+        typer.echo(f"rows written by Ray workers: {workers}; {report.rows_through_driver} passage and sentence rows through this process")
     state = "written" if report.written else "unchanged"
     typer.echo(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "

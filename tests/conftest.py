@@ -19,7 +19,7 @@ from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
 from search.settings import DEFAULT_MODEL
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.milvus_fixtures"]
 
 # The reference backend joins through the registry's public API, as any new backend would.
 registry.register("memory", "tests.memory_backend:MemoryBackend")

@@ -67,6 +67,18 @@ def test_bench_scale_keeps_the_hashed_vectors_on_request() -> None:
     assert result["indexed_passages"] == 2000 and 0 < result["ann_recall_at_10"] <= 1
 
 
+@pytest.mark.slow
+def test_bench_scale_on_milvus_counts_requests_per_search_and_per_put(milvus_uri: str) -> None:
+    completed = _semsearch(
+        "bench", "scale", "--backend", "milvus", "--milvus-uri", milvus_uri, "--passages", "300", "--vectors", "hashed", "--json"
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["backend"] == "milvus" and result["indexed_passages"] == 300
+    assert result["milvus_requests_per_search"] <= 6 and result["milvus_requests_per_put"] <= 12
+    assert set(result["milvus_read_levels"]) == {"Bounded"}  # no read asked for Strong
+
+
 def test_bench_scale_refuses_an_unknown_vector_kind() -> None:
     completed = _semsearch("bench", "scale", "--passages", "10", "--vectors", "random")
     assert completed.returncode == 1

@@ -1,102 +1,29 @@
-"""The milvus backend against a real milvus-lite 2.5.1 server (``tests/servers.py``).
-
-Documents are built by hand with small seeded unit vectors, so each test states exactly what it indexes.
+"""The milvus backend against a real milvus-lite 2.5.1 server (``tests/servers.py``), on the documents and
+indexes of ``tests/milvus_fixtures.py``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from search.backends.checkpoints import PAUSE_AT_ENV, PAUSE_MARKER_ENV, STORE_COMMITTED
-from search.backends.contract import Change, DocumentUpsert, Filters, IndexLocation, NewPassage
+from search.backends.contract import Change, Filters, IndexLocation
 from search.backends.milvus.backend import MilvusBackend
 from search.backends.milvus.control import Control
 from search.backends.milvus.lease import Lease
 from search.backends.milvus.rows import text_pieces
 from search.backends.milvus.schema import CollectionSet, index_base
-from search.backends.registry import locate
 from search.errors import IndexLocked, IndexNotFound
-from search.index_settings import IndexSettings
-from search.records import DocumentRecord
-from search.text.analyzer import Analyzer, with_context
-
-DIMENSION = 8
-SETTINGS = IndexSettings("test-model", DIMENSION, {"max_tokens": 128}, Analyzer(), backend="milvus")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def unit_vectors(count: int, seed: int) -> np.ndarray:
-    vectors = np.random.default_rng(seed).normal(size=(count, DIMENSION)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def upsert(
-    doc_id: str, sentences: list[str], date: str | None = None, seed: int = 0, section: str | None = None, pages: tuple[int, ...] = ()
-) -> DocumentUpsert:
-    """A document whose passages are consecutive pairs of ``sentences``."""
-    text = " ".join(sentences)
-    spans, position = [], 0
-    for sentence in sentences:
-        spans.append((position, position + len(sentence)))
-        position += len(sentence) + 1
-    passages = []
-    for ordinal, first in enumerate(range(0, len(spans), 2)):
-        own = tuple(spans[first : first + 2])
-        passages.append(NewPassage(ordinal, own[0][0], own[-1][1], 1 if pages else None, 1 if pages else None, section, own))
-    rows = sum(1 + len(p.sentences) for p in passages)
-    record = DocumentRecord(doc_id, f"Title of {doc_id}", date, text, f"sha-{doc_id}-{seed}", pages)
-    keyword = tuple(with_context(p.section, text[p.start : p.end]) for p in passages)
-    return DocumentUpsert(record, tuple(passages), unit_vectors(rows, seed), keyword)
-
-
-AIRCRAFT = upsert(
-    "aircraft.txt",
-    ["Wings of aircraft generate lift.", "Flutter appears at high speed.", "Boundary layers thicken downstream."],
-    "2001-05-01",
-    seed=1,
-    section="Aero",
-    pages=(0, 40),
-)
-SHIPS = upsert("ships.txt", ["Hulls of ships resist waves.", "Propellers cavitate when spinning fast."], "1999-01-01", seed=2)
-NOTES = upsert("notes.txt", ["Undated notes mention aircraft once.", "Nothing else here."], None, seed=3)
-
-
-@pytest.fixture
-def location(milvus_uri: str) -> IndexLocation:
-    return locate(f"milvus://{milvus_uri.removeprefix('http://')}/idx-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def index(location: IndexLocation) -> MilvusBackend:
-    backend = MilvusBackend.create(location, SETTINGS)
-    backend.publish()
-    backend.apply(Change(upserts=(AIRCRAFT, SHIPS, NOTES)))
-    return backend
-
-
-def ids_of(backend: MilvusBackend, doc_id: str) -> list[int]:
-    with backend.snapshot() as view:
-        ids, _ = view.dense(np.ones(DIMENSION, dtype=np.float32), 100, Filters(doc_ids=(doc_id,)))
-    return sorted(ids.tolist())
-
-
-def visible_doc_ids(backend: MilvusBackend, query_vector: np.ndarray) -> set[str]:
-    with backend.snapshot() as view:
-        ids, _ = view.dense(query_vector, 100)
-        return {p.record.doc_id for p in view.passages(ids).values()}
-
-
-def stored_rows(backend: MilvusBackend) -> int:
-    return backend.client.query(backend.names.passages, filter="", output_fields=["count(*)"])[0]["count(*)"]
+from tests.milvus_fixtures import AIRCRAFT, NOTES, ROOT, SETTINGS, SHIPS, ids_of, stored_rows, upsert, visible_doc_ids
 
 
 def test_dense_keyword_and_filters(index: MilvusBackend) -> None:
@@ -132,7 +59,8 @@ def test_fetch_by_id(index: MilvusBackend) -> None:
         first = passages[aircraft[0]]
         assert first.text == "Wings of aircraft generate lift. Flutter appears at high speed."
         assert (first.title, first.date, first.record.section, first.record.page) == ("Title of aircraft.txt", "2001-05-01", "Aero", 1)
-        assert first.sentences == ((0, 32), (33, 63)) and first.page_starts == (0, 40)
+        assert first.sentences == ((0, 32), (33, 63)) and first.page_starts == (0, 40)  # it crosses into page 2
+        assert passages[aircraft[1]].page_starts == () and passages[aircraft[1]].record.page == 2
         span = view.spans(aircraft)[aircraft[1]]
         assert (span.document, span.start, span.end) == (first.document, 64, 99)
         blocks = view.vectors(aircraft)
@@ -211,11 +139,11 @@ def test_sigkill_at_a_stage_then_recover(index: MilvusBackend, location: IndexLo
     script = (
         "import sys; from pathlib import Path; from search.backends.contract import Change, IndexLocation;"
         "from search.backends.milvus.backend import MilvusBackend;"
-        "b = MilvusBackend.open(IndexLocation(Path(sys.argv[1]), 'milvus', {'uri': sys.argv[2]}));"
+        "import json; b = MilvusBackend.open(IndexLocation(Path(sys.argv[1]), 'milvus', json.loads(sys.argv[2])));"
         "b.apply(Change(removed=('ships.txt',)))"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{PAUSE_AT_ENV: stage, PAUSE_MARKER_ENV: str(marker)})
-    writer = subprocess.Popen([sys.executable, "-c", script, str(location.path), location.option("uri") or ""], env=env)
+    writer = subprocess.Popen([sys.executable, "-c", script, str(location.path), json.dumps(dict(location.options))], env=env)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -238,12 +166,14 @@ def test_one_writer_and_lease_expiry(location: IndexLocation) -> None:
     with MilvusBackend.writer(location):  # released on exit
         pass
     dead = Lease(Control(MilvusBackend.create(location, SETTINGS).client), index_base(location.name), 1.0, "elsewhere:1:deadbeef")
-    dead.renew()  # a writer on another machine that died without releasing
+    dead.acquire()  # a writer on another machine that died without releasing
     with pytest.raises(IndexLocked, match="elsewhere:1:deadbeef"), MilvusBackend.writer(location):
         pass
     time.sleep(1.1)
-    with MilvusBackend.writer(location):
+    began = time.monotonic()
+    with MilvusBackend.writer(location):  # its claim looks expired, and stays silent for its whole term: taken over
         pass
+    assert time.monotonic() - began >= 1.0
 
 
 def test_create_publish_and_discard(index: MilvusBackend, location: IndexLocation) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from evaluation.runner import evaluate_beir
 from indexer.build import build_index
-from search.encoding.embedder import BULK_BATCH, Embedder
+from search.encoding.embedder import Embedded, Embedder, EncodeProgress
 from search.errors import SemanticUnavailable
 from search.ranking.rules import SearchRequest
 from search.ranking.searcher import Searcher
@@ -94,7 +94,10 @@ class _BrokenEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
-    def encode(self, texts: list[str], progress: bool = False, batch_size: int = BULK_BATCH) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise RuntimeError("simulated model failure")
+
+    def embed(self, texts: list[str], progress: EncodeProgress | None = None) -> Embedded:
         raise RuntimeError("simulated model failure")
 
     def encode_query(self, text: str, alone: bool = False) -> np.ndarray:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from indexer.documents import Document, FileEntry, FileRead
+from indexer.ray_ingest import EMBED_PASSAGES, _chunk
 from search.backends.contract import IndexLocation
 from search.backends.registry import open_backend
+from search.settings import DEFAULT_MODEL
 from semsearch_cli.main import main
-from tests.conftest import write
+from tests.conftest import PARAMS, write
 
 pytestmark = pytest.mark.slow
 
@@ -65,11 +70,43 @@ def test_an_update_through_the_cluster_embeds_only_what_changed(ray_cluster, doc
     assert sorted(_passages(index_dir)) == ["aqueducts.md", "keys.md", "tea.txt"]
 
 
-def test_two_node_cluster_build_into_milvus_holds_the_local_build_passages(ray_cluster, milvus_uri, docs, local_passages, tmp_path):
-    """The distributed path end to end: Ray reads and embeds, the Milvus backend commits."""
+def test_two_node_cluster_build_into_milvus_holds_the_local_build_passages(ray_cluster, milvus_uri, docs, local_passages, tmp_path, capsys):
+    """The distributed path end to end: Ray reads, chunks and embeds, the workers write the rows to Milvus, and the
+    driver only commits: no passage row passes through it."""
     index_dir = tmp_path / "ray_into_milvus"
     assert _index(docs, index_dir, "--ray", ray_cluster, "--backend", "milvus", "--milvus-uri", milvus_uri) == 0
-    _assert_same(_passages(IndexLocation(index_dir, "milvus", {"uri": milvus_uri})), local_passages)
+    out = capsys.readouterr().out
+    assert "; 0 passage and sentence rows through this process" in out
+    written = re.search(r"rows written by Ray workers: (.*);", out)
+    assert written is not None
+    built = _passages(IndexLocation(index_dir, "milvus", {"uri": milvus_uri}))
+    _assert_same(built, local_passages)
+    vector_rows = sum(len(block) for passages in built.values() for _, block in passages)
+    documents = len(built)  # one catalog piece each: every test document is under 64 KB
+    per_worker = [int(count) for count in re.findall(r"\S+ (\d+)", written.group(1))]
+    assert sum(per_worker) == vector_rows + documents
+
+
+def test_chunking_tasks_hand_the_encoders_groups_of_at_least_256_passages():
+    """A chunking task packs its files into groups of at least ``EMBED_PASSAGES`` passages (the last may hold fewer),
+    each one encoder call; files without new content travel in the groups too, so the driver hears of every file."""
+    texts = [f"Sentence {i} of document {d} says something new about topic {d}." for d in range(40) for i in range(60)]
+    reads = [
+        FileRead(
+            FileEntry(f"doc{d}.txt", Path(f"doc{d}.txt"), 1, 1),
+            Document(f"doc{d}.txt", f"doc{d}", None, "\n\n".join(texts[d * 60 : d * 60 + 60]), f"sha{d}", ()),
+            False,
+            (),
+        )
+        for d in range(40)
+    ]
+    reads.append(FileRead(FileEntry("same.txt", Path("same.txt"), 1, 1), None, True, ()))
+    batch = {"read": np.array([pickle.dumps(read) for read in reads], dtype=object), "slot": np.arange(len(reads))}
+    groups = [pickle.loads(raw) for raw in _chunk(batch, DEFAULT_MODEL, PARAMS)["group"]]
+    sizes = [sum(len(one.passages) for _, _, one in group if one is not None) for group in groups]
+    assert all(size >= EMBED_PASSAGES for size in sizes[:-1]) and len(groups) > 1
+    assert [slot for group in groups for _, slot, _ in group] == list(range(len(reads)))
+    assert all(read.document is None for group in groups for read, _, _ in group)
 
 
 def test_local_ray_runtime_build_holds_the_local_build_passages(ray_cluster, docs, local_passages, tmp_path):

@@ -20,7 +20,7 @@ Roles every backend fills:
       recover()        -> after a crash, finish a committed change or drop an uncommitted one
 
 Optional capabilities are protocols a backend implements or not, found with ``isinstance`` and never
-faked: ``Maintainable`` (merging, sealing), ``SegmentStatistics``, ``Prefetchable`` on a backend;
+faked: ``Maintainable`` (merging, sealing), ``SegmentStatistics``, ``Prefetchable``, ``StagedWrites`` on a backend;
 ``DocumentKeywordSearch``, ``ExactDenseSearch`` and ``NativeHybridSearch`` on a view.
 
 Backends are found by URL scheme (``search.backends.registry``). One contract suite
@@ -127,16 +127,32 @@ class DocumentUpsert:
 
 
 @dataclass(frozen=True)
+class StagedRows:
+    """What a worker process wrote under a ``Stage``: its documents, their passages, the rows it wrote (by the
+    backend's own names) and how many of the passages hold each term. ``worker`` names the process."""
+
+    worker: str
+    doc_ids: tuple[str, ...]
+    passages: int
+    rows: Mapping[str, int]
+    terms: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class Change:
     """One all-or-nothing update: documents (re)written, documents removed, and new ``source`` strings for
-    documents whose content did not change (``DocumentRecord.source``: the writer's own bookkeeping)."""
+    documents whose content did not change (``DocumentRecord.source``: the writer's own bookkeeping).
+
+    ``staged``: documents whose rows worker processes already wrote under the backend's ``Stage``
+    (``StagedWrites``); the change commits them without their rows passing through the writer."""
 
     upserts: tuple[DocumentUpsert, ...] = ()
     removed: tuple[str, ...] = ()
     sources: tuple[tuple[str, str], ...] = ()
+    staged: tuple[StagedRows, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.upserts or self.removed or self.sources)
+        return bool(self.upserts or self.removed or self.sources or self.staged)
 
 
 @dataclass(frozen=True)
@@ -463,6 +479,28 @@ class SegmentStatistics(Protocol):
     """A backend whose storage is segments it manages itself, with vectors of deleted passages still held."""
 
     def segment_counts(self) -> SegmentCounts: ...
+
+
+class Stage(Protocol):
+    """Where the rows of one change go, handed to worker processes (picklable): slot ``i`` of ``documents``
+    reserved for the ``i``-th document of the change."""
+
+    documents: int
+
+    def write(self, upserts: Sequence[DocumentUpsert], slots: Sequence[int]) -> StagedRows:
+        """Write these documents' rows (``upserts[i]`` into ``slots[i]``), unseen until the change commits; a task
+        retried with the same slots writes the same rows again, not twice."""
+        ...
+
+
+@runtime_checkable
+class StagedWrites(Protocol):
+    """A backend whose rows worker processes write themselves, a build's driver only committing them: ``stage``
+    reserves room for a change of ``documents`` documents, workers write through the ``Stage``, and the ``Change``
+    naming what they returned (``Change.staged``) goes through prepare and commit like any other. The caller holds
+    the writer; one stage at a time, committed or abandoned before the next."""
+
+    def stage(self, documents: int) -> Stage: ...
 
 
 @runtime_checkable

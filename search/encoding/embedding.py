@@ -134,10 +134,7 @@ class ModelEmbedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens each text takes in the model, special tokens excluded."""
-        if not texts:
-            return []
-        encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return token_counts(self._tokenizer, texts)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text, so inner product is cosine similarity."""
@@ -195,6 +192,37 @@ def _load_sentence_transformer(name: str, location: str):
         return SentenceTransformer(location, device="cpu")
     except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing to a user
         raise ModelLoadError(f"cannot load embedding model {name!r}: {first_line(exc)}") from None
+
+
+def token_counts(tokenizer, texts: list[str]) -> list[int]:
+    """Tokens each text takes, special tokens excluded: the count chunking packs passages by."""
+    if not texts:
+        return []
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+    return [len(ids) for ids in encoded]
+
+
+class ModelTokenizer:
+    """A model's tokenizer alone, loaded where its tokens are counted but nothing is embedded (the chunking tasks
+    of a Ray build): the one sentence-transformers loads with the model, from the same folder."""
+
+    def __init__(self, name: str) -> None:
+        try:
+            from transformers import AutoTokenizer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.set_verbosity_error()
+            self._tokenizer = AutoTokenizer.from_pretrained(resolve_model_location(name))
+        except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing to a user
+            raise ModelLoadError(f"cannot load the tokenizer of {name!r}: {first_line(exc)}") from None
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return token_counts(self._tokenizer, texts)
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str) -> ModelTokenizer:
+    return ModelTokenizer(name)
 
 
 def load_embedder(name: str, quantize: str | None = None, device: str = "cpu") -> ModelEmbedder:

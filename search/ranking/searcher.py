@@ -151,12 +151,13 @@ class Searcher:
         vectors: dict[int, VectorBlocks] = {}
         best_part = best_part_scores_documents(request.mode, request.group_by_document)
         semantic = keyword = NO_RANKING
-        if request.mode != "keyword" and query_vector is not None:
-            semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors, best_part)
         specificity = None
+        # BM25 first: a view that reads vectors by request fetches the BM25 candidates' with the dense ones'.
         if request.mode != "semantic":
             keyword = _keyword(view, query, depth, filters, request.group_by_document)
             specificity = keyword_specificity(view, query) if request.mode == "hybrid" else None
+        if request.mode != "keyword" and query_vector is not None:
+            semantic = self._semantic(view, query_vector, query_vector, depth, filters, vectors, best_part)
         ranked = fuse_min_max(semantic, keyword, specificity)
         if feedback_applies(request.mode, request.group_by_document) and query_vector is not None and len(semantic[0]) and len(keyword[0]):
             seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]

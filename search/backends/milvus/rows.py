@@ -1,5 +1,11 @@
 """Rows of the three collections, built from a ``DocumentUpsert`` and read back into records.
 
+Ids are made, not allocated one by one: a document version's ``doc_key`` comes from the state's counter
+(``next_document``), and everything else from it. A passage's id is ``doc_key x 2^16 + ordinal``, a
+sentence's ``passage id x 2^10 + position``, a catalog piece's ``doc_key x 2^16 + piece``: a reader that holds
+a passage id knows its sentences' ids, and a writer on another machine (a Ray worker) can write a
+document's rows knowing only its ``doc_key``. ``doc_key`` stays below 2^37, so every id fits in 63 bits.
+
 Whole-document BM25: a Milvus VARCHAR holds at most 65,535 bytes, so a document's text is stored as
 pieces of at most that size, cut at whitespace, and each piece is a row of the documents collection with
 its own BM25 entry. A document's score is the sum of its pieces' BM25 scores. For a document under 64 KB
@@ -22,12 +28,29 @@ from search.backends.milvus.schema import VARCHAR_BYTES
 from search.records import DocumentRecord, PassageRecord
 
 PIECES_PER_DOCUMENT = 1 << 16
+PASSAGES_PER_DOCUMENT = 1 << 16
+SENTENCES_PER_PASSAGE = 1 << 10
+MAX_DOC_KEY = 1 << 37
 _WHITESPACE_LOOKBACK = 2_048
 NONE = -1
 
 
 def piece_key(doc_key: int, piece: int) -> int:
     return doc_key * PIECES_PER_DOCUMENT + piece
+
+
+def passage_id(doc_key: int, ordinal: int) -> int:
+    return doc_key * PASSAGES_PER_DOCUMENT + ordinal
+
+
+def sentence_ids(pid: int, count: int) -> range:
+    """The ids of a passage's ``count`` sentences, in order."""
+    return range(pid * SENTENCES_PER_PASSAGE, pid * SENTENCES_PER_PASSAGE + count)
+
+
+def sentence_count(row: dict[str, Any]) -> int:
+    """How many sentences a passage row holds (its ``sentences`` spans)."""
+    return len(json.loads(row["sentences"]))
 
 
 def text_pieces(text: str, limit: int = VARCHAR_BYTES) -> list[tuple[int, str]]:
@@ -54,16 +77,22 @@ def checked(text: str, what: str) -> str:
     return text
 
 
-def passage_rows(upsert: DocumentUpsert, doc_key: int, first_id: int, generation: int) -> tuple[list[dict], list[dict]]:
-    """The passage rows and sentence rows of one document version; passage ids start at ``first_id``."""
+def passage_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> tuple[list[dict], list[dict]]:
+    """The passage rows and sentence rows of one document version."""
     record = upsert.record
+    if not 0 < doc_key < MAX_DOC_KEY:
+        raise ValueError(f"document key {doc_key} is outside 1..2^37; rebuild the index with --full")
+    if len(upsert.passages) > PASSAGES_PER_DOCUMENT:
+        raise ValueError(f"document {record.doc_id} has over {PASSAGES_PER_DOCUMENT} passages, more than the milvus backend holds")
     passages: list[dict[str, Any]] = []
     sentences: list[dict[str, Any]] = []
     for offset, (passage, row, keyword_text) in enumerate(zip(upsert.passages, upsert.first_rows(), upsert.keyword_texts)):
         text = record.text[passage.start : passage.end]
         if not keyword_text.endswith(text):
             raise ValueError(f"keyword text of {record.doc_id}#{passage.ordinal} does not end with the passage text")
-        pid = first_id + offset
+        if len(passage.sentences) > SENTENCES_PER_PASSAGE:
+            raise ValueError(f"passage {record.doc_id}#{passage.ordinal} has over {SENTENCES_PER_PASSAGE} sentences")
+        pid = passage_id(doc_key, offset)
         passages.append(
             {
                 "id": pid,
@@ -85,14 +114,8 @@ def passage_rows(upsert: DocumentUpsert, doc_key: int, first_id: int, generation
             }
         )
         sentences.extend(
-            {
-                "passage": pid,
-                "doc_key": doc_key,
-                "generation": generation,
-                "position": position,
-                "vector": upsert.vectors[row + 1 + position].astype(np.float16),
-            }
-            for position in range(len(passage.sentences))
+            {"id": sid, "doc_key": doc_key, "generation": generation, "vector": upsert.vectors[row + 1 + position].astype(np.float16)}
+            for position, sid in enumerate(sentence_ids(pid, len(passage.sentences)))
         )
     return passages, sentences
 
