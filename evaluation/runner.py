@@ -15,6 +15,7 @@ from pathlib import Path
 from evaluation.beir import load_beir, score_run
 from evaluation.native_fusion import native_runs
 from evaluation.questions import load_questions, score_questions
+from evaluation.typos import with_typos
 from indexer.build import index_documents
 from indexer.chunking import ChunkingParams
 from indexer.documents import Document, read_documents
@@ -106,8 +107,10 @@ def evaluate_questions(
     max_file_bytes: int,
     quantize: str | None = None,
     backend: IndexLocation | None = None,
+    typos: bool = False,
 ) -> EvalReport:
-    """hit@1, hit@5 and MRR@10 per mode for questions answered by quotes from ``docs_dir``."""
+    """hit@1, hit@5 and MRR@10 per mode for questions answered by quotes from ``docs_dir``; with ``typos``, also
+    per mode as ``"<mode>, one typo"`` for the questions with one seeded typo each (``evaluation.typos``)."""
     started = time.perf_counter()
     questions = load_questions(questions_file)
     documents = read_documents(docs_dir, max_file_bytes).documents
@@ -126,7 +129,19 @@ def evaluate_questions(
         for mode in evaluated:
             scores = score_questions(questions, partial(rank, mode=mode), by_id)
             results[mode] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
+        if typos:
+            mistyped = with_typos(questions, lambda word: _knows(searcher, word))
+            for mode in modes:
+                scores = score_questions(mistyped, partial(rank, mode=mode), by_id)
+                results[f"{mode}, one typo"] = {name: value for name, value in scores.as_dict().items() if name != "questions"}
     return EvalReport(questions_file.name, len(questions), results, time.perf_counter() - started, dict(skipped))
+
+
+def _knows(searcher: Searcher, word: str) -> bool:
+    """Whether some passage of the index holds ``word``'s term."""
+    terms = searcher.backend.settings.analyzer.terms(word)
+    with searcher.backend.snapshot() as view:
+        return bool(terms) and view.term_statistics(word).document_frequencies.get(terms[0], 0) > 0
 
 
 def _best_first(scores: dict[str, float]) -> list[str]:

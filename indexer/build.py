@@ -13,6 +13,7 @@ from indexer.documents import (
     Document,
     FileEntry,
     FileState,
+    LeftOut,
     file_states,
     list_files,
     list_named_files,
@@ -41,6 +42,7 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     kept: int = 0
     warnings: list[str] = field(default_factory=list)
+    left_out: dict[str, list[str]] = field(default_factory=dict)
     embedded_passages: int = 0
     total_passages: int = 0
     # Tokens the encoder ran, and the seconds spent reading and embedding (commits excluded).
@@ -54,6 +56,15 @@ class BuildReport:
     """With ``--ray`` on a backend whose workers write (``StagedWrites``): the rows each worker process wrote."""
     rows_through_driver: int = 0
     """With ``--ray``: the vector rows that came back to the build's process to be written there."""
+
+    def leave_out(self, files: Iterable[LeftOut]) -> None:
+        """Count files the index does not hold under their reason (``left_out``: reason -> doc ids)."""
+        for file in files:
+            self.left_out.setdefault(file.reason, []).append(file.doc_id)
+
+    def problems(self) -> list[str]:
+        """The warnings, then one line per file left out: what a log that has no summary line shows."""
+        return [*self.warnings, *(str(LeftOut(doc_id, reason)) for reason, ids in self.left_out.items() for doc_id in ids)]
 
 
 def build_index(
@@ -90,10 +101,12 @@ def build_index(
         first = not kind.exists(location)
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
         reach(READING, report_stage)
+        left_out: list[LeftOut] = []
         if only is None or backend is None:
-            entries, known = list_files(docs_dir, report.warnings), file_states(backend.documents()) if backend else {}
+            entries, known = list_files(docs_dir, left_out), file_states(backend.documents()) if backend else {}
         else:
-            entries, known = list_named_files(docs_dir, only, report.warnings), file_states(backend.documents(only))
+            entries, known = list_named_files(docs_dir, only, left_out), file_states(backend.documents(only))
+        report.leave_out(left_out)
         pending = _stat_changed(entries, known, report)
         if backend is not None and not (pending or report.removed):
             report.total_passages = backend.counts().passages
@@ -289,6 +302,7 @@ def _account(files: list[IngestedFile], known: dict[str, FileState], report: Bui
     for file in files:
         doc_id = file.read.entry.doc_id
         report.warnings.extend(file.read.warnings)
+        report.leave_out([file.read.left_out] if file.read.left_out else [])
         if file.new_content:
             (report.updated if doc_id in known else report.added).append(doc_id)
         elif file.read.unchanged:

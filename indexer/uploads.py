@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from indexer.doc_ids import InvalidDocumentId, validate_doc_id
-from indexer.documents import FileEntry, load_document, require_folder
+from indexer.documents import FileEntry, LeftOut, load_document, require_folder
 from indexer.readers import UnreadableDocument
 from search.durability import fsync_dir
 
@@ -61,10 +61,10 @@ def _require_readable(doc_id: str, body: bytes, max_bytes: int) -> None:
     with tempfile.TemporaryDirectory(prefix="semsearch-upload-") as staging:
         staged = Path(staging) / Path(doc_id).name
         staged.write_bytes(body)
-        warnings: list[str] = []
         info = staged.stat()
-        if load_document(FileEntry(doc_id, staged, info.st_size, info.st_mtime_ns), max_bytes, warnings) is None:
-            raise UnreadableDocument("; ".join(warnings) or f"{doc_id} could not be read")
+        read = load_document(FileEntry(doc_id, staged, info.st_size, info.st_mtime_ns), max_bytes, [])
+        if isinstance(read, LeftOut):
+            raise UnreadableDocument(str(read))
 
 
 def _write_atomically(target: Path, body: bytes) -> None:

@@ -108,10 +108,11 @@ class _Syncer:
             self._say_once(f"sync failed unexpectedly, retrying on the next tick: {type(exc).__name__}: {exc}")
             return
         self._last_error = None
-        for warning in report.warnings:
+        problems = report.problems()
+        for warning in problems:
             if warning not in self._warned:
                 logger.warning("%s", warning)
-        self._warned = set(report.warnings)
+        self._warned = set(problems)
         if report.added or report.updated or report.removed:
             self._on_change(report)
 

@@ -29,6 +29,15 @@ class InvalidQuery(SemsearchError):
     """The query or its parameters cannot be searched."""
 
 
+class PageNotFound(SemsearchError):
+    """No page image to give: a page past the end, a passage not there, a document without pages (not a PDF), or a
+    file no longer in the documents folder."""
+
+
+class DocumentChanged(SemsearchError):
+    """The file is no longer what the index holds; indexing it again brings them back in step."""
+
+
 class SemanticUnavailable(SemsearchError):
     """The embedding model failed on a query that can only be answered semantically."""
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from indexer.build import build_from_settings
-from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusUriOption, QuantizeOption, settings_from
+from indexer.readers.pdf_pages import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
+from semsearch_cli.options import BackendOption, DocsOption, IndexOption, MilvusUriOption, QuantizeOption, UserError, settings_from
 
 if TYPE_CHECKING:
     from benchmarks.speed import BenchReport, LatencySummary
@@ -173,6 +174,23 @@ def ann(
 
     result = run_ann(vectors, kinds.split(","), log=lambda message: typer.echo(f"bench ann: {message}", err=True))
     _print_result(result, as_json)
+
+
+@bench_app.command("pages")
+def pages(
+    pdfs: Annotated[list[Path] | None, typer.Argument(help="PDF files [default: every PDF under the documents folder].")] = None,
+    docs: DocsOption = None,
+    width: Annotated[int, typer.Option("--width", min=MIN_WIDTH, max=MAX_WIDTH, help="Image width in pixels.")] = DEFAULT_WIDTH,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Render every page of some PDFs as the page-image route does on a cache miss, with a passage and its
+    answer marked: milliseconds per page."""
+    from benchmarks.page_render import run_page_render
+
+    chosen = pdfs or sorted(settings_from(docs=docs).docs.rglob("*.pdf"))
+    if not chosen:
+        raise UserError("no PDF to render: name some, or point --docs at a folder that holds PDFs")
+    _print_result(run_page_render(chosen, width, log=lambda message: typer.echo(f"bench pages: {message}", err=True)), as_json)
 
 
 def _print_result(result: dict, as_json: bool) -> None:

@@ -16,7 +16,7 @@ from indexer.chunking import ChunkingParams
 from indexer.progress import ProgressDisplay
 from search.backends.contract import Maintainable
 from search.backends.registry import backend_class
-from search.ranking.rules import DEFAULT_MODE, MAX_K, MODES, SearchRequest, validate_request
+from search.ranking.rules import DEFAULT_MODE, FACETS, MAX_K, MODES, SearchRequest, normalize_folder, parse_facets, validate_request
 from search.ranking.searcher import Searcher
 from search.settings import Settings
 from semsearch_cli.options import (
@@ -32,6 +32,7 @@ from semsearch_cli.options import (
     UserError,
     settings_from,
 )
+from semsearch_cli.search_output import print_result, wants_color
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over a folder of documents.")
 
@@ -57,7 +58,7 @@ def index(
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-embed everything.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated or removed file.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per added, updated, removed or unread file.")] = False,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -135,6 +136,10 @@ def print_build_report(report: BuildReport, index_dir: str, verbose: bool = Fals
     for label, ids in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for doc_id in ids if verbose else ():
             typer.echo(f"{label}: {doc_id}")
+    for reason, ids in sorted(report.left_out.items(), key=lambda item: (-len(item[1]), item[0])):
+        for doc_id in sorted(ids) if verbose else ():
+            typer.echo(f"not read: {doc_id} ({reason})")
+        typer.echo(f"{len(ids)} {'file' if len(ids) == 1 else 'files'} not read: {reason}")
     if report.rows_by_worker:
         workers = ", ".join(f"{worker} {rows}" for worker, rows in sorted(report.rows_by_worker.items()))
         typer.echo(f"rows written by Ray workers: {workers}; {report.rows_through_driver} passage and sentence rows through this process")
@@ -162,10 +167,18 @@ def search(
     doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only this document (repeatable).")] = None,
     date_from: Annotated[str | None, typer.Option("--date-from", help="Only documents dated on or after (YYYY-MM-DD).")] = None,
     date_to: Annotated[str | None, typer.Option("--date-to", help="Only documents dated on or before (YYYY-MM-DD).")] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--type", help="Only documents with this file extension, e.g. pdf (repeatable).")
+    ] = None,
+    folder: Annotated[str | None, typer.Option("--folder", help="Only documents under this folder, e.g. notes/2024.")] = None,
+    facets: Annotated[str | None, typer.Option("--facets", help=f"Count documents per value of these facets ({','.join(FACETS)}).")] = None,
     group_by: Annotated[str | None, typer.Option("--group-by", help="'document': at most one passage per document.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results scoring lower (scores are 0..1).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show matched terms, best sentence and fusion inputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    color: Annotated[
+        str, typer.Option("--color", help="Mark answers in color: auto (on a terminal, unless NO_COLOR is set), always or never.")
+    ] = "auto",
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
@@ -182,8 +195,12 @@ def search(
         min_score=min_score,
         mode=mode,
         explain=explain,
+        types=tuple(kind or ()),
+        folder=normalize_folder(folder),
+        facets=parse_facets(facets),
     )
     validate_request(request)
+    colored = wants_color(color)
     settings = settings_from(index=index, backend=backend, milvus_uri=milvus_uri, milvus_token=milvus_token)
     searcher = Searcher.open(settings.location())
     result = searcher.search(request)
@@ -195,19 +212,13 @@ def search(
             "mode": result.mode,
             "total": result.total,
             "notices": list(result.notices),
+            "corrections": [{"from": c.original, "to": c.corrected} for c in result.corrections],
+            "facets": result.facets,
             "results": [asdict(hit) for hit in result.hits],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    if not result.hits:
-        typer.echo("no results")
-    for hit in result.hits:
-        where = "".join(part for part in (f" p. {hit.page}" if hit.page else "", f" § {hit.section}" if hit.section else ""))
-        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title}  ({hit.doc_id} {hit.start}-{hit.end}{where})")
-        typer.echo(f"   {' '.join(hit.text.split())}")
-        if hit.explain:
-            typer.echo(f"   explain: {json.dumps(hit.explain, ensure_ascii=False)}")
-        typer.echo("")
+    print_result(result, colored)
 
 
 @app.command()
@@ -305,6 +316,9 @@ def evaluate(
     backend: BackendOption = None,
     milvus_uri: MilvusUriOption = None,
     milvus_token: MilvusTokenOption = None,
+    typos: Annotated[
+        bool, typer.Option("--typos", help="Questions files: also score each mode with one seeded typo per question.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure ranking quality in a temporary index: nDCG@10, recall@100, MRR@10 (BEIR) or hit@1, hit@5, MRR@10 (questions)."""
@@ -328,6 +342,7 @@ def evaluate(
             settings.max_file_bytes,
             quantize=settings.quantize,
             backend=settings.location(),
+            typos=typos,
         )
     elif path.is_dir():
         report = evaluate_beir(
@@ -346,9 +361,10 @@ def evaluate(
         return
     typer.echo(f"{report.dataset}: {report.queries} queries, {report.seconds:.0f} s")
     metrics = list(next(iter(report.modes.values())))
-    typer.echo("mode      " + "".join(f"{name:>12}" for name in metrics))
+    width = max([10, *(len(name) + 1 for name in report.modes)])
+    typer.echo("mode".ljust(width) + "".join(f"{name:>12}" for name in metrics))
     for name, values in report.modes.items():
-        typer.echo(f"{name:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
+        typer.echo(name.ljust(width) + "".join(f"{values[m]:>12.4f}" for m in metrics))
     if report.skipped:
         typer.echo(f"skipped {len(report.skipped)} queries the engine refused (scored as finding nothing):")
         for query, reason in report.skipped.items():

@@ -6,8 +6,8 @@ against the local and Milvus backends. Indexes live in this process, named ``mem
 
 Each commit builds a new immutable ``_State`` and swaps one reference, so a view holds the state it
 started with (readers never see half a commit) and a prepared change is invisible until that swap.
-It offers none of the optional capabilities: a search grouped by document ranks documents by their
-best passage, and nothing is maintained, prefetched or counted in segments.
+Of the optional capabilities it offers only ``TermVocabulary`` (typo correction): a search grouped by
+document ranks documents by their best passage, and nothing is maintained, prefetched or counted in segments.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from search.backends.contract import (
     StoredPassage,
     TermStatistics,
     VectorBlocks,
+    Vocabulary,
 )
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
 from search.index_settings import IndexSettings
@@ -113,6 +114,9 @@ class MemoryView(ReadView):
         terms = dict.fromkeys(self._settings.analyzer.terms(query))
         return TermStatistics({term: self._frequency(term) for term in terms}, len(self._state.passages))
 
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(Counter(term for passage in self._state.passages.values() for term in passage.terms))
+
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         found = self._found(ids)
         return {pid: PassageSpan(p.stored.document, p.stored.record.start, p.stored.record.end) for pid, p in found.items()}
@@ -137,15 +141,7 @@ class MemoryView(ReadView):
         return sum(1 for p in self._state.passages.values() if p.terms[term])
 
     def _allowed(self, filters: Filters) -> list[int]:
-        documents = self._state.documents.values()
-        return [
-            pid
-            for record, _key, pids in documents
-            if (not filters.doc_ids or record.doc_id in filters.doc_ids)
-            and (not filters.date_from or (record.date is not None and record.date >= filters.date_from))
-            and (not filters.date_to or (record.date is not None and record.date <= filters.date_to))
-            for pid in pids
-        ]
+        return [pid for record, _key, pids in self._state.documents.values() if filters.admits(record.doc_id, record.date) for pid in pids]
 
 
 class MemoryBackend(RetrievalBackend[_State]):

@@ -143,3 +143,29 @@ def test_page_and_static_files_are_served_with_security_headers(client):
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/search"]
     assert "access-control-allow-origin" not in client.get("/search", params={"q": "x"}, headers={"Origin": "http://evil.example"}).headers
+
+
+def test_facets_count_documents_and_type_and_folder_filter(client):
+    body = client.get("/search", params={"q": QUESTION, "k": 3, "facets": "type,folder,year"}).json()
+    assert set(body["facets"]) == {"type", "folder", "year"}
+    documents = {summary["doc_id"]: summary for summary in client.get("/documents").json()}
+    assert sum(body["facets"]["type"].values()) <= len(documents) and set(body["facets"]["type"]) <= {"txt", "md"}
+    assert body["facets"]["folder"] == {}, "the seeds lie at the top of the folder"
+    posted = client.post("/search", json={"q": QUESTION, "k": 3, "facets": "type,folder,year"}).json()
+    assert posted["facets"] == body["facets"]
+    assert client.get("/search", params={"q": QUESTION}).json()["facets"] == {}
+    only_md = client.get("/search", params={"q": QUESTION, "type": "md"}).json()
+    assert only_md["results"] and {r["doc_id"] for r in only_md["results"]} == {"xss.md"}
+    assert client.get("/search", params={"q": QUESTION, "folder": "nowhere"}).json()["results"] == []
+    for params in ({"facets": "type,colour"}, {"type": "p.df"}, {"folder": "/notes"}):
+        assert client.get("/search", params={"q": QUESTION, **params}).status_code == 422, params
+
+
+def test_misspelled_words_are_corrected_and_said_so(client):
+    body = client.get("/search", params={"q": "Istambul acords", "k": 3, "mode": "keyword", "explain": "true"}).json()
+    assert body["corrections"] == [{"from": "Istambul", "to": "istanbul"}, {"from": "acords", "to": "accords"}]
+    assert body["searched"] == "Istanbul accords" and body["query"] == "Istambul acords"
+    assert any("Istanbul" in result["text"] for result in body["results"])
+    assert body["results"][0]["explain"]["corrections"] == body["corrections"]
+    plain = client.post("/search", json={"q": "Istanbul accords", "k": 3}).json()
+    assert plain["corrections"] == [] and plain["searched"] == "Istanbul accords"

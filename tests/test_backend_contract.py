@@ -9,6 +9,7 @@ build" (``test_update_properties``) and the crash trials (``test_crash_safety``,
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,10 @@ import pytest
 from indexer import changes
 from indexer.build import build_index
 from search.backends import registry
-from search.backends.contract import IndexLocation
+from search.backends.contract import Filters, IndexLocation, TermVocabulary
 from search.backends.registry import backend_class, open_backend
 from search.errors import IndexFormatError, SemsearchError
-from search.ranking.rules import MODES, SearchRequest
+from search.ranking.rules import FACETS, MODES, SearchRequest
 from search.ranking.searcher import Searcher, keyword_specificity
 from search.settings import DEFAULT_MODEL, Settings
 from search.text.query_terms import bm25_idf
@@ -201,3 +202,98 @@ def test_an_index_url_names_its_backend_and_the_older_spelling_still_works(tmp_p
     ):
         with pytest.raises(SemsearchError, match=message):
             registry.locate(bad)
+
+
+FACETED = {
+    "ships.md": "# Harbour\n\nThe ferry left the harbour before the storm.\n",
+    "notes/orchard.txt": "date 2023-05-01\n\nThe orchard gave apples for cider before the frost.\n",
+    "notes/deep/stars.md": "date 2024-02-01\n\nA telescope on the hill showed the comet before dawn.\n",
+    "logs/bakery.TXT": "date 2024-07-09\n\nThe bakery oven baked bread before sunrise.\n",
+    "notes2/glacier.md": "A glacier covered the valley before the thaw.\n",
+    "README": "Read this before anything else: a guide to the harbour and the orchard.\n",
+}
+
+
+def _brute_force_facets(documents: list[tuple[str, str | None]], folder: str | None) -> dict[str, Counter]:
+    """Facet counts by hand: each document's extension, its year, its folder one level below ``folder``."""
+    prefix = f"{folder}/" if folder else ""
+    counts: dict[str, Counter] = {"type": Counter(), "folder": Counter(), "year": Counter()}
+    for doc_id, date in documents:
+        name = doc_id.rsplit("/", 1)[-1]
+        if "." in name:
+            counts["type"][name.rsplit(".", 1)[1]] += 1
+        if date:
+            counts["year"][date[:4]] += 1
+        rest = doc_id[len(prefix) :]
+        if doc_id.startswith(prefix) and "/" in rest:
+            counts["folder"][prefix + rest.split("/")[0]] += 1
+    return counts
+
+
+def test_type_and_folder_filters_and_facet_counts_in_every_mode(backend_location, tmp_path, embedder):
+    """Every candidate of the query is a document that passes the filters (each mentions "before"), so the
+    facets must count exactly the catalogue's documents that ``Filters.admits``, counted here by hand."""
+    docs = tmp_path / "docs"
+    for name, text in FACETED.items():
+        write(docs, name, text)
+    location = _location(backend_location, tmp_path)
+    build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+    searcher = Searcher.open(location)
+    try:
+        catalogue = [(summary.doc_id, summary.date) for summary in searcher.backend.documents()]
+        assert len(catalogue) == len(FACETED)
+        everything = searcher.search(SearchRequest("before", k=100, facets=FACETS)).facets
+        assert everything == {
+            "type": {"md": 3, "TXT": 1, "txt": 1},
+            "folder": {"notes": 2, "logs": 1, "notes2": 1},
+            "year": {"2024": 2, "2023": 1},
+        }
+        cases: list[dict] = [
+            {},
+            {"types": ("md",)},
+            {"types": ("TXT",)},
+            {"types": ("txt", "md"), "folder": "notes"},
+            {"folder": "notes"},
+            {"folder": "notes/deep"},
+            {"folder": "note"},
+            {"date_from": "2024-01-01", "date_to": "2024-12-31"},
+        ]
+        for mode in MODES:
+            for case in cases:
+                result = searcher.search(SearchRequest("before", k=100, mode=mode, facets=FACETS, **case))
+                filters = Filters(**case)
+                admitted = [(doc_id, date) for doc_id, date in catalogue if filters.admits(doc_id, date)]
+                assert sorted({hit.doc_id for hit in result.hits}) == sorted(doc_id for doc_id, _ in admitted), (mode, case)
+                by_hand = _brute_force_facets(admitted, case.get("folder"))
+                assert result.facets == {name: dict(counts) for name, counts in by_hand.items()}, (mode, case)
+                assert list(result.facets["type"].values()) == sorted(result.facets["type"].values(), reverse=True)
+    finally:
+        searcher.backend.close()
+        backend_class(location.backend).drop(location)
+
+
+def test_a_view_with_a_vocabulary_corrects_typos_and_one_without_corrects_none(built, embedder):
+    """``TermVocabulary`` is optional: where a view offers it, typos are corrected to its terms, kept in step with
+    every commit; elsewhere (Milvus, until its term statistics arrive) nothing is corrected."""
+    docs, location = built
+    searcher = Searcher.open(location)
+    try:
+        with searcher.backend.snapshot() as view:
+            offered = isinstance(view, TermVocabulary)
+            held = view.vocabulary().passages if isinstance(view, TermVocabulary) else {}
+        if offered:
+            assert {term: held.get(term) for term in ("befor", "telescop", "oven")} == {"befor": 2, "telescop": 1, "oven": None}
+        result = searcher.search(SearchRequest("telescpoe", k=3, mode="keyword"))
+        if not offered:
+            assert result.corrections == () and result.hits == []
+            return
+        assert [(c.original, c.corrected) for c in result.corrections] == [("telescpoe", "telescope")]
+        assert result.hits[0].doc_id == "stars.md"
+        write(docs, "bread.md", "# Bakery\n\nThe bakery oven baked bread from fresh flour.\n")
+        build_index(docs, location, DEFAULT_MODEL, PARAMS, embedder=embedder)
+        searcher.backend.refresh()
+        with searcher.backend.snapshot() as view:
+            assert isinstance(view, TermVocabulary) and view.vocabulary().passages.get("oven") == 1
+        assert [c.corrected for c in searcher.search(SearchRequest("bakrey", k=1)).corrections] == ["bakery"]
+    finally:
+        searcher.backend.close()

@@ -128,3 +128,84 @@ def test_an_index_named_by_a_milvus_url_is_built_and_searched(milvus_uri, tmp_pa
     assert json.loads(found.stdout)["results"][0]["doc_id"] == "comet.md"
     compacted = run_cli("compact", "--index", url, env=env)
     assert compacted.returncode != 0 and "does its own housekeeping" in compacted.stderr
+
+
+def test_every_file_is_indexed_or_counted_as_not_read(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "README").write_text("Read me first: the aqueduct guide explains the arches.\n", encoding="utf-8")
+    (docs / "NEWS").write_text("Version two adds a chapter on Roman roads.\n", encoding="utf-8")
+    (docs / "notes.markdown").write_text("# Notes\n\nThe bridge was rebuilt in stone.\n", encoding="utf-8")
+    (docs / "photo.raw").write_bytes(b"\x89RAW\x00\x01\x02" * 50)
+    index_dir = tmp_path / "index"
+    built = run_cli("index", "--docs", str(docs), "--index", str(index_dir))
+    assert built.returncode == 0, built.stderr
+    assert "3 added" in built.stdout and "1 file not read: unknown type" in built.stdout
+    assert "photo.raw" not in built.stdout + built.stderr
+    index = open_index(index_dir)
+    assert sorted(summary.doc_id for summary in index.documents()) == ["NEWS", "README", "notes.markdown"]
+    index.close()
+    verbose = run_cli("index", "--docs", str(docs), "--index", str(index_dir), "--verbose")
+    assert "not read: photo.raw (unknown type)" in verbose.stdout and "1 file not read: unknown type" in verbose.stdout
+
+
+def _on_a_terminal(*args, env=None) -> str:
+    """What the CLI writes to stdout when stdout is a terminal (a pseudo-terminal here)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    environment = {**{key: value for key, value in os.environ.items() if key != "NO_COLOR"}, **(env or {})}
+    process = subprocess.Popen([sys.executable, "-m", "semsearch_cli", *args], stdout=follower, cwd=ROOT, env=environment)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's far end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=300)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_the_answer_is_marked_on_a_terminal_and_plain_when_piped_or_asked(seed_index):
+    args = ("search", "Where was the Budapest summit?", "--index", str(seed_index), "-k", "2")
+    terminal = _on_a_terminal(*args)
+    assert "\x1b[" in terminal and terminal.startswith("1. [")
+    assert "\x1b[" not in _on_a_terminal(*args, env={"NO_COLOR": "1"})
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout and piped.stdout.startswith("1. [")
+    forced = run_cli(*args, "--color", "always", env={"NO_COLOR": "1"})
+    assert "\x1b[1m" in forced.stdout or "\x1b[35m\x1b[1m" in forced.stdout
+    plain = [line for line in piped.stdout.splitlines() if line.startswith("   ")]
+    assert [line for line in forced.stdout.splitlines() if line.startswith("   ")] != plain
+    assert json.loads(run_cli(*args, "--json", "--color", "always").stdout)["results"][0]["rank"] == 1
+    wrong = run_cli(*args, "--color", "sometimes")
+    assert wrong.returncode == 1 and "--color takes auto, always, never" in wrong.stderr
+
+
+def test_marked_text_collapses_white_space_as_the_plain_text_does():
+    from search.records import Hit, Span
+    from semsearch_cli.search_output import marked_text
+
+    text = "  First sentence.\n\n  The  answer\tis here.  Last one. "
+    start = text.index("The")
+    hit = Hit(1, 1.0, "a.txt", "A", None, "a.txt#0", text, 0, len(text), highlights=(Span(start, text.index("Last") - 2),))
+    assert marked_text(hit, color=False) == " ".join(text.split())
+    colored = marked_text(hit, color=True)
+    assert colored.startswith("First sentence. \x1b[") and "The answer is here." in colored and colored.endswith("\x1b[0m Last one.")
+
+
+def test_facets_filters_and_corrections_on_the_command_line(seed_index):
+    plain = run_cli("search", "Budapest summit", "--index", str(seed_index), "-k", "2", "--facets", "type,folder", "--type", "txt")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("type: txt (5)\nfolder: none\n\n1. [")
+    payload = json.loads(run_cli("search", "Budapest summit", "--index", str(seed_index), "--facets", "year", "--json").stdout)
+    assert set(payload["facets"]) == {"year"} and all(len(year) == 4 for year in payload["facets"]["year"])
+    corrected = run_cli("search", "Istambul acords", "--index", str(seed_index), "-k", "1")
+    assert corrected.stdout.startswith("showing results for: Istanbul accords\n\n1. [")
+    wrong = run_cli("search", "Budapest summit", "--index", str(seed_index), "--facets", "colour")
+    assert wrong.returncode == 1 and "unknown facet 'colour'; choose from type, folder, year" in wrong.stderr

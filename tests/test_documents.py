@@ -2,18 +2,43 @@ import os
 
 import pytest
 
-from indexer.documents import file_source, list_files, load_document, read_documents
+from indexer.documents import Document, LeftOut, file_source, list_files, load_document, read_documents
 from tests.conftest import write
+
+
+def _left_out(result) -> str:
+    return "\n".join(map(str, result.left_out))
 
 
 def test_reads_txt_and_md_recursively_with_relative_ids(tmp_path):
     write(tmp_path, "a.txt", "Alpha text.")
     write(tmp_path, "sub/deeper/b.md", "# Bee\n\nBody.")
-    write(tmp_path, "ignored.xlsx", "not a supported format")
+    write(tmp_path, "sheet.xlsx", b"PK\x03\x04\x00\x00binary zip")
     result = read_documents(tmp_path, 1000)
     assert [d.doc_id for d in result.documents] == ["a.txt", "sub/deeper/b.md"]
     assert result.documents[1].title == "Bee"
     assert result.warnings == []
+    assert result.left_out == [LeftOut("sheet.xlsx", "unknown type")]
+
+
+def test_text_files_of_no_known_type_are_read_as_plain_text(tmp_path):
+    write(tmp_path, "README", "Read me first: how to install.")
+    write(tmp_path, "NEWS", "Version 2 adds facets.")
+    write(tmp_path, "notes.markdown", "# Notes\n\nSome notes.")
+    write(tmp_path, "guide.rst", "Guide\n=====\n\nA reStructuredText guide.")
+    write(tmp_path, "README.Debian", "Debian notes.")
+    write(tmp_path, "image.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    write(tmp_path, "latin1.conf", "caf\xe9 cr\xe8me".encode("latin-1"))
+    write(tmp_path, ".hidden/HEAD", "ref: refs/heads/main")
+    result = read_documents(tmp_path, 1000)
+    documents = {d.doc_id: d for d in result.documents}
+    assert sorted(documents) == ["NEWS", "README", "README.Debian", "guide.rst", "notes.markdown"]
+    assert documents["notes.markdown"].title == "Notes" and documents["README"].text == "Read me first: how to install."
+    assert sorted(map(str, result.left_out)) == [
+        "skipped .hidden: hidden",
+        "skipped image.bin: unknown type",
+        "skipped latin1.conf: unknown type",
+    ]
 
 
 def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path):
@@ -25,9 +50,13 @@ def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path):
     os.mkfifo(tmp_path / "pipe.txt")
     result = read_documents(tmp_path, 1000)
     assert [d.doc_id for d in result.documents] == ["good.txt"]
-    joined = "\n".join(result.warnings)
-    for name in ("binary.txt", "empty.txt", "blank.md", "huge.txt", "pipe.txt"):
-        assert name in joined
+    assert sorted(map(str, result.left_out)) == [
+        "skipped binary.txt: binary content",
+        "skipped blank.md: empty",
+        "skipped empty.txt: empty",
+        "skipped huge.txt: over the 1000-byte limit",
+        "skipped pipe.txt: not a regular file",
+    ]
 
 
 def test_invalid_utf8_is_decoded_with_replacement_and_reported(tmp_path):
@@ -51,17 +80,15 @@ def test_symlink_loops_and_deep_folders_do_not_stop_the_run(tmp_path):
     add_deep_file_and_bad_links(tmp_path, 300, "deep.txt")
     result = read_documents(tmp_path, 1000)
     assert [d.doc_id.rsplit("/", 1)[-1] for d in result.documents] == ["deep.txt"]
-    assert any("dangling.txt" in w for w in result.warnings)
-    assert any("loop" in w for w in result.warnings)
+    assert "skipped dangling.txt: No such file or directory" in _left_out(result)
+    assert "skipped loop/: folder already visited (symlink loop)" in _left_out(result)
 
 
-def test_a_missing_file_between_listing_and_reading_is_a_warning(tmp_path):
+def test_a_missing_file_between_listing_and_reading_is_left_out(tmp_path):
     write(tmp_path, "vanished.txt", "Here when listed.")
-    warnings: list[str] = []
-    [entry] = list_files(tmp_path, warnings)
+    [entry] = list_files(tmp_path, [])
     entry.path.unlink()
-    assert load_document(entry, 1000, warnings) is None
-    assert warnings and "vanished.txt" in warnings[0]
+    assert load_document(entry, 1000, []) == LeftOut("vanished.txt", "No such file or directory")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
@@ -71,7 +98,7 @@ def test_unreadable_files_are_skipped_with_a_warning(tmp_path):
     secret.chmod(0)
     result = read_documents(tmp_path, 1000)
     assert [d.doc_id for d in result.documents] == ["good.txt"]
-    assert any("secret.txt" in w for w in result.warnings)
+    assert "skipped secret.txt: Permission denied" in _left_out(result)
 
 
 @pytest.mark.slow
@@ -97,9 +124,9 @@ def test_a_build_over_a_folder_of_bad_files_indexes_every_good_one(docs_copy, tm
     latin1 = index.document("bad/latin1.md")
     assert "bad/latin1.md" in indexed and latin1 is not None and latin1.text.count("\ufffd") == 2
     assert any(doc_id.endswith("deep.md") for doc_id in indexed)
-    warnings = "\n".join(report.warnings)
+    problems = "\n".join(report.problems())
     for name in ("binary.txt", "latin1.md", "empty.txt", "one-line-50mb.txt", "dangling.txt", "fifo.txt", "loop"):
-        assert name in warnings, name
+        assert name in problems, name
     assert len(indexed) == len(seeds) + 2
 
 
@@ -120,7 +147,7 @@ def test_a_folder_mixing_formats_and_bad_files_reads_every_good_one(tmp_path):
     assert sorted(documents) == ["good.docx", "good.html", "good.markdown", "good.pdf", "pdf.docx"]
     assert documents["good.pdf"].pages == (0, documents["good.pdf"].text.index("page 2 marker"))
     assert documents["good.docx"].sections[0].path == ("Annual report",)
-    warnings = "\n".join(result.warnings)
+    warnings = "\n".join([*result.warnings, *map(str, result.left_out)])
     for name, reason in [
         ("locked.pdf", "encrypted PDF"),
         ("half.pdf", "damaged PDF"),
@@ -133,11 +160,9 @@ def test_a_folder_mixing_formats_and_bad_files_reads_every_good_one(tmp_path):
 
 def test_a_file_that_changes_after_it_was_listed_is_skipped_until_the_next_run(tmp_path):
     path = write(tmp_path, "moving.txt", "First version.")
-    warnings: list[str] = []
-    [entry] = list_files(tmp_path, warnings)
+    [entry] = list_files(tmp_path, [])
     os.utime(path, ns=(entry.mtime_ns + 1_000_000_000, entry.mtime_ns + 1_000_000_000))
-    assert load_document(entry, 1000, warnings) is None
-    assert warnings == ["skipped moving.txt: changed while being read; it will be read on the next run"]
+    assert str(load_document(entry, 1000, [])) == "skipped moving.txt: changed while being read; it will be read on the next run"
     [fresh] = list_files(tmp_path, [])
-    document = load_document(fresh, 1000, warnings)
-    assert document is not None and document.source == file_source(fresh.size, fresh.mtime_ns)
+    document = load_document(fresh, 1000, [])
+    assert isinstance(document, Document) and document.source == file_source(fresh.size, fresh.mtime_ns)

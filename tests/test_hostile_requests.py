@@ -13,7 +13,7 @@ import httpx
 
 MB = 1_000_000
 LIMIT = 64_000  # SEMSEARCH_MAX_BODY_BYTES default
-SEARCH_FIELDS = {"query", "k", "offset", "total", "took_ms", "mode", "notices", "results"}
+SEARCH_FIELDS = {"query", "k", "offset", "total", "took_ms", "mode", "notices", "searched", "corrections", "facets", "results"}
 JSON = {"content-type": "application/json"}
 
 

@@ -76,7 +76,7 @@ def text_of(locator: Locator) -> str:
 
 def assert_not_pwned(page: Page) -> None:
     assert page.evaluate("typeof window.__pwned") == "undefined"
-    assert page.locator("main script, main img").count() == 0
+    assert page.locator("main script, main img:not(#page-image)").count() == 0, "the page image is the only image"
 
 
 def test_search_shows_highlighted_results_and_keeps_the_query_in_the_url(page: Page) -> None:
@@ -229,10 +229,57 @@ def structured_server(tmp_path_factory):
 
     docs = tmp_path_factory.mktemp("structured-docs")
     write(docs, "report.pdf", make_pdf(3))
+    write(docs, "manual.pdf", make_low_answer_pdf())
+    write(docs, "notes/diary.md", "# Diary\n\ndate 2023-03-01\n\nThe diary records the weather every morning.\n")
     write(docs, "guide.md", "# Guide\n\n## Installing\n\nRun the installer twice on Tuesdays.\n\n## Removing\n\nDelete the folder.\n")
     server = start_server(docs, tmp_path_factory.mktemp("structured-index") / "index")
     yield server
     stop_server(server)
+
+
+def make_low_answer_pdf() -> bytes:
+    """A page whose answer stands near its foot, so showing it means scrolling the page image."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.drawString(72, 740, "Workshop manual for the time machine.")
+    pdf.drawString(72, 90, "The flux capacitor must be calibrated at dawn before every journey.")
+    pdf.showPage()
+    pdf.drawString(72, 740, "Appendix: spare parts and suppliers.")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def test_a_pdf_answer_shows_its_printed_page_scrolled_to_the_mark(browser: Browser, structured_server):
+    context = browser.new_context(base_url=structured_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        search(page, "When must the flux capacitor be calibrated?")
+        first = page.locator(".result").first
+        expect(first.locator(".result-link")).to_have_text(re.compile("manual|Workshop"))
+        first.locator(".result-link").click()
+        expect(page.locator("#page-view")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"passage_id=manual\.pdf%23\d+&page=1"))
+        image = page.locator("#page-image")
+        expect(image).to_have_attribute("src", re.compile("^blob:"))
+        page.wait_for_function("document.getElementById('page-view').dataset.markTop !== undefined")
+        natural, top, scroll, height = page.evaluate(
+            "() => { const v = document.getElementById('page-view'), i = document.getElementById('page-image');"
+            " return [i.naturalWidth, Number(v.dataset.markTop), v.scrollTop, v.clientHeight]; }"
+        )
+        assert natural == 1200
+        assert scroll > 0 and scroll <= top <= scroll + height, (top, scroll, height)
+        expect(page.locator("#page-caption")).to_have_text("p. 1")
+        page.goto(f"/?doc={quote('guide.md')}&q=installer")
+        expect(page.locator("#document-text")).to_contain_text("installer")
+        expect(page.locator("#page-view")).to_be_hidden()
+    finally:
+        context.close()
 
 
 def test_results_show_the_page_and_the_section_and_the_document_marks_pages(browser: Browser, structured_server):
@@ -248,6 +295,58 @@ def test_results_show_the_page_and_the_section_and_the_document_marks_pages(brow
         page.goto(f"/?doc={quote('report.pdf')}&q=marker")
         expect(page.locator(".page-break")).to_have_count(3)
         expect(page.locator(".page-break").nth(1)).to_have_text("p. 2")
+    finally:
+        context.close()
+
+
+def test_a_corrected_question_is_said_before_the_results(page: Page) -> None:
+    search(page, "Istambul acords")
+    expect(page.locator("#corrected")).to_have_text("Showing results for Istanbul accords")
+    expect(page.locator("#corrected strong")).to_have_text(["Istanbul", "accords"])
+    expect(page.locator("#results")).to_contain_text("Istanbul")
+    search(page, "Istanbul accords")
+    expect(page.locator(".result").first).to_be_visible()
+    expect(page.locator("#corrected")).to_be_hidden()
+
+
+# --- facets ---
+
+
+def test_facet_chips_count_documents_filter_on_a_click_and_keep_it_in_the_url(browser: Browser, structured_server):
+    context = browser.new_context(base_url=structured_server.url)
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    chip = lambda facet, value: page.locator(f'.facet-chip[data-facet="{facet}"][data-value="{value}"]')  # noqa: E731 - a local shorthand
+    try:
+        search(page, "When should the installer run?")
+        expect(page.locator(".result").first).to_be_visible()
+        expect(chip("type", "pdf")).to_contain_text("pdf2")
+        expect(chip("type", "md")).to_contain_text("md2")
+        expect(chip("folder", "notes")).to_contain_text("notes1")
+        expect(chip("year", "2023")).to_contain_text("20231")
+
+        chip("type", "md").click()
+        expect(page).to_have_url(re.compile(r"[?&]type=md(&|$)"))
+        expect(chip("type", "md")).to_have_attribute("aria-current", "true")
+        expect(page.locator(".result").first).to_be_visible()
+        assert sorted(set(_result_docs(page, "#results"))) == ["guide.md", "notes/diary.md"]
+        expect(chip("type", "pdf")).to_have_count(0)
+
+        page.reload()
+        expect(chip("type", "md")).to_have_attribute("aria-current", "true")
+        chip("folder", "notes").click()
+        expect(page).to_have_url(re.compile(r"folder=notes"))
+        expect(chip("folder", "notes")).to_have_attribute("aria-current", "true")
+        assert set(_result_docs(page, "#results")) == {"notes/diary.md"}
+
+        page.go_back()
+        expect(chip("folder", "notes")).not_to_have_attribute("aria-current", "true")
+        chip("type", "md").click()
+        expect(page).not_to_have_url(re.compile(r"type="))
+        chip("year", "2023").click()
+        expect(page).to_have_url(re.compile(r"year=2023"))
+        expect(chip("year", "2023")).to_have_attribute("aria-current", "true")
+        assert set(_result_docs(page, "#results")) == {"notes/diary.md"}
     finally:
         context.close()
 

@@ -65,3 +65,20 @@ def test_seed_qa_default_is_at_least_as_good_as_each_mode_and_plain_rrf():
     assert hybrid["hit@1"] >= 0.75
     for other in ("semantic", "keyword", RRF_REFERENCE):
         assert hybrid["mrr@10"] >= report.modes[other]["mrr@10"], other
+
+
+@pytest.mark.slow
+def test_seed_questions_with_one_typo_each_score_as_the_clean_ones():
+    """One seeded typo per question (``evaluation.typos``), in a word of five letters or more: hit@5 stays within
+    0.05 of the clean questions' in hybrid and keyword modes."""
+    report = evaluate_questions(
+        SHARED_EVAL / "seed_questions_public.jsonl",
+        SEEDS,
+        ["hybrid", "keyword"],
+        SETTINGS.model,
+        DEFAULT_PARAMS,
+        SETTINGS.max_file_bytes,
+        typos=True,
+    )
+    for mode in ("hybrid", "keyword"):
+        assert report.modes[f"{mode}, one typo"]["hit@5"] >= report.modes[mode]["hit@5"] - 0.05, (mode, report.modes)

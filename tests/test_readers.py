@@ -12,7 +12,7 @@ from reportlab.pdfgen import canvas
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate
 
 from indexer.chunking import ChunkingParams, chunk_text
-from indexer.documents import FileEntry, load_document
+from indexer.documents import Document, FileEntry, load_document
 from indexer.readers import UnreadableDocument, extract, reader_for
 from indexer.readers.html import HtmlReader
 from indexer.structure import locate
@@ -128,7 +128,7 @@ def test_a_pdf_metadata_title_counts_only_when_it_is_not_a_file_name_or_placehol
     path = write(tmp_path, "r.pdf", titled_pdf(metadata_title))
     info = path.stat()
     document = load_document(FileEntry("r.pdf", path, info.st_size, info.st_mtime_ns), 10_000_000, [])
-    assert document is not None and document.title == title
+    assert isinstance(document, Document) and document.title == title
 
 
 SOFT_HYPHENATED = "Mediators described the extra\xadordinarily compli\xadcated nego\xadtiations in Geneva. " * 8
@@ -285,8 +285,9 @@ def test_files_named_for_the_wrong_format():
 def test_the_table_picks_by_content_type_before_extension():
     assert reader_for("x.txt", "text/html; charset=utf-8") is reader_for("x.html")
     assert reader_for("x.pdf", "application/octet-stream") is reader_for("y.pdf")
-    with pytest.raises(UnreadableDocument, match="unsupported format"):
+    with pytest.raises(UnreadableDocument, match="unknown type"):
         reader_for("sheet.xlsx")
+    assert reader_for("guide.rst") is reader_for("notes.txt") and reader_for("notes.markdown") is reader_for("notes.md")
 
 
 def test_markdown_headings_outside_code_fences_become_sections():

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from search.ranking.rules import DEFAULT_MODE, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
+from search.ranking.rules import DEFAULT_MODE, FACETS, GROUP_BY_VALUES, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
 from search.ranking.searcher import Searcher
 from web.dependencies import current_searcher, require_reader
-from web.schemas import TOKEN_ERRORS, ErrorResponse, SearchBody, SearchParams, SearchResponse
+from web.schemas import TOKEN_ERRORS, CorrectionModel, ErrorResponse, SearchBody, SearchParams, SearchResponse
 
 router = APIRouter(tags=["search"], dependencies=[Depends(require_reader)], responses=TOKEN_ERRORS)
 _ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (413, 422, 503)}
@@ -28,6 +28,7 @@ def search_rules() -> dict:
         "max_offset": MAX_OFFSET,
         "max_query_chars": MAX_QUERY_CHARS,
         "group_by": list(GROUP_BY_VALUES),
+        "facets": list(FACETS),
     }
 
 
@@ -65,6 +66,9 @@ def run_search(params: SearchParams, searcher: Searcher, http: Request) -> Respo
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         mode=result.mode,
         notices=list(result.notices),
+        searched=result.searched,
+        corrections=[CorrectionModel.model_validate({"from": c.original, "to": c.corrected}) for c in result.corrections],
+        facets=result.facets,
         results=result.hits,
     )
     return Response(response.model_dump_json(), media_type="application/json")

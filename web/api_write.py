@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from indexer.doc_ids import InvalidDocumentId
 from indexer.readers import UnreadableDocument
@@ -26,7 +27,17 @@ from web.middleware import UPLOAD_PATH_PREFIX
 from web.schemas import ErrorResponse
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_admin)])
-_PATH = f"{UPLOAD_PATH_PREFIX}{{doc_id:path}}"
+
+
+class _DocumentIdConvertor(PathConvertor):
+    """A document id in a write path: any path but a document's page image (``.../pages/N.png``), a resource of
+    its own that takes only GET; so a 405 there names GET alone, as its schema does."""
+
+    regex = r"(?!.*/pages/[^/]+\.png$).*"
+
+
+register_url_convertor("document_id", _DocumentIdConvertor())
+_PATH = f"{UPLOAD_PATH_PREFIX}{{doc_id:document_id}}"
 _ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (401, 403, 409, 413, 422)}
 
 

@@ -21,6 +21,7 @@ from web.jobs import IndexJobs
 from web.mcp_http import MCP_PATH, McpEndpoint
 from web.metrics import Metrics
 from web.middleware import BodyLimit, ObserveRequests, SecurityHeaders
+from web.page_images import PageImages
 
 logger = logging.getLogger("semsearch.web")
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.jobs = jobs
     app.state.metrics = metrics
+    app.state.page_images = PageImages(settings.docs)
     install_error_handlers(app)
     routers = (api_search, api_documents, api_write, api_admin, pages) + ((api_metrics,) if settings.metrics else ())
     for module in routers:

@@ -11,6 +11,7 @@ from search.ranking.searcher import Searcher
 from search.settings import Settings
 from web.engine import Engine
 from web.jobs import IndexJobs
+from web.page_images import PageImages
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -23,6 +24,10 @@ def get_engine(request: Request) -> Engine:
 
 def get_jobs(request: Request) -> IndexJobs:
     return request.app.state.jobs
+
+
+def get_page_images(request: Request) -> PageImages:
+    return request.app.state.page_images
 
 
 def current_searcher(request: Request) -> Searcher:

@@ -10,7 +10,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from search.errors import DocumentNotFound, IndexFormatError, IndexLocked, IndexNotFound, InvalidQuery, SemanticUnavailable, SemsearchError
+from search.errors import (
+    DocumentChanged,
+    DocumentNotFound,
+    IndexFormatError,
+    IndexLocked,
+    IndexNotFound,
+    InvalidQuery,
+    PageNotFound,
+    SemanticUnavailable,
+    SemsearchError,
+)
 
 logger = logging.getLogger("semsearch.web")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -18,6 +28,8 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _STATUS_BY_ERROR: list[tuple[type[SemsearchError], int]] = [
     (InvalidQuery, 422),
     (DocumentNotFound, 404),
+    (PageNotFound, 404),
+    (DocumentChanged, 409),
     (IndexLocked, 409),
     (IndexNotFound, 503),
     (IndexFormatError, 503),

@@ -13,7 +13,7 @@ from web.metrics import Metrics
 access_log = logging.getLogger("semsearch.access")
 
 PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 # Swagger UI and ReDoc bootstrap with an inline script; only their two pages allow one.

@@ -9,21 +9,30 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from search.errors import InvalidQuery
 from search.ranking.rules import (
+    FACETS,
     MAX_ABS_MIN_SCORE,
     MAX_DOC_IDS,
+    MAX_FOLDER_CHARS,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
+    MAX_TYPES,
     GroupBy,
     Mode,
     SearchRequest,
     parse_day,
+    parse_facets,
 )
 from search.records import Hit
 
 # The searcher refuses a query that ``str.strip()`` empties; the schema says so with a pattern built from
 # the same whitespace (U+3000 is the last such character), so clients and fuzzers know a blank query is invalid.
 _NOT_BLANK = "[^" + "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(code).isspace()) + "]"
+# A folder as the rules take it: no control character, no slash at either end.
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+_FOLDER = f"^[^/{_CONTROL}]([^{_CONTROL}]*[^/{_CONTROL}])?$"
+_FACET = "(" + "|".join(FACETS) + ")"
+Extension = Annotated[str, Field(pattern="^[A-Za-z0-9]{1,16}$")]
 
 
 def _day_from_text(value: object) -> date:
@@ -66,6 +75,21 @@ class SearchParams(BaseModel):
         description="Drop results whose score (0..1 in every mode: 1 is first in every ranking used) is lower.",
     )
     explain: bool = Field(False, description="Add per hit the matched terms, the best sentence's cosine and the fusion inputs.")
+    type: list[Extension] = Field(
+        default_factory=list, max_length=MAX_TYPES, description="Only documents with these file extensions, case as written (repeatable)."
+    )
+    folder: str | None = Field(
+        None,
+        max_length=MAX_FOLDER_CHARS,
+        json_schema_extra={"pattern": _FOLDER},
+        description="Only documents under this folder of the documents folder, e.g. notes/2024.",
+    )
+    facets: str | None = Field(
+        None,
+        pattern=f"^{_FACET}(,{_FACET})*$",
+        description="Comma-separated facets to count (type, folder, year): distinct documents per value among the "
+        "candidates before the cut to k.",
+    )
 
     def as_request(self) -> SearchRequest:
         """The core's request; the searcher checks it again by the rules these fields come from."""
@@ -79,6 +103,9 @@ class SearchParams(BaseModel):
             group_by=self.group_by,
             min_score=self.min_score,
             explain=self.explain,
+            types=tuple(self.type),
+            folder=self.folder,
+            facets=parse_facets(self.facets),
             **({"mode": self.mode} if self.mode else {}),
         )
 
@@ -103,6 +130,15 @@ class SearchBody(SearchParams):
         return value
 
 
+class CorrectionModel(BaseModel):
+    """A query word the index does not know and the word it was corrected to before ranking."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    original: str = Field(alias="from", description="The word as typed.")
+    corrected: str = Field(alias="to", description="The word searched instead, as the index spells it (lower case).")
+
+
 class SearchResponse(BaseModel):
     query: str
     k: int
@@ -111,6 +147,13 @@ class SearchResponse(BaseModel):
     took_ms: float
     mode: str
     notices: list[str]
+    searched: str = Field("", description="The question as searched: with the corrections in place, else as asked (trimmed).")
+    corrections: list[CorrectionModel] = Field(
+        default_factory=list, description="Query words the index does not know, corrected to near ones it does, in query order."
+    )
+    facets: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per facet asked for: distinct documents per value among the candidates before the cut to k."
+    )
     results: list[Hit]
 
 

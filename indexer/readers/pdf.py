@@ -6,14 +6,18 @@ are joined with a blank line.
 
 from __future__ import annotations
 
+import threading
+
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from indexer.metadata import plausible_title
 from indexer.readers.base import Extracted, UnreadableDocument
-from indexer.readers.pdf_layout import page_paragraphs
+from indexer.readers.pdf_layout import page_text
 
 MAX_PAGES = 20_000
+# pdfium is not thread-safe: a server reads uploads and renders pages from several threads, one at a time.
+PDFIUM_LOCK = threading.Lock()
 PAGE_BREAK = "\n\n"
 _REASONS = {
     pdfium_c.FPDF_ERR_PASSWORD: "encrypted PDF (needs a password)",
@@ -29,17 +33,8 @@ class PdfReader:
     def read(self, data: bytes, name: str) -> Extracted:
         if b"%PDF-" not in data[:1024]:
             raise UnreadableDocument("not a PDF (no %PDF- header)")
-        try:
-            document = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            raise UnreadableDocument(_REASONS.get(getattr(exc, "err_code", None), "damaged PDF")) from None
-        try:
-            if len(document) > MAX_PAGES:
-                raise UnreadableDocument(f"PDF has {len(document)} pages, over the {MAX_PAGES}-page limit")
-            texts = [_page_text(document, index) for index in range(len(document))]
-            title = plausible_title(document.get_metadata_value("Title"))
-        finally:
-            document.close()
+        with PDFIUM_LOCK:
+            texts, title = _pages_and_title(data)
         if not any(text.strip() for text in texts):
             raise UnreadableDocument("no text layer (scanned or image-only PDF)")
         starts, offset = [], 0
@@ -47,6 +42,19 @@ class PdfReader:
             starts.append(offset)
             offset += len(text) + len(PAGE_BREAK)
         return Extracted(text=PAGE_BREAK.join(texts), title=title, pages=tuple(starts))
+
+
+def _pages_and_title(data: bytes) -> tuple[list[str], str | None]:
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise UnreadableDocument(_REASONS.get(getattr(exc, "err_code", None), "damaged PDF")) from None
+    try:
+        if len(document) > MAX_PAGES:
+            raise UnreadableDocument(f"PDF has {len(document)} pages, over the {MAX_PAGES}-page limit")
+        return [_page_text(document, index) for index in range(len(document))], plausible_title(document.get_metadata_value("Title"))
+    finally:
+        document.close()
 
 
 def _page_text(document: pdfium.PdfDocument, index: int) -> str:
@@ -57,7 +65,7 @@ def _page_text(document: pdfium.PdfDocument, index: int) -> str:
     try:
         textpage = page.get_textpage()
         try:
-            return "\n".join(page_paragraphs(textpage))
+            return page_text(textpage).text
         finally:
             textpage.close()
     finally:

@@ -15,6 +15,9 @@ The marked hyphen is dropped before a lower-case letter ("nego-|tiations" -> "ne
 before anything else ("Anglo-|Saxon", "COVID-|19"). Without a dictionary a compound split at a line end
 before a lower-case word ("well-|known") loses its hyphen; hyphenation is by far the commoner case in
 wrapped prose. Rotated text is read as pdfium orders it, the geometry rules assume horizontal lines.
+
+Every character of the page text keeps the index of the text page character it came from (``PageText``), so
+a span of the indexed text can be found again on the page, character box by character box.
 """
 
 from __future__ import annotations
@@ -35,18 +38,30 @@ _SPACE_HEIGHTS = 0.5
 # From a line's first to its last non-blank character; pdfium ends lines with CR LF, blank characters both.
 _INKED_LINE = re.compile(r"\S(?:[^\r\n]*\S)?")
 _WORD = re.compile(r"\S+")
-# pdfium's mark for a hyphen at which it joined two lines, and the character after it.
-_MARKED_HYPHEN = re.compile("\x02(.?)", re.DOTALL)
+# pdfium's mark for a hyphen at which it joined two lines.
+_MARKED_HYPHEN = "\x02"
+# The text page index of a character the layout added: a space joining lines, a line break between paragraphs.
+ADDED = -1
+
+
+@dataclass(frozen=True)
+class PageText:
+    """A page's text as the PDF reader indexes it (paragraphs, one a line) and, for each of its characters, the
+    index of the text page character it came from (``ADDED`` for a space or line break the layout added)."""
+
+    text: str
+    chars: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class _Line:
-    """One pdfium line: its text and, in page points, where its ink starts and ends and its first word ends.
+    """One pdfium line: its characters with their indices and, in page points, where its ink starts and ends and
+    its first word ends.
 
     A line pdfium joined at a hyphen spans two layout lines, so it has a first and a last baseline.
     """
 
-    text: str
+    chars: tuple[tuple[str, int], ...]
     left: float
     right: float
     first_word_right: float
@@ -55,20 +70,23 @@ class _Line:
     height: float
 
 
-def page_paragraphs(textpage: pdfium.PdfTextPage) -> list[str]:
-    """The page's paragraphs in reading order, each on one line with its wrapped lines joined by spaces."""
+def page_text(textpage: pdfium.PdfTextPage) -> PageText:
+    """The page's paragraphs in reading order, one a line, each with its wrapped lines joined by spaces."""
     lines = _layout_lines(textpage)
     if not lines:
-        return []
+        return PageText("", ())
     pitch = _usual_pitch(lines)
-    paragraphs, current = [], [lines[0].text]
+    text: list[tuple[str, int]] = []
+    paragraph = list(lines[0].chars)
     for line, following in itertools.pairwise(lines):
         if _ends_paragraph(line, following, pitch, _column_right(line, lines)):
-            paragraphs.append(current)
-            current = []
-        current.append(following.text)
-    paragraphs.append(current)
-    return [_mend_hyphens(" ".join(paragraph)) for paragraph in paragraphs]
+            text += [*_mend_hyphens(paragraph), ("\n", ADDED)]
+            paragraph = []
+        else:
+            paragraph.append((" ", ADDED))
+        paragraph += following.chars
+    text += _mend_hyphens(paragraph)
+    return PageText("".join(char for char, _ in text), tuple(index for _, index in text))
 
 
 def _layout_lines(textpage: pdfium.PdfTextPage) -> list[_Line]:
@@ -86,7 +104,7 @@ def _measure_line(textpage: pdfium.PdfTextPage, chars: str, first: int, last: in
     # The loose box spans the font's ascent to descent in page space, whatever scaling the text matrix applies.
     _, bottom, _, top = textpage.get_charbox(first, loose=True)
     return _Line(
-        text=chars[first : last + 1].replace("\x00", ""),
+        chars=tuple((chars[index], index) for index in range(first, last + 1) if chars[index] != "\x00"),
         left=textpage.get_charbox(first)[0],
         right=textpage.get_charbox(last)[2],
         first_word_right=textpage.get_charbox(word_end)[2],
@@ -122,5 +140,20 @@ def _ends_paragraph(line: _Line, following: _Line, pitch: float, column_right: f
     return word + _SPACE_HEIGHTS * following.height <= column_right - line.right
 
 
-def _mend_hyphens(text: str) -> str:
-    return _MARKED_HYPHEN.sub(lambda match: match[1] if match[1].islower() else "-" + match[1], text)
+def _mend_hyphens(chars: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Each marked hyphen dropped before a lower-case letter, else made a hyphen (at the mark's index); the
+    character after a mark is taken as it is."""
+    mended: list[tuple[str, int]] = []
+    position = 0
+    while position < len(chars):
+        char, index = chars[position]
+        if char != _MARKED_HYPHEN:
+            mended.append((char, index))
+            position += 1
+            continue
+        following = chars[position + 1 : position + 2]
+        if not (following and following[0][0].islower()):
+            mended.append(("-", index))
+        mended += following
+        position += 2
+    return mended

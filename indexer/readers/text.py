@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from indexer.readers.base import Extracted, UnreadableDocument
 
-_BINARY_SNIFF_BYTES = 8192
+# How much of a file is looked at to tell text from binary content.
+SNIFF_BYTES = 8192
 
 
 def decode_text(data: bytes, encoding: str = "utf-8") -> tuple[str, tuple[str, ...]]:
     """Text of ``data`` (a BOM dropped); undecodable bytes become U+FFFD and a note, NUL bytes mean binary."""
-    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
+    if b"\x00" in data[:SNIFF_BYTES]:
         raise UnreadableDocument("binary content")
     codec = "utf-8-sig" if encoding == "utf-8" else encoding
     try:

@@ -21,7 +21,7 @@ Roles every backend fills:
 
 Optional capabilities are protocols a backend implements or not, found with ``isinstance`` and never
 faked: ``Maintainable`` (merging, sealing), ``SegmentStatistics``, ``Prefetchable``, ``StagedWrites`` on a backend;
-``DocumentKeywordSearch``, ``ExactDenseSearch`` and ``NativeHybridSearch`` on a view.
+``DocumentKeywordSearch``, ``TermVocabulary``, ``ExactDenseSearch`` and ``NativeHybridSearch`` on a view.
 
 Backends are found by URL scheme (``search.backends.registry``). One contract suite
 (``tests/test_backend_contract.py``) judges every one of them, including the in-memory reference backend
@@ -30,10 +30,12 @@ in ``tests/memory_backend.py``, which is the contract's executable documentation
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
@@ -78,14 +80,48 @@ class IndexLocation:
 
 @dataclass(frozen=True)
 class Filters:
-    """What a request narrows candidates to; every backend applies them before its top-k cut."""
+    """What a request narrows candidates to; every backend applies them before its top-k cut.
+
+    ``types`` are file extensions as the document id spells them (``pdf`` takes ``a.pdf``, not ``b.PDF``; see
+    ``document_type``), ``folder`` a path prefix of the document id (``notes`` takes ``notes/a.md`` and
+    ``notes/2024/b.md``, not ``notes2/c.md``). ``admits`` is the meaning every backend's query must match.
+    """
 
     doc_ids: tuple[str, ...] = ()
     date_from: str | None = None
     date_to: str | None = None
+    types: tuple[str, ...] = ()
+    folder: str | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.doc_ids or self.date_from or self.date_to)
+        return bool(self.doc_ids or self.date_from or self.date_to or self.types or self.folder)
+
+    @property
+    def folder_range(self) -> tuple[str, str] | None:
+        """The document ids under ``folder`` as a half-open range: ``"a/" <= doc_id < "a0"`` ("0" follows "/"),
+        which an index on ids answers and which needs no wildcard escaping."""
+        return None if self.folder is None else (f"{self.folder}/", f"{self.folder}0")
+
+    def admits(self, doc_id: str, date: str | None) -> bool:
+        """Whether a document with this id and date passes every filter."""
+        return (
+            (not self.doc_ids or doc_id in self.doc_ids)
+            and (not self.date_from or (date is not None and date >= self.date_from))
+            and (not self.date_to or (date is not None and date <= self.date_to))
+            and (not self.types or document_type(doc_id) in self.types)
+            and (self.folder is None or doc_id.startswith(f"{self.folder}/"))
+        )
+
+
+_EXTENSION = re.compile(r"[^/]\.([A-Za-z0-9]{1,16})$")
+
+
+def document_type(doc_id: str) -> str | None:
+    """A document's type: its file extension as spelled (``pdf``, ``md``, ``Debian`` for ``README.Debian``);
+    None for a name without one (``README``). Only letters and digits count, so a backend can match a type
+    by the id's ending without wildcard characters."""
+    match = _EXTENSION.search(doc_id)
+    return match[1] if match else None
 
 
 NO_FILTERS = Filters()
@@ -300,6 +336,26 @@ class DocumentKeywordSearch(Protocol):
     def keyword_documents(self, query: str, k: int, filters: Filters = NO_FILTERS) -> Ranking:
         """Passage ids, each carrying its document's BM25 score, documents best first."""
         ...
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Every analyzed term of an index's committed passages and how many passages hold it."""
+
+    passages: Mapping[str, int]
+
+    # Not a field: built on first use, once per vocabulary (a frozen dataclass allows cached_property).
+    @cached_property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(self.passages)
+
+
+@runtime_checkable
+class TermVocabulary(Protocol):
+    """A view that lists its index's analyzed terms with their passage counts: what typo correction corrects a
+    query word to (``search.ranking.typos``). On a view without it, no query word is corrected."""
+
+    def vocabulary(self) -> Vocabulary: ...
 
 
 @runtime_checkable

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
@@ -23,6 +25,11 @@ GroupBy = Literal["document"]
 GROUP_BY_VALUES: tuple[GroupBy, ...] = get_args(GroupBy)
 # Scores are 0..1; a floor outside this range is a mistake, not a request.
 MAX_ABS_MIN_SCORE = 1e6
+FACETS = ("type", "folder", "year")
+MAX_TYPES = 100
+MAX_FOLDER_CHARS = 1000
+# A type is a file extension of letters and digits (``search.backends.contract.document_type``).
+_TYPE = re.compile(r"[A-Za-z0-9]{1,16}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class SearchRequest:
     min_score: float | None = None
     mode: str = DEFAULT_MODE
     explain: bool = False
+    types: tuple[str, ...] = ()
+    folder: str | None = None
+    facets: tuple[str, ...] = ()
 
     @property
     def group_by_document(self) -> bool:
@@ -54,6 +64,20 @@ def parse_day(value: str, name: str) -> date:
     if day is None or day.isoformat() != value:
         raise InvalidQuery(f"{name} must be a date like 2025-01-31, not {value!r}")
     return day
+
+
+def parse_facets(value: str | None) -> tuple[str, ...]:
+    """``type,folder,year`` as a tuple, each name once; unknown names are an ``InvalidQuery`` naming the valid ones."""
+    names = tuple(dict.fromkeys(name.strip() for name in (value or "").split(",") if name.strip()))
+    for name in names:
+        if name not in FACETS:
+            raise InvalidQuery(f"unknown facet {name!r}; choose from {', '.join(FACETS)}")
+    return names
+
+
+def normalize_folder(value: str | None) -> str | None:
+    """A folder filter without the slashes around it (``/notes/`` is ``notes``); None for none."""
+    return None if value is None else value.strip("/")
 
 
 def validate_request(request: SearchRequest) -> None:
@@ -77,3 +101,17 @@ def validate_request(request: SearchRequest) -> None:
         raise InvalidQuery(f"unknown group_by {request.group_by!r}; choose {', '.join(GROUP_BY_VALUES)}")
     if request.min_score is not None and not (math.isfinite(request.min_score) and abs(request.min_score) <= MAX_ABS_MIN_SCORE):
         raise InvalidQuery(f"min_score must be a number between {-MAX_ABS_MIN_SCORE:g} and {MAX_ABS_MIN_SCORE:g}")
+    if len(request.types) > MAX_TYPES:
+        raise InvalidQuery(f"at most {MAX_TYPES} type values")
+    for kind in request.types:
+        if not _TYPE.fullmatch(kind):
+            raise InvalidQuery(f"a type is a file extension of 1 to 16 letters and digits, such as pdf, not {kind!r}")
+    if request.folder is not None:
+        folder = request.folder
+        if not folder or folder != folder.strip("/") or len(folder) > MAX_FOLDER_CHARS:
+            raise InvalidQuery(f"folder must be a path inside the documents folder such as notes/2024, up to {MAX_FOLDER_CHARS} characters")
+        if any(unicodedata.category(char) == "Cc" for char in folder):
+            raise InvalidQuery("folder contains a control character")
+    for name in request.facets:
+        if name not in FACETS:
+            raise InvalidQuery(f"unknown facet {name!r}; choose from {', '.join(FACETS)}")

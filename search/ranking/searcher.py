@@ -23,6 +23,7 @@ from search.backends.contract import (
     DocumentKeywordSearch,
     Filters,
     IndexLocation,
+    PassageSpan,
     Prefetchable,
     Ranking,
     ReadView,
@@ -32,15 +33,17 @@ from search.backends.contract import (
 from search.backends.registry import AnyBackend, open_backend
 from search.encoding.embedder import Embedder
 from search.encoding.embedding import load_embedder
-from search.errors import IndexFormatError, SemanticUnavailable
+from search.errors import IndexFormatError, PageNotFound, SemanticUnavailable
 from search.index_settings import FIX_HINT
+from search.ranking.facets import facet_counts
 from search.ranking.feedback import VECTOR_FEEDBACK_PASSAGES, feedback_applies, feedback_vector
 from search.ranking.fusion import FusedCandidate, FusedRanking, best_part_scores_documents, fuse_min_max, keyword_weight
 from search.ranking.highlight import highlights, highlights_by_terms
 from search.ranking.rescore import best_sentence_cosines, rescore_semantic
 from search.ranking.rules import DEFAULT_MODE, SearchRequest, validate_request
 from search.ranking.shaping import shape, shaping_candidates
-from search.records import Hit
+from search.ranking.typos import CorrectedQuery, Correction, correct_query
+from search.records import Hit, Span
 from search.text.query_terms import term_specificity
 
 # Candidates taken from each ranking before fusion (measured on Cranfield and the question sets).
@@ -52,10 +55,17 @@ _DETACHED_END = re.compile(r"\s+[.?!]+$")
 
 @dataclass(frozen=True)
 class SearchResult:
+    """``facets``: per facet asked for, documents per value among the ``total`` candidates (``search.ranking.facets``);
+    ``corrections``: the query words corrected before ranking (``search.ranking.typos``), and ``searched`` the
+    question with them in place."""
+
     total: int
     hits: list[Hit]
     mode: str
     notices: tuple[str, ...] = field(default_factory=tuple)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    corrections: tuple[Correction, ...] = ()
+    searched: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,10 +153,11 @@ class Searcher:
                 self._in_flight -= 1
 
     def _search(self, view: ReadView, request: SearchRequest, alone: bool) -> SearchResult:
-        filters = Filters(request.doc_ids, request.date_from, request.date_to)
-        query = _normalize_query(request.query)
+        filters = Filters(request.doc_ids, request.date_from, request.date_to, request.types, request.folder)
+        corrected = correct_query(view, _normalize_query(request.query), self.backend.settings.analyzer, self._is_word)
+        query = corrected.keyword
         notices: list[str] = []
-        query_vector = self._embed_query(query, request.mode, notices, alone)
+        query_vector = self._embed_query(corrected.semantic, request.mode, notices, alone)
         depth = max(_MIN_DEPTH, 5 * (request.k + request.offset))
         vectors: dict[int, VectorBlocks] = {}
         best_part = best_part_scores_documents(request.mode, request.group_by_document)
@@ -163,16 +174,19 @@ class Searcher:
             seeds = ranked.rows[:VECTOR_FEEDBACK_PASSAGES]
             moved = feedback_vector(query_vector, seeds, view.vectors(seeds.tolist(), sentences=False))
             ranked = fuse_min_max(self._semantic(view, moved, query_vector, depth, filters, vectors, best_part), keyword, specificity)
-        ranked = shape(ranked, view.spans(shaping_candidates(ranked, request.min_score)), request.group_by_document, request.min_score)
+        spans = view.spans(shaping_candidates(ranked, request.min_score))
+        ranked = shape(ranked, spans, request.group_by_document, request.min_score)
+        facets = facet_counts(_candidate_documents(view, ranked, spans), request.facets, request.folder) if request.facets else {}
         page = _hydrate(view, ranked, request, vectors, query_vector, self.backend.settings.dimension)
         terms = set(self.backend.settings.analyzer.terms(query))
         hits = [self._hit(request.offset + i, c, page, query_vector, query) for i, c in enumerate(page.candidates, start=1)]
         if request.explain:
             weight = keyword_weight(specificity)
             hits = [
-                replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector, weight)) for hit, c in zip(hits, page.candidates)
+                replace(hit, explain=self._explain(c, page, hit.text, terms, query_vector, weight, corrected))
+                for hit, c in zip(hits, page.candidates)
             ]
-        return SearchResult(total=len(ranked), hits=hits, mode=request.mode, notices=tuple(notices))
+        return SearchResult(len(ranked), hits, request.mode, tuple(notices), facets, corrected.corrections, corrected.semantic)
 
     def _semantic(
         self,
@@ -193,6 +207,10 @@ class Searcher:
         blocks = VectorBlocks.joined(_blocks_of(vectors, ids.tolist()), self.backend.settings.dimension)
         return rescore_semantic(ids, cosines, blocks, query_vector, best_part)
 
+    def _is_word(self, word: str) -> bool:
+        """Whether the model's tokenizer holds ``word`` whole: a word of the language, never taken for a typo."""
+        return self.embedder.count_tokens([word]) == [1]
+
     def _embed_query(self, query: str, mode: str, notices: list[str], alone: bool) -> np.ndarray | None:
         """The query vector; in hybrid or keyword mode a failing model is reported, not fatal."""
         try:
@@ -205,11 +223,21 @@ class Searcher:
             return None
 
     def _explain(
-        self, candidate: FusedCandidate, page: _Page, text: str, terms: set[str], query_vector: np.ndarray | None, weight: float
+        self,
+        candidate: FusedCandidate,
+        page: _Page,
+        text: str,
+        terms: set[str],
+        query_vector: np.ndarray | None,
+        weight: float,
+        corrected: CorrectedQuery,
     ) -> dict:
-        """Why a hit ranks where it does: the fusion inputs and weights, the best sentence's cosine and the query terms it holds."""
+        """Why a hit ranks where it does: the query's corrections, the fusion inputs and weights, the best
+        sentence's cosine and the query terms it holds."""
         best = page.best_sentence.get(candidate.row)
         return {
+            "corrections": [{"from": c.original, "to": c.corrected} for c in corrected.corrections],
+            "searched": {"semantic": corrected.semantic, "keyword": corrected.keyword},
             "fused_score": candidate.score,
             "fusion": "weighted mean over the rankings that returned candidates of each one's min-max scaled score: "
             "semantic weighs 1, keyword the query's term specificity",
@@ -222,14 +250,34 @@ class Searcher:
             "matched_terms": sorted(terms & set(self.backend.settings.analyzer.terms(text))),
         }
 
+    def passage(self, passage_id: str, query: str | None = None) -> tuple[StoredPassage, tuple[Span, ...]]:
+        """The passage ``passage_id`` (``doc_id#ordinal``) and, with ``query``, the sentences a search for
+        ``query`` highlights in it (none without); ``PageNotFound`` when the index has no such passage."""
+        doc_id = passage_id.rpartition("#")[0]
+        self.follow_writer()
+        with self.backend.snapshot() as view:
+            stored = next((p for p in view.document_passages(doc_id) if p.record.passage_id == passage_id), None)
+            if stored is None:
+                raise PageNotFound(f"no passage {passage_id!r} in the index")
+            if query is None or not query.strip():
+                return stored, ()
+            corrected = correct_query(view, _normalize_query(query), self.backend.settings.analyzer, self._is_word)
+            query_vector = self._embed_query(corrected.semantic, DEFAULT_MODE, [], alone=False)
+            vectors = view.vectors([stored.record.key])
+            return stored, self._highlights(stored, vectors.block(0)[1:] if len(vectors.ids) else None, query_vector, corrected.keyword)
+
+    def _highlights(
+        self, stored: StoredPassage, vectors: np.ndarray | None, query_vector: np.ndarray | None, query: str
+    ) -> tuple[Span, ...]:
+        """The answer sentence(s): closest to the query's meaning, or sharing the most of its terms without a vector."""
+        if query_vector is not None and vectors is not None:
+            return highlights(stored, vectors, query_vector)
+        return highlights_by_terms(stored, query, self.backend.settings.analyzer)
+
     def _hit(self, rank: int, candidate: FusedCandidate, page: _Page, query_vector: np.ndarray | None, query: str) -> Hit:
         stored = page.stored[candidate.row]
         passage = stored.record
-        vectors = page.sentence_vectors(candidate.row)
-        if query_vector is not None and vectors is not None:
-            spans = highlights(stored, vectors, query_vector)
-        else:
-            spans = highlights_by_terms(stored, query, self.backend.settings.analyzer)
+        spans = self._highlights(stored, page.sentence_vectors(candidate.row), query_vector, query)
         return Hit(
             rank=rank,
             score=candidate.score,
@@ -261,6 +309,14 @@ def keyword_specificity(view: ReadView, query: str) -> float | None:
     statistics = view.term_statistics(query)
     frequencies = statistics.document_frequencies
     return term_specificity(frequencies, frequencies.__getitem__, statistics.passages)
+
+
+def _candidate_documents(view: ReadView, ranked: FusedRanking, spans: dict[int, PassageSpan]) -> list[tuple[str, str | None]]:
+    """``(doc_id, date)`` of each document among the candidates, read from one passage of each."""
+    representatives: dict[int, int] = {}
+    for row in ranked.rows.tolist():
+        representatives.setdefault(spans[row].document, row)
+    return [(p.record.doc_id, p.date) for p in view.passages(representatives.values()).values()]
 
 
 def _hydrate(

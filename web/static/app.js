@@ -1,6 +1,7 @@
 // The search page. The URL is the only state: `/?q=...` shows results (`&group_by=document`:
-// one passage per document) and `/?doc=...&passage=start-end&q=...` shows a document, so every
-// view can be shared, reloaded and reached with Back/Forward. Everything that comes from the
+// one passage per document; `&type=pdf&folder=notes&year=2024`: the filters the facet chips set) and `/?doc=...&passage=start-end&q=...` shows a document (for a PDF
+// also `&passage_id=...&page=N`: the printed page with the answer marked), so every view can be
+// shared, reloaded and reached with Back/Forward. Everything that comes from the
 // server or the URL is put on the page as text nodes, never parsed as HTML.
 "use strict";
 
@@ -15,7 +16,9 @@ const els = {
   status: document.getElementById("status"),
   intro: document.getElementById("intro"),
   resultsView: document.getElementById("results-view"),
+  corrected: document.getElementById("corrected"),
   summary: document.getElementById("summary"),
+  facets: document.getElementById("facets"),
   notices: document.getElementById("notices"),
   results: document.getElementById("results"),
   documentView: document.getElementById("document"),
@@ -23,6 +26,9 @@ const els = {
   documentTitle: document.getElementById("document-title"),
   documentMeta: document.getElementById("document-meta"),
   documentText: document.getElementById("document-text"),
+  pageView: document.getElementById("page-view"),
+  pageImage: document.getElementById("page-image"),
+  pageCaption: document.getElementById("page-caption"),
 };
 
 let inFlight = null;
@@ -43,18 +49,110 @@ function navigate(url, state = {}) {
   render();
 }
 
-function searchHref(query, grouped) {
+function searchHref(query, grouped, filters = NO_FILTERS) {
   if (!query) return "/";
   const params = new URLSearchParams({ q: query });
   if (grouped) params.set("group_by", "document");
+  writeFilters(params, filters);
   return `/?${params}`;
+}
+
+// ---------------------------------------------------------------- filters (facet chips)
+
+const NO_FILTERS = { types: [], folder: "", year: "" };
+const FACET_LABELS = { type: "Type", folder: "Folder", year: "Year" };
+
+function readFilters(params) {
+  const year = params.get("year") || "";
+  return {
+    types: params.getAll("type").filter(Boolean),
+    folder: params.get("folder") || "",
+    year: /^\d{4}$/.test(year) ? year : "",
+  };
+}
+
+function writeFilters(params, filters) {
+  for (const type of filters.types) params.append("type", type);
+  if (filters.folder) params.set("folder", filters.folder);
+  if (filters.year) params.set("year", filters.year);
+}
+
+function apiFilters(params, filters) {
+  // A year is the date filters' whole year; types and folder go as they are.
+  for (const type of filters.types) params.append("type", type);
+  if (filters.folder) params.set("folder", filters.folder);
+  if (filters.year) {
+    params.set("date_from", `${filters.year}-01-01`);
+    params.set("date_to", `${filters.year}-12-31`);
+  }
+}
+
+function toggled(filters, facet, value) {
+  // Types combine (any of them); a folder or a year replaces the one chosen. Choosing the chosen one clears it.
+  if (facet === "type") {
+    const types = filters.types.includes(value) ? filters.types.filter((type) => type !== value) : [...filters.types, value];
+    return { ...filters, types };
+  }
+  if (facet === "folder") return { ...filters, folder: filters.folder === value ? parentFolder(value) : value };
+  return { ...filters, year: filters.year === value ? "" : value };
+}
+
+function parentFolder(folder) {
+  const cut = folder.lastIndexOf("/");
+  return cut > 0 ? folder.slice(0, cut) : "";
+}
+
+function isChosen(filters, facet, value) {
+  if (facet === "type") return filters.types.includes(value);
+  return (facet === "folder" ? filters.folder : filters.year) === value;
+}
+
+function showFacets(facets, query, grouped, filters) {
+  // One row of chips per facet: the counts of the current results, plus the chosen values (so a filter
+  // that leaves nothing can still be taken off).
+  const groups = [];
+  for (const facet of Object.keys(FACET_LABELS)) {
+    const counts = { ...(facets && typeof facets[facet] === "object" ? facets[facet] : {}) };
+    const chosen = facet === "type" ? filters.types : [facet === "folder" ? filters.folder : filters.year].filter(Boolean);
+    for (const value of chosen) if (!(value in counts)) counts[value] = 0;
+    const values = Object.keys(counts);
+    if (values.length === 0) continue;
+    const group = element("div", "facet-group");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", FACET_LABELS[facet]);
+    group.append(element("span", "facet-name", FACET_LABELS[facet]));
+    for (const value of values) {
+      const chip = element("a", "facet-chip");
+      chip.dataset.facet = facet;
+      chip.dataset.value = value;
+      if (isChosen(filters, facet, value)) chip.setAttribute("aria-current", "true");
+      chip.title = isChosen(filters, facet, value) ? "Chosen: click to take this filter off" : `Only ${FACET_LABELS[facet].toLowerCase()} ${value}`;
+      chip.href = searchHref(query, grouped, toggled(filters, facet, value));
+      chip.append(element("span", "facet-value", value), element("span", "facet-count", String(counts[value])));
+      group.append(chip);
+    }
+    groups.push(group);
+  }
+  els.facets.replaceChildren(...groups);
+  els.facets.hidden = groups.length === 0;
 }
 
 function documentHref(hit, query, grouped) {
   const params = new URLSearchParams({ doc: hit.doc_id, passage: `${hit.start}-${hit.end}` });
+  const page = answerPage(hit);
+  if (Number.isInteger(page) && typeof hit.passage_id === "string") {
+    params.set("passage_id", hit.passage_id);
+    params.set("page", String(page));
+  }
   if (query) params.set("q", query);
   if (grouped) params.set("group_by", "document");
+  // The results' filters travel along, so going back lands on the same narrowed results.
+  writeFilters(params, currentFilters());
   return `/?${params}`;
+}
+
+function currentFilters() {
+  return readFilters(new URLSearchParams(location.search));
 }
 
 function documentApiPath(docId) {
@@ -74,13 +172,15 @@ async function render() {
   const params = new URLSearchParams(location.search);
   const query = params.get("q") || "";
   const grouped = params.get("group_by") === "document";
+  const filters = readFilters(params);
   els.input.value = query;
   els.group.checked = grouped;
   try {
     if (params.has("doc")) {
-      await showDocument(params.get("doc"), parsePassage(params.get("passage")), query, grouped, signal);
+      const printed = { passageId: params.get("passage_id"), page: Number(params.get("page")) };
+      await showDocument(params.get("doc"), parsePassage(params.get("passage")), printed, query, grouped, signal);
     } else {
-      await showResults(query.trim(), grouped, signal);
+      await showResults(query.trim(), grouped, filters, signal);
     }
   } catch (error) {
     if (error.name !== "AbortError") throw error;
@@ -105,8 +205,8 @@ async function fetchJSON(url, signal) {
   return readJSON(response);
 }
 
-async function send(url, signal) {
-  const headers = { Accept: "application/json" };
+async function send(url, signal, accept = "application/json") {
+  const headers = { Accept: accept };
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
@@ -161,11 +261,14 @@ function setStatus(kind, message) {
 
 // ---------------------------------------------------------------- results view
 
-async function showResults(query, grouped, signal) {
+async function showResults(query, grouped, filters, signal) {
   els.documentView.hidden = true;
   els.resultsView.hidden = false;
   els.results.replaceChildren();
   els.summary.hidden = true;
+  els.corrected.hidden = true;
+  els.facets.replaceChildren();
+  els.facets.hidden = true;
   els.notices.replaceChildren();
   els.notices.hidden = true;
   document.title = query ? `${query} – semsearch` : "semsearch";
@@ -178,7 +281,10 @@ async function showResults(query, grouped, signal) {
   els.results.setAttribute("aria-busy", "true");
   let data;
   try {
-    data = await fetchJSON(searchApiPath({ q: query, k: RESULTS_PER_PAGE, ...(grouped ? { group_by: "document" } : {}) }), signal);
+    const fields = new URLSearchParams({ q: query, k: RESULTS_PER_PAGE, facets: Object.keys(FACET_LABELS).join(",") });
+    if (grouped) fields.set("group_by", "document");
+    apiFilters(fields, filters);
+    data = await fetchJSON(searchApiPath(fields), signal);
   } catch (error) {
     if (error instanceof RequestError) setStatus("error", `Search failed: ${error.message}`);
     else throw error;
@@ -187,6 +293,8 @@ async function showResults(query, grouped, signal) {
     els.results.removeAttribute("aria-busy");
   }
   const hits = Array.isArray(data.results) ? data.results : [];
+  showCorrected(data);
+  showFacets(data.facets, query, grouped, filters);
   if (hits.length === 0) {
     setStatus("empty", `No results for “${query}”.`);
     return;
@@ -204,6 +312,19 @@ async function showResults(query, grouped, signal) {
   els.results.replaceChildren(...items);
   restoreScroll();
   if (grouped) await Promise.all(hits.map((hit, i) => offerMore(items[i], hit, query, best, signal)));
+}
+
+function showCorrected(data) {
+  // Misspelled words the engine corrected: say what was searched, the corrected words in bold.
+  const corrections = Array.isArray(data.corrections) ? data.corrections.filter((c) => c && typeof c.to === "string") : [];
+  if (corrections.length === 0 || typeof data.searched !== "string") return;
+  const corrected = new Set(corrections.map((c) => c.to.toLowerCase()));
+  els.corrected.replaceChildren(document.createTextNode("Showing results for "));
+  for (const part of data.searched.split(/(\s+)/)) {
+    const bare = part.replace(/^\W+|\W+$/g, "").toLowerCase();
+    els.corrected.append(corrected.has(bare) ? element("strong", "", part) : document.createTextNode(part));
+  }
+  els.corrected.hidden = false;
 }
 
 function searchApiPath(fields) {
@@ -280,11 +401,16 @@ function resultItem(hit, query, grouped, best) {
   return item;
 }
 
-function pagesShown(hit) {
-  // The answer's page (its first highlight's), then the passage's range where that says more:
-  // a passage that starts with the last sentence of page 2 answers on page 3.
+function answerPage(hit) {
+  // The answer's page: its first highlight's, else where the passage starts.
   const highlighted = (Array.isArray(hit.highlights) ? hit.highlights : []).find((span) => span && Number.isInteger(span.page));
-  const answer = highlighted ? highlighted.page : hit.page;
+  return highlighted ? highlighted.page : hit.page;
+}
+
+function pagesShown(hit) {
+  // The answer's page, then the passage's range where that says more:
+  // a passage that starts with the last sentence of page 2 answers on page 3.
+  const answer = answerPage(hit);
   if (!Number.isInteger(answer)) return "";
   const single = `p. ${answer}`;
   const range = pagesText(hit.page, hit.page_end);
@@ -348,16 +474,17 @@ function normalizeSpans(spans, min, max) {
 
 // ---------------------------------------------------------------- document view
 
-async function showDocument(docId, passage, query, grouped, signal) {
+async function showDocument(docId, passage, printed, query, grouped, signal) {
   els.resultsView.hidden = true;
   els.intro.hidden = true;
   els.documentView.hidden = false;
-  els.backLink.href = searchHref(query.trim(), grouped);
+  els.backLink.href = searchHref(query.trim(), grouped, currentFilters());
   // A shared document link has no search behind it, so offer a fresh one instead.
   els.backLink.textContent = query.trim() ? "← Back to results" : "← New search";
   els.documentTitle.textContent = "";
   els.documentMeta.replaceChildren();
   els.documentText.replaceChildren();
+  hidePageImage();
   document.title = "semsearch";
   setStatus("loading", "Loading document…");
   let doc;
@@ -380,10 +507,58 @@ async function showDocument(docId, passage, query, grouped, signal) {
   const text = String(doc.text || "");
   const pages = Array.isArray(doc.pages) ? doc.pages.filter((start) => Number.isInteger(start)) : [];
   const mark = appendPassage(els.documentText, text, passage, pages);
+  const shown = pages.length > 0 && Number.isInteger(printed.page) && printed.page >= 1;
   if (!restoreScroll()) {
-    if (mark) mark.scrollIntoView({ block: "center" });
+    if (mark && !shown) mark.scrollIntoView({ block: "center" });
     else window.scrollTo(0, 0);
   }
+  if (shown) await showPageImage(docId, printed, query, signal);
+}
+
+// ---------------------------------------------------------------- the printed page
+
+async function showPageImage(docId, printed, query, signal) {
+  // The PDF page as the server renders it, with the passage and its answer marked; the image is
+  // fetched (not an <img src>) so the search token goes with it and the mark's place can be read.
+  const params = new URLSearchParams();
+  if (printed.passageId) params.set("passage", printed.passageId);
+  if (printed.passageId && query.trim()) params.set("q", query.trim());
+  const url = `${documentApiPath(docId)}/pages/${printed.page}.png?${params}`;
+  let response;
+  try {
+    response = await send(url, signal, "image/png");
+  } catch (error) {
+    if (error instanceof RequestError) return; // the text view is already there
+    throw error;
+  }
+  if (!response.ok || !(response.headers.get("content-type") || "").startsWith("image/png")) return;
+  const box = parseBox(response.headers.get("x-mark-box"));
+  const blob = await response.blob();
+  hidePageImage();
+  els.pageImage.src = URL.createObjectURL(blob);
+  els.pageImage.alt = `Page ${printed.page}${box ? ", with the answer marked" : ""}`;
+  els.pageCaption.textContent = `p. ${printed.page}`;
+  els.pageView.hidden = false;
+  await els.pageImage.decode().catch(() => {});
+  if (box) {
+    // The panel scrolls inside itself: the mark a third of the way down, as a reader's eye expects.
+    const scale = els.pageImage.clientWidth / els.pageImage.naturalWidth;
+    els.pageView.scrollTop = Math.max(0, box.top * scale - els.pageView.clientHeight / 3);
+    els.pageView.dataset.markTop = String(Math.round(box.top * scale));
+  }
+}
+
+function hidePageImage() {
+  if (els.pageImage.src.startsWith("blob:")) URL.revokeObjectURL(els.pageImage.src);
+  els.pageImage.removeAttribute("src");
+  els.pageView.hidden = true;
+  delete els.pageView.dataset.markTop;
+}
+
+function parseBox(value) {
+  const parts = String(value || "").split(",").map(Number);
+  if (parts.length !== 4 || !parts.every(Number.isFinite)) return null;
+  return { left: parts[0], top: parts[1], right: parts[2], bottom: parts[3] };
 }
 
 function appendPassage(parent, text, passage, pages) {
@@ -455,7 +630,14 @@ els.form.addEventListener("submit", (event) => {
 
 els.group.addEventListener("change", () => {
   const query = els.input.value.trim();
-  if (query) navigate(searchHref(query, els.group.checked));
+  if (query) navigate(searchHref(query, els.group.checked, currentFilters()));
+});
+
+els.facets.addEventListener("click", (event) => {
+  const chip = event.target.closest(".facet-chip");
+  if (!chip || !isPlainClick(event)) return;
+  event.preventDefault();
+  navigate(chip.href);
 });
 
 els.results.addEventListener("click", (event) => {

@@ -235,6 +235,16 @@ class Store:
             )
         ]
 
+    def document_keys_of_types(self, types: Iterable[str]) -> list[int]:
+        """Documents whose id ends with ``.<type>``, case as given (GLOB, unlike LIKE, respects case)."""
+        patterns = [f"*.{kind}" for kind in types]
+        where = " OR ".join("doc_id GLOB ?" for _ in patterns)
+        return [key for (key,) in self.query(f"SELECT key FROM documents WHERE {where}", patterns)] if patterns else []
+
+    def document_keys_between(self, lower: str, upper: str) -> list[int]:
+        """Documents with ``lower <= doc_id < upper`` (a folder's ids, ``Filters.folder_range``), by the id index."""
+        return [key for (key,) in self.query("SELECT key FROM documents WHERE doc_id >= ? AND doc_id < ?", (lower, upper))]
+
     def counts(self) -> tuple[int, int]:
         ((documents,),) = self.query("SELECT COUNT(*) FROM documents")
         ((passages,),) = self.query("SELECT COUNT(*) FROM passages")

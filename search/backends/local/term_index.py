@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import tantivy
 
-from search.backends.contract import NO_RANKING
+from search.backends.contract import NO_RANKING, Vocabulary
 from search.errors import IndexFormatError
 from search.index_settings import FIX_HINT
 
@@ -39,6 +39,8 @@ class KeywordIndex(Protocol):
 
     def document_frequency(self, term: str) -> int: ...
 
+    def vocabulary(self) -> Vocabulary: ...
+
 
 class TermIndex(KeywordIndex):
     """One tantivy index of analyzed texts under integer keys, each tagged with its document's key for filters."""
@@ -52,10 +54,21 @@ class TermIndex(KeywordIndex):
         self._schema = self._index.schema
         self._folder = folder
         self._searcher = self._index.searcher()
+        self._vocabulary: Vocabulary | None = None
 
     def reload(self) -> None:
         self._index.reload()
         self._searcher = self._index.searcher()
+        self._vocabulary = None
+
+    def vocabulary(self) -> Vocabulary:
+        """Every term of the index with its entry count, read from tantivy's term dictionary once per reload (entries
+        deleted but not yet merged away still count, as in ``document_frequency``)."""
+        vocabulary = self._vocabulary
+        if vocabulary is None:
+            listed = self._searcher.terms_with_prefix(_TERMS, "", limit=None)
+            vocabulary = self._vocabulary = Vocabulary(dict(listed))
+        return vocabulary
 
     def size(self) -> int:
         return self._searcher.num_docs

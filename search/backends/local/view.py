@@ -20,6 +20,7 @@ from search.backends.contract import (
     StoredPassage,
     TermStatistics,
     VectorBlocks,
+    Vocabulary,
 )
 from search.backends.local.parts import LocalParts
 from search.backends.local.vector_files import VectorFiles
@@ -28,7 +29,8 @@ from search.text.query_terms import query_term_weights
 
 
 class LocalView(ReadView):
-    """Also a ``DocumentKeywordSearch`` (a tantivy index of whole documents) and an ``ExactDenseSearch``."""
+    """Also a ``DocumentKeywordSearch`` (a tantivy index of whole documents), a ``TermVocabulary`` (tantivy's term
+    dictionary) and an ``ExactDenseSearch``."""
 
     def __init__(self, parts: LocalParts) -> None:
         self._parts = parts
@@ -64,6 +66,9 @@ class LocalView(ReadView):
         index = self._parts.passage_terms
         return TermStatistics({term: index.document_frequency(term) for term in self._query_terms(query)}, index.size())
 
+    def vocabulary(self) -> Vocabulary:
+        return self._parts.passage_terms.vocabulary()
+
     def _query_terms(self, query: str) -> dict[str, float]:
         """The query's BM25 terms, analyzed once per view: the ranking and the statistics both need them."""
         if query not in self._terms:
@@ -91,13 +96,16 @@ class LocalView(ReadView):
         """Document keys and passage ids that pass the filters, read once per view."""
         if filters not in self._allowed:
             store = self._parts.store
-            keys: set[int] | None = None
+            chosen: list[set[int]] = []
             if filters.doc_ids:
-                keys = set(store.document_keys(filters.doc_ids).values())
+                chosen.append(set(store.document_keys(filters.doc_ids).values()))
             if filters.date_from or filters.date_to:
-                dated = set(store.document_keys_dated(filters.date_from, filters.date_to))
-                keys = dated if keys is None else keys & dated
-            documents = sorted(keys or ())
+                chosen.append(set(store.document_keys_dated(filters.date_from, filters.date_to)))
+            if filters.types:
+                chosen.append(set(store.document_keys_of_types(filters.types)))
+            if (folder := filters.folder_range) is not None:
+                chosen.append(set(store.document_keys_between(*folder)))
+            documents = sorted(set.intersection(*chosen)) if chosen else []
             self._allowed[filters] = documents, np.array(store.passage_ids_of_documents(documents), dtype=np.int64)
         return self._allowed[filters]
 
