@@ -98,8 +98,8 @@ def build_index(
     with kind.writer(location):
         if only is None:  # a named change (an upload, a watcher event) leaves housekeeping to folder builds
             kind.discard_stale(location)
-        first = not kind.exists(location)
         backend, report.full_rebuild_reason = _reusable_backend(location, model, quantize, params, full)
+        first = backend is None and not kind.exists(location)
         reach(READING, report_stage)
         left_out: list[LeftOut] = []
         if only is None or backend is None:

@@ -18,6 +18,7 @@ from indexer import changes
 from indexer.build import build_index
 from search.backends import registry
 from search.backends.contract import Filters, IndexLocation, TermVocabulary
+from search.backends.milvus import terms as milvus_terms
 from search.backends.registry import backend_class, open_backend
 from search.errors import IndexFormatError, SemsearchError
 from search.ranking.rules import FACETS, MODES, SearchRequest
@@ -272,9 +273,11 @@ def test_type_and_folder_filters_and_facet_counts_in_every_mode(backend_location
         backend_class(location.backend).drop(location)
 
 
-def test_a_view_with_a_vocabulary_corrects_typos_and_one_without_corrects_none(built, embedder):
+def test_a_view_with_a_vocabulary_corrects_typos_and_one_without_corrects_none(built, embedder, monkeypatch):
     """``TermVocabulary`` is optional: where a view offers it, typos are corrected to its terms, kept in step with
-    every commit; elsewhere (Milvus, until its term statistics arrive) nothing is corrected."""
+    the commits; a view without it corrects nothing. (Milvus reads its vocabulary again at most once every
+    ``VOCABULARY_SECONDS``; here at once.)"""
+    monkeypatch.setattr(milvus_terms, "VOCABULARY_SECONDS", 0.0)
     docs, location = built
     searcher = Searcher.open(location)
     try:

@@ -63,6 +63,7 @@ from search.backends.milvus.schema import (
     parse_index_type,
 )
 from search.backends.milvus.sets import build_key, build_scope, live_key
+from search.backends.milvus.terms import Vocabularies
 from search.backends.milvus.view import Committed, MilvusView
 from search.backends.milvus.writes import MilvusStage, Written, await_count, delete_versions, delete_where, version_terms, write_rows
 from search.errors import IndexFormatError, IndexLocked, IndexNotFound
@@ -110,6 +111,7 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
         self._state_key = state_key
         self._heads: dict[str, dict[str, Any]] = {}
         self._stage: tuple[dict[str, Any], MilvusStage] | None = None
+        self._vocabularies = Vocabularies(self.control, names.name)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -213,7 +215,7 @@ class MilvusBackend(RetrievalBackend[PreparedChange]):
     @contextmanager
     def snapshot(self) -> Iterator[MilvusView]:
         """A view of the state read at ``open`` or the last ``refresh``: no request of its own."""
-        yield MilvusView(self.client, self.names, self._committed(), self.index_type, self.settings)
+        yield MilvusView(self.client, self.names, self._committed(), self.index_type, self.settings, self._vocabularies)
 
     def document(self, doc_id: str) -> DocumentRecord | None:
         expression = f"{self._committed().expression()} and doc_id == {json.dumps(doc_id)}"

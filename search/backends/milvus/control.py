@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pymilvus import DataType, MilvusClient
@@ -33,6 +33,8 @@ KEY_BYTES = 512
 _UNUSED_VECTOR = [0.0, 0.0]
 _ROWS_PER_UPSERT = 2_000
 _KEYS_PER_QUERY = 2_000
+# Rows per page when a whole scope is read (Milvus returns at most 16,384 rows a query).
+_ROWS_PER_PAGE = 10_000
 _ensured: set[int] = set()
 _ensured_lock = threading.Lock()
 
@@ -71,6 +73,21 @@ class Control:
             rows = self.client.query(CONTROL, filter=" or ".join(parts), output_fields=["key", "value"], consistency_level=level)
             found.update((row["key"], json.loads(row["value"])) for row in rows)
         return found
+
+    def scan(self, scope: str, level: str = READ_LEVEL) -> Iterator[tuple[str, Any]]:
+        """Every row of ``scope``, however many, a page of ``_ROWS_PER_PAGE`` per request."""
+        pages = self.client.query_iterator(
+            CONTROL,
+            batch_size=_ROWS_PER_PAGE,
+            filter=f"scope == {json.dumps(scope)}",
+            output_fields=["key", "value"],
+            consistency_level=level,
+        )
+        try:
+            while page := pages.next():
+                yield from ((row["key"], json.loads(row["value"])) for row in page)
+        finally:
+            pages.close()
 
     def put(self, key: str, value: Any, scope: str = "") -> None:
         self.put_rows([(key, scope, value)])

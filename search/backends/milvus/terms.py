@@ -17,13 +17,19 @@ kept (its key would not fit) and counts as absent.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from search.backends.contract import Vocabulary
+from search.backends.milvus.control import Control
 from search.text.analyzer import Analyzer
 
 MAX_TERM_BYTES = 300
+# A vocabulary read for typo correction serves later generations this long before it is read again.
+VOCABULARY_SECONDS = 60.0
 
 
 def passage_terms(texts: Iterable[str], analyzer: Analyzer) -> Counter[str]:
@@ -64,3 +70,32 @@ def updated_rows(
         kept = [version for version in versions[:-1] if version[2] > now - grace_s] + versions[-1:]
         rows.append((key, scope(set_name), [*kept, [generation, frequency, now]]))
     return rows
+
+
+class Vocabularies:
+    """The set's vocabulary (every term with its passage count) for typo correction, read whole from the term
+    rows when a query first has a word the index does not know, then reused by later views: read again only when
+    the generation moved and ``VOCABULARY_SECONDS`` have passed, so a stream of commits costs one read a minute.
+
+    A correction is a suggestion; whether a query word is known is always decided by the exact counts of
+    ``term_statistics``. The read is one page of 10,000 term rows per request: at a few million terms (an English
+    collection of 100M passages) a few hundred requests and a few hundred MB, once a minute at most, off
+    the searches whose words are all known.
+    """
+
+    def __init__(self, control: Control, set_name: str) -> None:
+        self._control = control
+        self._set_name = set_name
+        self._lock = threading.Lock()
+        self._held: tuple[int, float, Vocabulary] | None = None
+
+    def at(self, generation: int) -> Vocabulary:
+        with self._lock:
+            held = self._held
+            if held is not None and (held[0] == generation or time.monotonic() - held[1] < VOCABULARY_SECONDS):
+                return held[2]
+            prefix = len(term_key(self._set_name, ""))
+            counts = {key[prefix:]: frequency_at(versions, generation) for key, versions in self._control.scan(scope(self._set_name))}
+            vocabulary = Vocabulary({term: count for term, count in counts.items() if count > 0})
+            self._held = (generation, time.monotonic(), vocabulary)
+            return vocabulary

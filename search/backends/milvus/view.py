@@ -34,12 +34,13 @@ from search.backends.contract import (
     StoredPassage,
     TermStatistics,
     VectorBlocks,
+    Vocabulary,
     iter_chunks,
 )
 from search.backends.milvus.control import Control
 from search.backends.milvus.rows import sentence_count, sentence_ids, stored_passage
 from search.backends.milvus.schema import HIT_FIELDS, PASSAGE_FIELDS, READ_LEVEL, CollectionSet, dense_search_params
-from search.backends.milvus.terms import frequency_at, term_key
+from search.backends.milvus.terms import Vocabularies, frequency_at, term_key
 from search.index_settings import IndexSettings
 
 # Milvus returns at most 16,384 hits per search, and as many rows per query.
@@ -85,15 +86,19 @@ class Committed:
 
 
 class MilvusView(ReadView):
-    """Also a ``DocumentKeywordSearch`` (BM25 over the catalog's document pieces) and a ``NativeHybridSearch``."""
+    """Also a ``DocumentKeywordSearch`` (BM25 over the catalog's document pieces), a ``TermVocabulary`` and a
+    ``NativeHybridSearch``."""
 
-    def __init__(self, client: Any, names: CollectionSet, committed: Committed, index_type: str, settings: IndexSettings) -> None:
+    def __init__(
+        self, client: Any, names: CollectionSet, committed: Committed, index_type: str, settings: IndexSettings, vocabularies: Vocabularies
+    ) -> None:
         self.client = client
         self.names = names
         self.committed = committed
         self.index_type = index_type
         self.dimension = settings.dimension
         self.analyzer = settings.analyzer
+        self._vocabularies = vocabularies
         self._hits: dict[int, dict] = {}
         self._sentences: dict[int, list[np.ndarray]] = {}
         self._keyword_candidates: list[int] = []
@@ -151,6 +156,10 @@ class MilvusView(ReadView):
         rows = Control(self.client).rows(list(keys.values())) if terms else {}
         frequencies = {term: frequency_at(rows.get(key), self.committed.generation) for term, key in keys.items()}
         return TermStatistics(frequencies, self.committed.passages)
+
+    def vocabulary(self) -> Vocabulary:
+        """The terms kept at ingest with their passage counts (``terms.Vocabularies``): what typos are corrected to."""
+        return self._vocabularies.at(self.committed.generation)
 
     def spans(self, ids: Iterable[int]) -> dict[int, PassageSpan]:
         rows = self._rows([int(i) for i in ids])
