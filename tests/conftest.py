@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,14 +130,17 @@ BACKENDS_UNDER_CONTRACT = ("local", "milvus", "memory")
 @pytest.fixture(params=BACKENDS_UNDER_CONTRACT)
 def backend_location(request: pytest.FixtureRequest) -> Callable[[Path], IndexLocation]:
     """Where a test's index lives, on each backend the contract covers, named as a user names it: a folder, or a
-    URL of the backend's scheme whose name is the folder's (a Milvus index on the test's own milvus-lite server)."""
+    URL of the backend's scheme (a Milvus index on the session's milvus-lite server) named after the folder and
+    unique to it, so no test finds another's index of the same name."""
     name = request.param
     if name == "local":
         return lambda path: registry.locate(str(path))
-    if name == "milvus":
-        server = request.getfixturevalue("milvus_uri").removeprefix("http://")
-        return lambda path: registry.locate(f"milvus://{server}/{path.name}")
-    return lambda path: registry.locate(f"{name}://{path.name}")
+    server = request.getfixturevalue("milvus_uri").removeprefix("http://") if name == "milvus" else ""
+    return lambda path: registry.locate(f"{name}://{server}{'/' if server else ''}{_unique_name(path)}")
+
+
+def _unique_name(path: Path) -> str:
+    return f"{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ from search.index_settings import FIX_HINT, IndexSettings
 from search.records import DocumentRecord
 
 # The layout of the sets this version writes; a live set of another layout is rebuilt.
-FORMAT = 2
+FORMAT = 3
 # Document keys skipped when a writer takes over from one that may still be writing (``lease``).
 DOCUMENT_KEY_RANGE = 1 << 24
 

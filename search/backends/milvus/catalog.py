@@ -17,7 +17,7 @@ from search.backends.milvus.view import Committed
 
 # What a summary and a writer's change need of a document; with its text, what a touched document is rewritten from.
 HEAD_FIELDS = ["doc_id", "doc_key", "date", "meta"]
-CATALOG_FIELDS = ["id", "doc_key", "generation", "doc_id", "piece", "date", "text", "pages", "meta"]
+CATALOG_FIELDS = ["id", "doc_key", "generation", "doc_id", "doc_type", "piece", "date", "text", "pages", "meta"]
 _KEYS_PER_QUERY = 1_000
 
 

@@ -18,6 +18,7 @@ are rebuilt (they are not found in this collection, so the next build is a full 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -36,6 +37,9 @@ _KEYS_PER_QUERY = 2_000
 # Rows per page when a whole scope is read (Milvus returns at most 16,384 rows a query).
 _ROWS_PER_PAGE = 10_000
 _ensured: set[int] = set()
+# A query iterator first asks the server for its timestamp; milvus-lite has none to give, and pymilvus warns on
+# every scan that it uses the client's clock instead (harmless for a scan of committed term rows).
+logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
 _ensured_lock = threading.Lock()
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from search.backends.contract import DocumentSummary, DocumentUpsert, StoredPassage
+from search.backends.contract import DocumentSummary, DocumentUpsert, StoredPassage, document_type
 from search.backends.milvus.schema import VARCHAR_BYTES
 from search.records import DocumentRecord, PassageRecord
 
@@ -99,6 +99,7 @@ def passage_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> tuple
                 "doc_key": doc_key,
                 "generation": generation,
                 "doc_id": record.doc_id,
+                "doc_type": document_type(record.doc_id) or "",
                 "ordinal": passage.ordinal,
                 "start": passage.start,
                 "end": passage.end,
@@ -145,6 +146,7 @@ def document_rows(upsert: DocumentUpsert, doc_key: int, generation: int) -> list
                 "doc_key": doc_key,
                 "generation": generation,
                 "doc_id": record.doc_id,
+                "doc_type": document_type(record.doc_id) or "",
                 "piece": number,
                 "date": record.date or "",
                 "text": text,

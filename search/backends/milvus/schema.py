@@ -42,6 +42,8 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 from search.text.analyzer import Analyzer
 
 VARCHAR_BYTES = 65_535
+# A document type is a file extension of at most 16 letters and digits (``contract.document_type``).
+TYPE_BYTES = 16
 # Searches and reads of the index; the writer waits until its rows are visible at this level (``backend``).
 READ_LEVEL = "Bounded"
 # The writer's reads of the control rows that decide who may write (claims, the committed state).
@@ -57,9 +59,9 @@ _SET_KINDS = ("passages", "sentences", "documents")
 MMAP_CHOICES = ("text", "sentences")
 # Scalar fields each collection filters on, every one with an INVERTED index (``tests`` read them back).
 FILTERED = {
-    "passages": ("doc_id", "doc_key", "generation", "date"),
+    "passages": ("doc_id", "doc_type", "doc_key", "generation", "date"),
     "sentences": ("doc_key", "generation"),
-    "documents": ("doc_id", "doc_key", "generation", "date", "piece"),
+    "documents": ("doc_id", "doc_type", "doc_key", "generation", "date", "piece"),
 }
 
 PASSAGE_FIELDS = [
@@ -249,6 +251,7 @@ def _create_passages(client: MilvusClient, name: str, dimension: int, analyzer: 
     mapped = "text" in cluster.mmap
     schema = _keyed(client)
     schema.add_field("doc_id", DataType.VARCHAR, max_length=VARCHAR_BYTES)
+    schema.add_field("doc_type", DataType.VARCHAR, max_length=TYPE_BYTES)
     for number in ("ordinal", "start", "end", "page", "page_end", "context"):
         schema.add_field(number, DataType.INT64)
     for text in ("section", "title", "sentences"):
@@ -276,6 +279,7 @@ def _create_documents(client: MilvusClient, name: str, analyzer: dict, cluster: 
     mapped = "text" in cluster.mmap
     schema = _keyed(client)
     schema.add_field("doc_id", DataType.VARCHAR, max_length=VARCHAR_BYTES)
+    schema.add_field("doc_type", DataType.VARCHAR, max_length=TYPE_BYTES)
     schema.add_field("piece", DataType.INT64)
     schema.add_field("date", DataType.VARCHAR, max_length=64)
     schema.add_field("pages", DataType.VARCHAR, max_length=VARCHAR_BYTES, mmap_enabled=mapped)

@@ -78,8 +78,7 @@ class Committed:
         if filters.date_to:
             parts.append(f"date <= {json.dumps(filters.date_to)}")
         if filters.types:
-            # Types are letters and digits only (``document_type``): no wildcard to escape after the "%".
-            parts.append("(" + " or ".join(f"doc_id like {json.dumps('%.' + kind)}" for kind in filters.types) + ")")
+            parts.append(f"doc_type in {json.dumps(list(filters.types))}")
         if (folder := filters.folder_range) is not None:
             parts.append(f"doc_id >= {json.dumps(folder[0])} and doc_id < {json.dumps(folder[1])}")
         return " and ".join(parts)
