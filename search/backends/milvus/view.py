@@ -101,6 +101,7 @@ class MilvusView(ReadView):
         self._hits: dict[int, dict] = {}
         self._sentences: dict[int, list[np.ndarray]] = {}
         self._keyword_candidates: list[int] = []
+        self._term_rows: dict[str, Any] = {}
         self._dense_candidates: set[int] = set()
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> Ranking:
@@ -149,11 +150,14 @@ class MilvusView(ReadView):
 
     def term_statistics(self, query: str) -> TermStatistics:
         """Kept at ingest (``terms``): one read of the query's terms' rows by key, each counted as of this view's
-        generation."""
+        generation; rows already read by this view are not read again."""
         terms = list(dict.fromkeys(self.analyzer.terms(query)))
         keys = {term: term_key(self.names.name, term) for term in terms}
-        rows = Control(self.client).rows(list(keys.values())) if terms else {}
-        frequencies = {term: frequency_at(rows.get(key), self.committed.generation) for term, key in keys.items()}
+        unread = [key for key in keys.values() if key not in self._term_rows]
+        if unread:  # a search asks twice (typo check, then specificity): the second read is from here
+            found = Control(self.client).rows(unread)
+            self._term_rows.update({key: found.get(key) for key in unread})
+        frequencies = {term: frequency_at(self._term_rows[key], self.committed.generation) for term, key in keys.items()}
         return TermStatistics(frequencies, self.committed.passages)
 
     def vocabulary(self) -> Vocabulary:
